@@ -1,0 +1,155 @@
+"""Probe: Apple's tensorflow-metal verification, a full Keras fit, on the GPU when one is listed.
+
+By default this is Apple's procedure: ResNet50 (weights=None, 32x32x3, 100 classes) trained on
+CIFAR-100 for 5 epochs at batch size 64, sparse categorical cross-entropy, Adam. Where the
+dataset cannot be downloaded, ``--data synthetic`` trains the same model on generated data of
+the same shape. Runs inside the provisioned environment with only the standard library and
+TensorFlow; prints one JSON object on the last line of stdout. A crash is not caught: the
+traceback or the signal is the result.
+"""
+
+import argparse
+import json
+import math
+import time
+
+CIFAR100_TRAIN_SAMPLES = 50_000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=("cifar100", "synthetic"), default="cifar100")
+    parser.add_argument(
+        "--model",
+        choices=("resnet50", "small"),
+        default="resnet50",
+        help="resnet50 is Apple's; small is a two-layer CNN for quick checks",
+    )
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help=f"training images to use (default: all {CIFAR100_TRAIN_SAMPLES})",
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=0.001, help="Adam's learning rate")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "gpu", "cpu"),
+        default="auto",
+        help="auto: the first GPU when one is listed, else the CPU",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.samples is not None and not 1 <= args.samples <= CIFAR100_TRAIN_SAMPLES:
+        parser.error(f"--samples must be between 1 and {CIFAR100_TRAIN_SAMPLES}")
+    return args
+
+
+def load_data(tf, args):
+    """Images (float32 in [0, 1], NHWC) and integer labels, ``args.samples`` of them."""
+    samples = args.samples or CIFAR100_TRAIN_SAMPLES
+    if args.data == "cifar100":
+        (x, y), _ = tf.keras.datasets.cifar100.load_data()
+        return (x[:samples] / 255.0).astype("float32"), y[:samples]
+    rng = tf.random.Generator.from_seed(args.seed)
+    x = rng.uniform((samples, 32, 32, 3), dtype=tf.float32).numpy()
+    y = rng.uniform((samples, 1), maxval=100, dtype=tf.int64).numpy()
+    return x, y
+
+
+def build_model(tf, name: str):
+    if name == "resnet50":
+        return tf.keras.applications.ResNet50(
+            include_top=True, weights=None, input_shape=(32, 32, 3), classes=100
+        )
+    layers = tf.keras.layers
+    return tf.keras.Sequential(
+        [
+            tf.keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(100, activation="softmax"),
+        ]
+    )
+
+
+def variable_device(variable) -> str:
+    """Where a variable lives; Keras 3 wraps the tf.Variable in ``.value``."""
+    return getattr(variable, "device", None) or getattr(getattr(variable, "value", None), "device", "")
+
+
+def finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def main() -> None:
+    args = parse_args()
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(args.seed)
+    gpus = tf.config.list_physical_devices("GPU")
+    if args.device == "gpu" and not gpus:
+        raise SystemExit("fit: --device gpu, but TensorFlow lists no GPU")
+    device = "/GPU:0" if gpus and args.device != "cpu" else "/CPU:0"
+
+    x, y = load_data(tf, args)
+    epochs = []
+
+    class EpochLog(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            epochs.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": finite_or_none(logs.get("loss", math.nan)),
+                    "accuracy": finite_or_none(logs.get("accuracy", math.nan)),
+                    "seconds": round(time.perf_counter() - self.started, 3),
+                }
+            )
+
+    started = time.perf_counter()
+    with tf.device(device):
+        model = build_model(tf, args.model)
+        model.compile(
+            optimizer=tf.keras.optimizers.Adam(learning_rate=args.learning_rate),
+            loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=False),
+            metrics=["accuracy"],
+        )
+        # TerminateOnNaN: once the loss is NaN the rest of the run proves nothing; stop early.
+        model.fit(
+            x,
+            y,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            verbose=0,
+            callbacks=[EpochLog(), tf.keras.callbacks.TerminateOnNaN()],
+        )
+    result = {
+        "data": args.data,
+        "model": args.model,
+        "samples": int(len(x)),
+        "epochs_requested": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "device": device,
+        "gpus": [gpu.name for gpu in gpus],
+        "placed_on": variable_device(model.trainable_variables[0]),
+        "epochs": epochs,
+        "finite": bool(epochs) and all(e["loss"] is not None for e in epochs),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""One abi run: check a row's macOS wheels with the dyld model and write the record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tfcompat.abi import AbiError, check
+from tfcompat.host import host_info, tool_versions
+from tfcompat.matrix import Row
+from tfcompat.provision import uv_binary
+from tfcompat.record import new_record, now, write_record
+
+
+def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[dict, Path]:
+    """Predict whether ``row``'s plugin loads; return the record and where it was written.
+
+    A bad wheel or an unreachable index is a verdict of ``error`` (no prediction), with the
+    one-line reason in ``abi.error``: it says nothing about the pair.
+    """
+    uv = uv_binary()
+    record = new_record("abi", row, host=host_info(), tools=tool_versions(uv), started=now())
+    try:
+        section = check(tf=row.tf, metal=row.metal, python=row.python)
+    except AbiError as exc:
+        record["abi"] = {"verdict": None, "error": str(exc)}
+        record["verdict"] = "error"
+        log(f"abi: no prediction: {exc}")
+    else:
+        record["abi"] = {**section, "error": None}
+        record["verdict"] = section["verdict"]
+        first = (section.get("first") or "").splitlines()[:1]
+        log(f"abi: {section['verdict']} in {section['seconds']:.1f} s" + (f": {first[0]}" if first else ""))
+    record["finished"] = now()
+    return record, write_record(record)

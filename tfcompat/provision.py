@@ -1,0 +1,308 @@
+"""Provisioning: what to install for a row on this platform, and installing it with uv.
+
+Four steps, each cached where its answer cannot change:
+1. the interpreter: ``uv python find`` (or ``uv python install``) for the row's Python;
+2. the release date: the upload time of the row's pinned wheels, read from a ``pylock.toml``
+   that ``uv pip compile --no-deps`` writes without downloading anything;
+3. the resolution: ``uv pip compile --exclude-newer <release date + 1 day>``, i.e. what a user
+   could have installed then (no numpy 2 under TF 2.9), plus the row's constraints;
+4. the environment: one per resolved set, reused only when its marker holds exactly that set,
+   and installed with ``uv pip sync --compile-bytecode`` so the first import is not slowed by
+   compiling TensorFlow's 10k modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from packaging.version import Version
+
+from tfcompat.matrix import Row
+
+#: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
+CACHE_ENV = "TFCOMPAT_CACHE"
+_LOCK_MARKER = ".tfcompat-lock"
+# A pair is resolved as of one day after its newest pinned wheel: the day a user could first
+# have installed it, with the fixes released alongside.
+_RELEASE_SLACK = timedelta(days=1)
+
+
+class NotRunnableHere(Exception):
+    """The row cannot run on this OS at all (not a failure of the pair); the message says why."""
+
+
+class ProvisionError(Exception):
+    """Provisioning failed; ``signature`` is stable, the message is one line with uv's reason."""
+
+    def __init__(self, signature: str, message: str, detail: str = ""):
+        super().__init__(message)
+        self.signature = signature
+        self.detail = detail  # the command's whole error output, for the record
+
+
+@dataclass
+class Environment:
+    """A provisioned environment for one row, and how it came to be."""
+
+    python: Path
+    interpreter: str  # "3.11.7 /usr/bin/python3.11"
+    requirements: list[str]
+    exclude_newer: str | None
+    packages: list[str] = field(default_factory=list)  # "name==version", as installed
+    reused: bool = False
+    seconds: float = 0.0
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfcompat"
+    return Path(os.environ.get(CACHE_ENV) or default)
+
+
+def uv_binary() -> str:
+    """The uv executable: the one on PATH, else the one the ``uv`` Python package ships."""
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        raise ProvisionError("uv missing", "uv not found: install it (pip install uv)") from None
+    return find_uv_bin()
+
+
+def requirements_for(row: Row, *, system: str, machine: str) -> list[str]:
+    """The pinned distributions that make up ``row`` on this platform.
+
+    On macOS the binaries live in ``tensorflow-macos`` up to TF 2.12 and in ``tensorflow``
+    from 2.13 (which itself pulls ``tensorflow-macos`` for 2.13 - 2.15); elsewhere the CPU-only
+    build is the same TensorFlow without a GPU stack, a third of the download.
+    """
+    tf_version = Version(row.tf)
+    if system == "Darwin":
+        apple_silicon = machine == "arm64"
+        name = "tensorflow-macos" if apple_silicon and tf_version < Version("2.13") else "tensorflow"
+        requirements = [f"{name}=={row.tf}"]
+        if row.has_plugin:
+            requirements.append(f"tensorflow-metal=={row.metal}")
+        return requirements
+    if row.has_plugin:
+        raise NotRunnableHere(f"tensorflow-metal has no wheels for {system}: verify needs macOS")
+    name = (
+        "tensorflow-cpu" if (system, machine) in {("Linux", "x86_64"), ("Windows", "AMD64")} else "tensorflow"
+    )
+    return [f"{name}=={row.tf}"]
+
+
+def provision(row: Row, *, timeout: float, log=print) -> Environment:
+    """Find the interpreter, resolve and install ``row``; raise ``ProvisionError`` if any fails."""
+    started = time.monotonic()
+    deadline = started + timeout
+    requirements = requirements_for(row, system=platform.system(), machine=platform.machine())
+    interpreter, version = find_interpreter(row.python, deadline=deadline)
+    exclude_newer = release_date(requirements, interpreter, deadline=deadline)
+    lock = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
+    env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
+    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    marker = env_dir / _LOCK_MARKER
+    reused = marker.is_file() and marker.read_text() == lock and python.exists()
+    with tempfile.TemporaryDirectory() as tmp:
+        lock_file = Path(tmp) / "requirements.txt"
+        lock_file.write_text(lock)
+        if reused:
+            log(f"reusing {env_dir} (its installed set is exactly the resolved set)")
+            # A no-op when nothing changed; repairs the environment when something did.
+            _uv(["pip", "sync", "--python", str(python), str(lock_file)], deadline=deadline)
+        else:
+            log(f"creating {env_dir}")
+            marker.unlink(missing_ok=True)
+            _uv(["venv", "--clear", "--python", str(interpreter), str(env_dir)], deadline=deadline)
+            _uv(
+                ["pip", "sync", "--compile-bytecode", "--python", str(python), str(lock_file)],
+                deadline=deadline,
+            )
+            marker.write_text(lock)
+    return Environment(
+        python=python,
+        interpreter=f"{version} {interpreter}",
+        requirements=requirements,
+        exclude_newer=exclude_newer,
+        packages=_pins(lock),
+        reused=reused,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def find_interpreter(python: str, *, deadline: float) -> tuple[Path, str]:
+    """The path and full version of an interpreter for ``python`` (e.g. "3.10")."""
+    try:
+        path = _uv(["python", "find", python], deadline=deadline).strip()
+    except ProvisionError as exc:
+        # pyenv's shim for a version that is installed but not selected exits 127 with this word.
+        if "pyenv:" in exc.detail:
+            raise ProvisionError(
+                "interpreter not found",
+                f"Python {python}: pyenv has it but its shim exits 127 because it is not selected; "
+                f"select it too, e.g. PYENV_VERSION=$(pyenv version-name):$(pyenv latest {python})",
+            ) from None
+        try:
+            _uv(["python", "install", python], deadline=deadline)
+            path = _uv(["python", "find", python], deadline=deadline).strip()
+        except ProvisionError as install:
+            raise ProvisionError(
+                "interpreter not found",
+                f"Python {python} not found, and uv could not install it ({install}); "
+                f"install it (uv python install {python}, pyenv, python.org) or set the row's python",
+            ) from None
+    probe = "import platform; print(platform.python_version())"
+    version = _run([path, "-c", probe], deadline=deadline, what=f"Python {python}").strip()
+    return Path(path), version
+
+
+def release_date(requirements: list[str], interpreter: Path, *, deadline: float) -> str | None:
+    """One day after the newest upload of the pinned wheels, as RFC 3339; cached."""
+    key = _digest("release", *requirements, str(interpreter))
+    cached = _cache_get("release", key)
+    if cached is not None:
+        return cached["exclude_newer"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pylock.toml"
+        _uv(
+            ["pip", "compile", "-", "--no-deps", "--format", "pylock.toml", "--python", str(interpreter)]
+            + ["--no-header", "-q", "-o", str(out)],
+            deadline=deadline,
+            stdin="\n".join(requirements),
+        )
+        lock = tomllib.loads(out.read_text())
+    uploads = [
+        wheel["upload-time"]
+        for package in lock.get("packages", [])
+        for wheel in package.get("wheels", [])
+        if "upload-time" in wheel
+    ]
+    exclude_newer = (max(uploads) + _RELEASE_SLACK).isoformat().replace("+00:00", "Z") if uploads else None
+    _cache_put("release", key, {"exclude_newer": exclude_newer})
+    return exclude_newer
+
+
+def resolve(
+    requirements: list[str],
+    constraints: tuple[str, ...],
+    interpreter: Path,
+    version: str,
+    exclude_newer: str | None,
+    *,
+    deadline: float,
+) -> str:
+    """The full pinned set (requirements.txt text) for this interpreter; cached, since
+    ``--exclude-newer`` makes the answer fixed."""
+    key = _digest(
+        "resolve", *requirements, "--", *constraints, version, str(exclude_newer), platform.platform()
+    )
+    cached = _cache_get("resolve", key)
+    if cached is not None:
+        return cached["lock"]
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["pip", "compile", "-", "--python", str(interpreter), "--no-header", "--no-annotate", "-q"]
+        if exclude_newer:
+            args += ["--exclude-newer", exclude_newer]
+        if constraints:
+            constraints_file = Path(tmp) / "constraints.txt"
+            constraints_file.write_text("\n".join(constraints) + "\n")
+            args += ["--constraint", str(constraints_file)]
+        lock = _uv(args, deadline=deadline, stdin="\n".join(requirements))
+    _cache_put("resolve", key, {"lock": lock})
+    return lock
+
+
+def _pins(lock: str) -> list[str]:
+    return [line.strip() for line in lock.splitlines() if "==" in line and not line.lstrip().startswith("#")]
+
+
+def _uv(args: list[str], *, deadline: float, stdin: str | None = None) -> str:
+    return _run([uv_binary(), *args], deadline=deadline, stdin=stdin, what="uv " + args[0])
+
+
+def _run(argv: list[str], *, deadline: float, what: str, stdin: str | None = None) -> str:
+    """Run a provisioning command; its stdout, or ``ProvisionError`` with its one-line reason."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ProvisionError("provisioning timeout", f"{what}: provisioning ran out of time")
+    try:
+        done = subprocess.run(
+            argv, input=stdin or "", capture_output=True, text=True, timeout=remaining, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ProvisionError(
+            "provisioning timeout", f"{what}: no answer within the provision timeout"
+        ) from None
+    except OSError as exc:
+        raise ProvisionError("cannot run", f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
+    if done.returncode != 0:
+        signature, reason = explain_uv_error(done.stderr)
+        raise ProvisionError(signature, f"{what}: {reason}", detail=done.stderr)
+    return done.stdout
+
+
+_UV_REASONS = (
+    (re.compile(r"there is no version of (\S+?)(?:,| and)"), "no such release", "no such release: {0}"),
+    (
+        re.compile(
+            r"(\S+) has no wheels with a matching (Python ABI|Python implementation|platform) tag"
+            r" \(e\.g\., `([^`]+)`\)"
+        ),
+        "no matching wheel",
+        "{0} has no wheel for {2} ({1} tag)",
+    ),
+    (
+        re.compile(r"Failed to fetch: (\S+)|dns error|Connection refused|error sending request"),
+        "index unreachable",
+        "package index unreachable: {0}",
+    ),
+)
+
+
+def explain_uv_error(stderr: str) -> tuple[str, str]:
+    """A stable signature and one line of reason from uv's error output."""
+    text = " ".join(stderr.split())
+    for pattern, signature, template in _UV_REASONS:
+        match = pattern.search(text)
+        if match:
+            groups = [group or "no answer" for group in match.groups()] or ["no answer"]
+            return signature, template.format(*groups)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
+    first = lines[0].removeprefix("error:").strip() if lines else "failed with no message"
+    return "provisioning failed", "; ".join([first, *causes[-1:]])
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _cache_get(kind: str, key: str) -> dict | None:
+    path = cache_dir() / kind / f"{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # a missing or damaged cache entry is recomputed, never trusted
+
+
+def _cache_put(kind: str, key: str, value: dict) -> None:
+    folder = cache_dir() / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(value, handle)
+    os.replace(tmp, folder / f"{key}.json")

@@ -1,0 +1,126 @@
+"""One verify run: provision a row, run its probes in order, judge them, write the record."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from tfcompat.classify import error_excerpt, signature_of_signal, signature_of_text, signature_of_timeout
+from tfcompat.host import host_info, tool_versions
+from tfcompat.matrix import PROBES, Row
+from tfcompat.provision import ProvisionError, provision, uv_binary
+from tfcompat.record import new_record, now, write_record
+from tfcompat.runner import PROBES_DIR, ProbeRun, run_probe
+
+
+def parse_fit_args(argv: list[str]) -> list[str]:
+    """Check ``nox -s verify -- ARGS`` with the fit probe's own parser, before anything is built.
+
+    The probe is the one definition of its options; it imports TensorFlow only in ``main``, so
+    loading it here is cheap. argparse exits with its usage line on a bad option.
+    """
+    spec = importlib.util.spec_from_file_location("tfcompat_fit_probe", PROBES_DIR / "fit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.parse_args(argv)
+    return list(argv)
+
+
+def run_verify(
+    row: Row, *, timeouts: dict[str, float], fit_args: list[str], log: Callable[[str], None] = print
+) -> tuple[dict, Path]:
+    """Verify ``row`` here; return its record and where it was written.
+
+    Raises ``NotRunnableHere`` (before anything is installed or written) when this OS cannot run
+    the row at all.
+    """
+    started = now()
+    uv = uv_binary()
+    record = new_record("verify", row, host=host_info(), tools=tool_versions(uv), started=started)
+    record["probes"] = {}
+    try:
+        env = provision(row, timeout=timeouts["provision"], log=log)
+    except ProvisionError as exc:
+        record["provision"] = {"status": "error", "signature": exc.signature, "error": str(exc)}
+        record["verdict"] = "error"
+        log(f"provisioning failed: {exc}")
+    else:
+        record["provision"] = {
+            "status": "ok",
+            "error": None,
+            "signature": None,
+            "seconds": env.seconds,
+            "interpreter": env.interpreter,
+            "requirements": env.requirements,
+            "exclude_newer": env.exclude_newer,
+            "packages": env.packages,
+            "reused": env.reused,
+        }
+        log(f"provisioned in {env.seconds:.1f} s: {', '.join(env.requirements)}")
+        record["probes"] = _run_probes(row, env.python, timeouts=timeouts, fit_args=fit_args, log=log)
+        statuses = [probe["status"] for probe in record["probes"].values()]
+        record["verdict"] = "ok" if all(status == "ok" for status in statuses) else "fail"
+    record["finished"] = now()
+    return record, write_record(record)
+
+
+def _run_probes(row: Row, python: Path, *, timeouts, fit_args, log) -> dict[str, dict]:
+    results: dict[str, dict] = {}
+    env = dict(os.environ)  # passed through: TF_PLUGGABLE_DEVICE_LIBRARY_PATH, proxies, TF_* flags
+    for name in PROBES:
+        if any(result["status"] != "ok" for result in results.values()):
+            results[name] = {"status": "not_reached"}
+            continue
+        args = fit_args if name == "fit" else []
+        run = run_probe(python, name, args, timeout=timeouts[name], env=env)
+        results[name] = judge(name, run, row=row, timeout=timeouts[name])
+        outcome = results[name]
+        log(f"probe {name}: {outcome['status']} in {run.seconds:.1f} s" + _because(outcome))
+    return results
+
+
+def judge(name: str, run: ProbeRun, *, row: Row, timeout: float) -> dict:
+    """The probe's result section: its status and, when it failed, the signature and error."""
+    error = None
+    if run.timed_out:
+        signature = signature_of_timeout(timeout)
+    elif run.signal:
+        signature = signature_of_signal(-run.returncode)
+        error = error_excerpt(run.stderr_tail)
+    elif run.returncode != 0:
+        error = error_excerpt(run.stderr_tail)
+        signature = signature_of_text(error) or f"exit code {run.returncode}"
+    elif run.result is None:
+        signature = "probe produced no result"
+    else:
+        signature = _observed_failure(name, run.result, row)
+    return {
+        "status": "ok" if signature is None else "fail",
+        "returncode": run.returncode,
+        "signal": run.signal,
+        "seconds": run.seconds,
+        "timed_out": run.timed_out,
+        "signature": signature,
+        "error": error,
+        "stdout_tail": run.stdout_tail,
+        "stderr_tail": run.stderr_tail,
+        "result": run.result,
+    }
+
+
+def _observed_failure(name: str, result: dict, row: Row) -> str | None:
+    """What is wrong with a probe that ran to the end, judged from what it printed."""
+    if name == "devices" and row.has_plugin and not result.get("gpus"):
+        return "no GPU device listed"
+    if name == "fit":
+        if not result.get("finite", False):
+            return "non-finite loss"
+        if row.has_plugin and result.get("gpus") and "GPU" not in str(result.get("placed_on", "")):
+            return "training not placed on the GPU"
+    return None
+
+
+def _because(outcome: dict) -> str:
+    return f": {outcome['signature']}" if outcome.get("signature") else ""
