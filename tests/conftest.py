@@ -1,0 +1,93 @@
+"""Shared fixtures: a real TensorFlow environment, real nox runs, real C plugin libraries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfcompat.matrix import Row
+from tfcompat.provision import provision
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The row Python for tests that build TensorFlow environments: the one running the tests,
+#: which exists on every machine that can run them.
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+#: tensorflow-cpu releases with wheels for Python 3.10 - 3.12; 2.17.0 is the reference machine.md measures.
+TF_MAIN, TF_OTHER = "2.17.0", "2.16.1"
+
+
+@pytest.fixture(scope="session")
+def tf_python() -> Path:
+    """The interpreter of a real tensorflow-cpu environment, provisioned by the suite itself."""
+    row = Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
+    return provision(row, timeout=900, log=lambda _: None).python
+
+
+def write_matrix(path: Path, rows: list[dict], *, timeouts: dict | None = None) -> Path:
+    """A matrix file with ``rows`` (dicts of row keys) for the test's own runs."""
+    lines = ["[defaults]", f'python = "{PYTHON}"']
+    if timeouts:
+        lines.append("[defaults.timeouts]")
+        lines += [f"{key} = {value}" for key, value in timeouts.items()]
+    for row in rows:
+        lines.append("[[row]]")
+        lines += [f"{key} = {value!r}".replace("'", '"') for key, value in row.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_nox(*args: str, matrix: Path, reports: Path, env: dict | None = None, timeout: float = 900):
+    """Run the real nox on this repo's noxfile with a test matrix and reports folder."""
+    full_env = {
+        **os.environ,
+        "TFCOMPAT_EXPECTED": str(matrix),
+        "TFCOMPAT_REPORTS": str(reports),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+# C sources for plugins that fail the way a wrong tensorflow-metal does, for real, on Linux.
+PLUGIN_SOURCES = {
+    "undefined": "extern void tfcompat_missing_symbol(void);\n"
+    "void TF_InitPluggableDevice(void) { tfcompat_missing_symbol(); }\n",
+    "segfault": "__attribute__((constructor)) static void crash(void) { *(volatile int *)0 = 1; }\n",
+    "abort": "#include <stdlib.h>\n__attribute__((constructor)) static void crash(void) { abort(); }\n",
+    "hang": "#include <unistd.h>\n__attribute__((constructor)) static void hang(void) { for (;;) pause(); }\n",
+    "dependency": "extern int tfcompat_dep(void);\nint TF_InitPluggableDevice(void) { return tfcompat_dep(); }\n",
+}
+
+
+def build_plugin(folder: Path, kind: str) -> Path:
+    """Compile a plugin library of ``kind`` with the system C compiler; return its path.
+
+    ``dependency`` links against ``libtfcompatdep.so`` and then deletes it, so loading the plugin
+    fails with the loader's "cannot open shared object file".
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / f"{kind}.c"
+    source.write_text(PLUGIN_SOURCES[kind])
+    library = folder / f"lib{kind}_plugin.so"
+    extra: list[str] = []
+    if kind == "dependency":
+        dep_source = folder / "dep.c"
+        dep_source.write_text("int tfcompat_dep(void) { return 0; }\n")
+        dep = folder / "libtfcompatdep.so"
+        subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(dep), str(dep_source)], check=True)
+        extra = [f"-L{folder}", "-ltfcompatdep"]
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source), *extra], check=True)
+    if kind == "dependency":
+        (folder / "libtfcompatdep.so").unlink()
+    return library

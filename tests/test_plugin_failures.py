@@ -1,0 +1,77 @@
+"""Real plugin-load failures: C libraries built here, loaded by real TensorFlow at import.
+
+On Linux, TensorFlow dlopens every path in TF_PLUGGABLE_DEVICE_LIBRARY_PATH at import, exactly as
+it dlopens tensorflow-plugins/libmetal_plugin.dylib on a Mac; the runner passes the environment
+through, so these are the failures a wrong tensorflow-metal causes, made with the loader's own
+wording.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import build_plugin
+from tfcompat.matrix import Row
+from tfcompat.runner import run_probe
+from tfcompat.verify import judge
+
+ROW = Row(number=1, python="3.11", tf="2.17.0", metal="none", supports=None)
+
+
+def import_with_plugin(tf_python, library, *, timeout=120.0):
+    env = {**os.environ, "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)}
+    run = run_probe(tf_python, "import", [], timeout=timeout, env=env)
+    return run, judge("import", run, row=ROW, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_import_without_plugin_is_ok(tf_python):
+    run, result = import_with_plugin(tf_python, "")
+    assert result["status"] == "ok", result["stderr_tail"]
+    assert result["result"]["tensorflow"] == "2.17.0"
+
+
+@pytest.mark.slow
+def test_undefined_symbol_is_classified_with_the_symbol(tf_python, tmp_path):
+    run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "undefined"))
+    assert (result["status"], result["returncode"]) == ("fail", 1)
+    assert result["signature"] == "undefined symbol: tfcompat_missing_symbol"
+    assert "NotFoundError" in result["error"] and result["error"].startswith("Traceback")
+
+
+@pytest.mark.slow
+def test_missing_dependency_names_the_library(tf_python, tmp_path):
+    run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "dependency"))
+    assert result["status"] == "fail"
+    assert result["signature"] == "cannot open shared object: libtfcompatdep.so"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "number", "name"), [("segfault", 11, "SIGSEGV"), ("abort", 6, "SIGABRT")])
+def test_crash_at_import_is_a_signal_with_the_faulthandler_stack(tf_python, tmp_path, kind, number, name):
+    run, result = import_with_plugin(tf_python, build_plugin(tmp_path, kind))
+    assert (result["returncode"], result["signal"]) == (-number, name)
+    assert result["signature"] == f"signal {number} ({name})"
+    assert result["error"].startswith("Fatal Python error")
+    assert "import.py" in result["error"]  # the Python stack faulthandler printed
+
+
+@pytest.mark.slow
+def test_hang_at_import_times_out_and_leaves_no_process(tf_python, tmp_path):
+    library = build_plugin(tmp_path, "hang")
+    run, result = import_with_plugin(tf_python, library, timeout=15)
+    assert result["status"] == "fail" and result["timed_out"]
+    assert result["signature"] == "timeout after 15 s"
+    assert result["returncode"] is None
+    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _maps_library(p, library)]
+    assert leftovers == []
+
+
+def _maps_library(pid: str, library) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return str(library) in maps.read()
+    except OSError:
+        return False
