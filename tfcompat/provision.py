@@ -266,9 +266,9 @@ _UV_REASONS = (
         "{0} has no wheel for {2} ({1} tag)",
     ),
     (
-        re.compile(r"Failed to fetch: (\S+)|dns error|Connection refused|error sending request"),
+        re.compile(r"Failed to (?:fetch|download):? `?([^\s`]+)|error sending request for url \(([^)\s]+)"),
         "index unreachable",
-        "package index unreachable: {0}",
+        "network unreachable: cannot get {0}",
     ),
 )
 
@@ -279,8 +279,8 @@ def explain_uv_error(stderr: str) -> tuple[str, str]:
     for pattern, signature, template in _UV_REASONS:
         match = pattern.search(text)
         if match:
-            groups = [group or "no answer" for group in match.groups()] or ["no answer"]
-            return signature, template.format(*groups)
+            # Alternatives in one pattern leave the groups they did not match as None.
+            return signature, template.format(*[group for group in match.groups() if group is not None])
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
     first = lines[0].removeprefix("error:").strip() if lines else "failed with no message"

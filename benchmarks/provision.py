@@ -1,0 +1,131 @@
+"""Time to a finished import probe: pip, naive uv, and the suite, side by side.
+
+    python benchmarks/provision.py [--tf 2.17.0] [--runs 3]
+
+Each path starts from nothing (a new environment) except the suite's reuse path, and ends when
+``probes/import.py`` has printed its result, because install time alone hides the ~10 s that a
+first import costs when nothing compiled the bytecode. Runs alternate between the paths so
+machine noise falls on all of them; the figures are medians.
+
+This machine's environment is not a user's: ``PYTHONDONTWRITEBYTECODE=1`` is set (which would
+make every import in a naive uv environment slow, not just the first), and pip is configured
+with local indexes, a constraints file and ``PIP_FIND_LINKS``. For a fair comparison every path
+runs without ``PYTHONDONTWRITEBYTECODE``, and pip runs ``--isolated`` (PyPI only, no local
+configuration). All paths install the same resolved set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tfcompat.matrix import Row  # noqa: E402
+from tfcompat.provision import _LOCK_MARKER, provision, uv_binary  # noqa: E402
+from tfcompat.runner import run_probe  # noqa: E402
+
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tf", default="2.17.0", help="tensorflow-cpu release")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    row = Row(number=1, python=python, tf=args.tf, metal="none", supports=None)
+    # Warm every cache first (uv's wheels, the suite's resolution): the figures are warm figures.
+    env = provision(row, timeout=900, log=lambda _: None)
+    lock = "\n".join(env.packages) + "\n"
+    interpreter = env.interpreter.split(" ", 1)[1]
+    env_dir = env.python.parent.parent
+
+    paths = {
+        "pip (venv + pip install)": lambda tmp: _pip_path(interpreter, lock, tmp),
+        "naive uv (uv venv + uv pip install)": lambda tmp: _uv_path(interpreter, lock, tmp),
+        "suite, new environment": lambda tmp: _suite_path(row, env_dir, fresh=True),
+        "suite, reused environment": lambda tmp: _suite_path(row, env_dir, fresh=False),
+    }
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    for run in range(args.runs):
+        for name, path in paths.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                times[name].append(path(Path(tmp)))
+            install, total = times[name][-1]
+            print(
+                f"run {run + 1}: {name}: install {install:.1f} s, to finished import {total:.1f} s",
+                flush=True,
+            )
+
+    print(f"\ntensorflow-cpu {args.tf}, Python {python}, {args.runs} runs, medians (seconds):")
+    print(f"{'path':38} {'install':>8} {'import':>8} {'total':>8} {'vs suite':>9}")
+    suite = statistics.median(total for _, total in times["suite, reused environment"])
+    for name, samples in times.items():
+        install = statistics.median(i for i, _ in samples)
+        total = statistics.median(t for _, t in samples)
+        print(f"{name:38} {install:8.1f} {total - install:8.1f} {total:8.1f} {total / suite:8.1f}x")
+
+
+def _pip_path(interpreter: str, lock: str, tmp: Path) -> tuple[float, float]:
+    started = time.monotonic()
+    subprocess.run([interpreter, "-m", "venv", str(tmp / "env")], check=True, env=ENV)
+    (tmp / "lock.txt").write_text(lock)
+    pip = [
+        str(tmp / "env/bin/python"),
+        "-m",
+        "pip",
+        "--isolated",
+        "install",
+        "-q",
+        "-r",
+        str(tmp / "lock.txt"),
+    ]
+    subprocess.run(pip, check=True, env=ENV)
+    return _import(tmp / "env/bin/python", started)
+
+
+def _uv_path(interpreter: str, lock: str, tmp: Path) -> tuple[float, float]:
+    started = time.monotonic()
+    uv = uv_binary()
+    subprocess.run([uv, "venv", "-q", "--python", interpreter, str(tmp / "env")], check=True, env=ENV)
+    (tmp / "lock.txt").write_text(lock)
+    install = [
+        uv,
+        "pip",
+        "install",
+        "-q",
+        "--python",
+        str(tmp / "env/bin/python"),
+        "-r",
+        str(tmp / "lock.txt"),
+    ]
+    subprocess.run(install, check=True, env=ENV)
+    return _import(tmp / "env/bin/python", started)
+
+
+def _suite_path(row: Row, env_dir: Path, *, fresh: bool) -> tuple[float, float]:
+    if fresh:
+        (env_dir / _LOCK_MARKER).unlink(missing_ok=True)  # the suite then rebuilds this environment
+    started = time.monotonic()
+    env = provision(row, timeout=900, log=lambda _: None)
+    return _import(env.python, started)
+
+
+def _import(python: Path, started: float) -> tuple[float, float]:
+    installed = time.monotonic() - started
+    run = run_probe(python, "import", [], timeout=300, env=ENV)
+    if run.result is None:
+        raise SystemExit(f"import probe failed:\n{run.stderr_tail}")
+    return installed, time.monotonic() - started
+
+
+if __name__ == "__main__":
+    main()
