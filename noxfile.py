@@ -23,10 +23,12 @@ import nox
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tfcompat.matrix import MatrixError, load_matrix  # noqa: E402
+from tfcompat.runner import interrupt_on_sigterm  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
+interrupt_on_sigterm()
 
 try:
     MATRIX = load_matrix()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,8 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tfcompat.matrix import Row  # noqa: E402
-from tfcompat.provision import _LOCK_MARKER, provision, uv_binary  # noqa: E402
-from tfcompat.runner import run_probe  # noqa: E402
+from tfcompat.provision import CACHE_ENV, cache_dir, provision, uv_binary  # noqa: E402
+from tfcompat.runner import probe_script, run_probe  # noqa: E402
 
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
@@ -46,13 +47,12 @@ def main() -> None:
     env = provision(row, timeout=900, log=lambda _: None)
     lock = "\n".join(env.packages) + "\n"
     interpreter = env.interpreter.split(" ", 1)[1]
-    env_dir = env.python.parent.parent
 
     paths = {
         "pip (venv + pip install)": lambda tmp: _pip_path(interpreter, lock, tmp),
         "naive uv (uv venv + uv pip install)": lambda tmp: _uv_path(interpreter, lock, tmp),
-        "suite, new environment": lambda tmp: _suite_path(row, env_dir, fresh=True),
-        "suite, reused environment": lambda tmp: _suite_path(row, env_dir, fresh=False),
+        "suite, new environment": lambda tmp: _suite_path(row, tmp, fresh=True),
+        "suite, reused environment": lambda tmp: _suite_path(row, tmp, fresh=False),
     }
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     for run in range(args.runs):
@@ -111,17 +111,28 @@ def _uv_path(interpreter: str, lock: str, tmp: Path) -> tuple[float, float]:
     return _import(tmp / "env/bin/python", started)
 
 
-def _suite_path(row: Row, env_dir: Path, *, fresh: bool) -> tuple[float, float]:
+def _suite_path(row: Row, tmp: Path, *, fresh: bool) -> tuple[float, float]:
+    """The suite's own provisioning; ``fresh`` builds a new environment in a scratch cache.
+
+    The scratch cache gets a copy of the suite's cached resolutions, so it measures building an
+    environment from warm caches without touching the environment other runs use.
+    """
+    real_cache = cache_dir()
     if fresh:
-        (env_dir / _LOCK_MARKER).unlink(missing_ok=True)  # the suite then rebuilds this environment
-    started = time.monotonic()
-    env = provision(row, timeout=900, log=lambda _: None)
-    return _import(env.python, started)
+        for kind in ("release", "resolve"):
+            shutil.copytree(real_cache / kind, tmp / "cache" / kind)
+        os.environ[CACHE_ENV] = str(tmp / "cache")
+    try:
+        started = time.monotonic()
+        env = provision(row, timeout=900, log=lambda _: None)
+        return _import(env.python, started)
+    finally:
+        os.environ[CACHE_ENV] = str(real_cache)
 
 
 def _import(python: Path, started: float) -> tuple[float, float]:
     installed = time.monotonic() - started
-    run = run_probe(python, "import", [], timeout=300, env=ENV)
+    run = run_probe(python, probe_script("import"), [], timeout=300, env=ENV)
     if run.result is None:
         raise SystemExit(f"import probe failed:\n{run.stderr_tail}")
     return installed, time.monotonic() - started

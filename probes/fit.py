@@ -140,7 +140,7 @@ def main() -> None:
         "samples": int(len(x)),
         "epochs_requested": args.epochs,
         "batch_size": args.batch_size,
-        "learning_rate": args.learning_rate,
+        "learning_rate": finite_or_none(args.learning_rate),
         "device": device,
         "gpus": [gpu.name for gpu in gpus],
         "placed_on": variable_device(model.trainable_variables[0]),
@@ -148,7 +148,7 @@ def main() -> None:
         "finite": bool(epochs) and all(e["loss"] is not None for e in epochs),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    print(json.dumps(result))
+    print(json.dumps(result, allow_nan=False))
 
 
 if __name__ == "__main__":

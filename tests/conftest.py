@@ -91,3 +91,57 @@ def build_plugin(folder: Path, kind: str) -> Path:
     if kind == "dependency":
         (folder / "libtfcompatdep.so").unlink()
     return library
+
+
+# The fault catalogue (issue 5): every fault is one or more tests marked ``@pytest.mark.fault(N)``,
+# and the run ends with one summary line per fault.
+FAULTS = {
+    1: "plugin with an undefined symbol",
+    2: "plugin whose dependency library is missing",
+    3: "segfault while importing",
+    4: "abort while importing",
+    5: "a probe that hangs",
+    6: "a probe that prints no JSON, or 100 MB of output",
+    7: "a fit whose loss goes NaN",
+    8: "no network while provisioning",
+    9: "a release that does not exist",
+    10: "no wheel for this Python or platform",
+    11: "Ctrl-C or SIGTERM in the middle of a session",
+    12: "two sessions at once",
+    13: "corrupt, truncated, empty, foreign JSON in the reports folder",
+    14: "malformed expected.toml",
+    15: "a version string or error text crafted to escape",
+    16: "abi on a corrupt or non-Mach-O library",
+}
+_fault_of_test: dict[str, list[int]] = {}
+_fault_outcomes: dict[int, list[str]] = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        numbers = [marker.args[0] for marker in item.iter_markers("fault")]
+        if numbers:
+            _fault_of_test[item.nodeid] = numbers
+
+
+def pytest_runtest_logreport(report):
+    if report.nodeid in _fault_of_test and (report.when == "call" or report.outcome != "passed"):
+        for number in _fault_of_test[report.nodeid]:
+            _fault_outcomes.setdefault(number, []).append(report.outcome)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _fault_outcomes:
+        return
+    terminalreporter.section("fault catalogue")
+    for number, description in FAULTS.items():
+        outcomes = _fault_outcomes.get(number, [])
+        if not outcomes:
+            verdict = "not run"
+        elif any(outcome == "failed" for outcome in outcomes):
+            verdict = "FAILED"
+        elif all(outcome == "passed" for outcome in outcomes):
+            verdict = f"handled ({len(outcomes)} test{'s' if len(outcomes) > 1 else ''})"
+        else:
+            verdict = "skipped"
+        terminalreporter.write_line(f"fault {number:2}: {description}: {verdict}")

@@ -99,6 +99,7 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.fault(14)
 @pytest.mark.parametrize(("body", "message"), MALFORMED, ids=[m for _, m in MALFORMED])
 def test_malformed_matrix_gets_its_exact_line(tmp_path, body, message):
     path = tmp_path / "m.toml"
@@ -121,6 +122,7 @@ def test_shipped_matrix_carries_every_reference_pair_with_its_claim():
     assert pairs[("3.9", "2.5.0", "0.1.2")] == "yes"
 
 
+@pytest.mark.fault(14)
 def test_nox_stops_with_one_line_naming_the_row(tmp_path):
     matrix = tmp_path / "m.toml"
     matrix.write_text("[[row]]\ntf = '2.19.0'\nmetal = '1.2.0'\nsupports = 'perhaps'\n")

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import build_plugin
 from tfcompat.matrix import Row
-from tfcompat.runner import run_probe
+from tfcompat.runner import probe_script, run_probe
 from tfcompat.verify import judge
 
 ROW = Row(number=1, python="3.11", tf="2.17.0", metal="none", supports=None)
@@ -22,7 +22,7 @@ ROW = Row(number=1, python="3.11", tf="2.17.0", metal="none", supports=None)
 
 def import_with_plugin(tf_python, library, *, timeout=120.0):
     env = {**os.environ, "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)}
-    run = run_probe(tf_python, "import", [], timeout=timeout, env=env)
+    run = run_probe(tf_python, probe_script("import"), [], timeout=timeout, env=env)
     return run, judge("import", run, row=ROW, timeout=timeout)
 
 
@@ -34,6 +34,7 @@ def test_import_without_plugin_is_ok(tf_python):
 
 
 @pytest.mark.slow
+@pytest.mark.fault(1)
 def test_undefined_symbol_is_classified_with_the_symbol(tf_python, tmp_path):
     run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "undefined"))
     assert (result["status"], result["returncode"]) == ("fail", 1)
@@ -42,6 +43,7 @@ def test_undefined_symbol_is_classified_with_the_symbol(tf_python, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.fault(2)
 def test_missing_dependency_names_the_library(tf_python, tmp_path):
     run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "dependency"))
     assert result["status"] == "fail"
@@ -49,7 +51,13 @@ def test_missing_dependency_names_the_library(tf_python, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "number", "name"), [("segfault", 11, "SIGSEGV"), ("abort", 6, "SIGABRT")])
+@pytest.mark.parametrize(
+    ("kind", "number", "name"),
+    [
+        pytest.param("segfault", 11, "SIGSEGV", marks=pytest.mark.fault(3)),
+        pytest.param("abort", 6, "SIGABRT", marks=pytest.mark.fault(4)),
+    ],
+)
 def test_crash_at_import_is_a_signal_with_the_faulthandler_stack(tf_python, tmp_path, kind, number, name):
     run, result = import_with_plugin(tf_python, build_plugin(tmp_path, kind))
     assert (result["returncode"], result["signal"]) == (-number, name)
@@ -59,6 +67,7 @@ def test_crash_at_import_is_a_signal_with_the_faulthandler_stack(tf_python, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.fault(5)
 def test_hang_at_import_times_out_and_leaves_no_process(tf_python, tmp_path):
     library = build_plugin(tmp_path, "hang")
     run, result = import_with_plugin(tf_python, library, timeout=15)

@@ -69,6 +69,7 @@ def test_plugin_row_is_not_run_here_and_writes_nothing(tmp_path, matrix):
 
 
 @pytest.mark.slow
+@pytest.mark.fault(1)
 def test_plugin_that_fails_to_load_makes_the_session_red(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
     library = build_plugin(tmp_path / "plugin", "undefined")
@@ -90,6 +91,7 @@ def test_plugin_that_fails_to_load_makes_the_session_red(tmp_path, matrix, tf_py
 
 
 @pytest.mark.slow
+@pytest.mark.fault(9)
 def test_release_that_does_not_exist_is_a_provisioning_error(tmp_path, matrix):
     reports = tmp_path / "reports"
     done = run_nox("-s", "verify(tf='9.9.9', metal='none')", matrix=matrix, reports=reports, timeout=300)

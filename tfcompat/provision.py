@@ -13,6 +13,8 @@ Four steps, each cached where its answer cannot change:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -115,9 +117,11 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
     lock = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
     env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    marker = env_dir / _LOCK_MARKER
-    reused = marker.is_file() and marker.read_text() == lock and python.exists()
-    with tempfile.TemporaryDirectory() as tmp:
+    # Two sessions of rows with the same resolved set share this environment: one builds it
+    # while the other waits, instead of both clearing it at once.
+    with _exclusive(env_dir.with_suffix(".lock")), tempfile.TemporaryDirectory() as tmp:
+        marker = env_dir / _LOCK_MARKER
+        reused = marker.is_file() and marker.read_text() == lock and python.exists()
         lock_file = Path(tmp) / "requirements.txt"
         lock_file.write_text(lock)
         if reused:
@@ -285,6 +289,15 @@ def explain_uv_error(stderr: str) -> tuple[str, str]:
     causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
     first = lines[0].removeprefix("error:").strip() if lines else "failed with no message"
     return "provisioning failed", "; ".join([first, *causes[-1:]])
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _digest(*parts: str) -> str:

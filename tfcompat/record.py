@@ -82,7 +82,7 @@ def write_record(record: dict, folder: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     row = record["row"]
     stem = f"{record['kind']}-py{row['python']}-tf{row['tf']}-metal{row['metal']}-{record['id']}"
-    data = json.dumps(record, indent=1, ensure_ascii=False).encode()
+    data = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False).encode()
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
     tmp = Path(tmp_name)
     try:

@@ -37,14 +37,33 @@ class ProbeRun:
     result: dict | None  # the JSON object the probe printed last, if any
 
 
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C in this process.
+
+    A CI runner cancels a job with SIGTERM, which by default ends Python at once: no ``finally``
+    runs, so a probe in its own process group would live on and a temporary record file would
+    stay. As a KeyboardInterrupt it unwinds through the same clean-up as Ctrl-C.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def probe_script(name: str) -> Path:
+    """The script of the probe called ``name``: ``probes/<name>.py``."""
+    return PROBES_DIR / f"{name}.py"
+
+
 def run_probe(
-    python: Path, name: str, args: list[str], *, timeout: float, env: dict[str, str] | None = None
+    python: Path, script: Path, args: list[str], *, timeout: float, env: dict[str, str] | None = None
 ) -> ProbeRun:
-    """Run ``probes/<name>.py`` with ``python`` and ``args``; never raises for what the probe does.
+    """Run a probe ``script`` with ``python`` and ``args``; never raises for what the probe does.
 
     ``faulthandler`` is on so that a crash in native code still leaves a Python stack on stderr.
     """
-    argv = [str(python), "-X", "faulthandler", str(PROBES_DIR / f"{name}.py"), *args]
+    argv = [str(python), "-X", "faulthandler", str(script), *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = subprocess.Popen(
@@ -103,7 +122,8 @@ def _last_json_object(text: str) -> dict | None:
         line = line.strip()
         if line.startswith("{"):
             try:
-                value = json.loads(line)
+                # NaN and Infinity are not JSON: keep records strict so any reader can load them.
+                value = json.loads(line, parse_constant=lambda constant: None)
             except json.JSONDecodeError:
                 continue
             if isinstance(value, dict):

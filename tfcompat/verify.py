@@ -12,7 +12,7 @@ from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import PROBES, Row
 from tfcompat.provision import ProvisionError, provision, uv_binary
 from tfcompat.record import new_record, now, write_record
-from tfcompat.runner import PROBES_DIR, ProbeRun, run_probe
+from tfcompat.runner import ProbeRun, probe_script, run_probe
 
 
 def parse_fit_args(argv: list[str]) -> list[str]:
@@ -21,7 +21,7 @@ def parse_fit_args(argv: list[str]) -> list[str]:
     The probe is the one definition of its options; it imports TensorFlow only in ``main``, so
     loading it here is cheap. argparse exits with its usage line on a bad option.
     """
-    spec = importlib.util.spec_from_file_location("tfcompat_fit_probe", PROBES_DIR / "fit.py")
+    spec = importlib.util.spec_from_file_location("tfcompat_fit_probe", probe_script("fit"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.parse_args(argv)
@@ -74,7 +74,7 @@ def _run_probes(row: Row, python: Path, *, timeouts, fit_args, log) -> dict[str,
             results[name] = {"status": "not_reached"}
             continue
         args = fit_args if name == "fit" else []
-        run = run_probe(python, name, args, timeout=timeouts[name], env=env)
+        run = run_probe(python, probe_script(name), args, timeout=timeouts[name], env=env)
         results[name] = judge(name, run, row=row, timeout=timeouts[name])
         outcome = results[name]
         log(f"probe {name}: {outcome['status']} in {run.seconds:.1f} s" + _because(outcome))

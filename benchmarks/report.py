@@ -1,0 +1,168 @@
+"""Time ``nox -s report``'s work on a large folder: N records → Markdown, HTML and JSON.
+
+    python benchmarks/report.py [--records 10000] [--runs 5]
+
+The records are written with the suite's own ``new_record``/``write_record`` for the rows of
+expected.toml: 60 % verify (from five Macs and OS versions, and Linux for TensorFlow alone), 40 %
+abi. Verify records carry stderr tails the size real ones have: a few KB of TensorFlow's start-up
+log when a probe passes, the runner's full 16 KB tail when it fails. The files are in the page
+cache (they were just written), so the figures leave out a cold disk. Prints the median of
+``--runs`` full ``write_reports`` calls, then one run split into its stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tfcompat.matrix import Matrix, Row, load_matrix  # noqa: E402
+from tfcompat.record import new_record, write_record  # noqa: E402
+from tfcompat.report import (  # noqa: E402
+    build_report,
+    read_records,
+    render_json,
+    render_markdown,
+    write_reports,
+)
+from tfcompat.report_html import render_html  # noqa: E402
+from tfcompat.runner import TAIL_BYTES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MACS = [("Apple M1", "14.7"), ("Apple M2 Pro", "15.6.1"), ("Apple M2 Pro", "26.1"), ("Apple M3 Max", "26.1")]
+LINUX = {"os": "Linux", "os_version": "6.1.0-27-amd64", "machine": "x86_64", "chip": None, "python": "3.11.7"}
+TOOLS = {"tfcompat": "0.1.0", "uv": "uv 0.13.2", "nox": "2026.10.20"}
+START_LOG = "I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow binary is optimized\n" * 40
+FAILURES = [
+    "tensorflow.python.framework.errors_impl.NotFoundError: dlopen(libmetal_plugin.dylib, 0x0006): "
+    "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii",
+    "tensorflow.python.framework.errors_impl.NotFoundError: dlopen(libmetal_plugin.dylib, 0x0006): "
+    "symbol not found in flat namespace '_TF_GetInputPropertiesList'",
+    "tensorflow.python.framework.errors_impl.NotFoundError: Graph execution error: could not find registered "
+    "platform with id: 0x1",
+    "InvalidArgumentError: No registered 'AddV2' OpKernel for 'GPU' devices",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    matrix = load_matrix(ROOT / "expected.toml")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        size = write_history(matrix, folder / "sessions", count=args.records, rng=random.Random(4))
+        print(f"{args.records} records, {size / 1e6:.0f} MB, {len(matrix.rows)} matrix rows")
+        times = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            paths = write_reports(matrix, folder, generated="2026-11-24T12:00:00+00:00")
+            times.append(time.perf_counter() - started)
+        median, best = statistics.median(times), min(times)
+        print(f"write_reports: median {median:.2f} s, min {best:.2f} s ({args.runs} runs)")
+        print("outputs: " + ", ".join(f"{path.name} {path.stat().st_size / 1e3:.0f} KB" for path in paths))
+        print_stages(matrix, folder)
+
+
+def print_stages(matrix: Matrix, folder: Path) -> None:
+    """One more run, timed stage by stage."""
+    started = time.perf_counter()
+    entries, skipped = read_records(folder, matrix)
+    read = time.perf_counter()
+    report = build_report(matrix, entries, skipped, generated="2026-11-24T12:00:00+00:00", host_os="Darwin")
+    built = time.perf_counter()
+    stages = {"read": read - started, "model": built - read}
+    for name, render in (("markdown", render_markdown), ("html", render_html), ("json", render_json)):
+        before = time.perf_counter()
+        render(report)
+        stages[name] = time.perf_counter() - before
+    print("stages: " + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in stages.items()))
+    print(f"{len(report.tables)} tables, {len(report.footnotes)} footnotes, {len(report.changes)} changes")
+
+
+def write_history(matrix: Matrix, folder: Path, *, count: int, rng: random.Random) -> int:
+    """Write ``count`` records spread over a year; return their total size in bytes."""
+    first = datetime(2025, 11, 1, tzinfo=UTC)
+    size = 0
+    for index in range(count):
+        row = rng.choice(matrix.rows)
+        started = (first + timedelta(minutes=index * 50)).isoformat(timespec="microseconds")
+        record = (
+            abi(row, started, rng) if row.has_plugin and rng.random() < 0.4 else verify(row, started, rng)
+        )
+        size += write_record(record, folder).stat().st_size
+    return size
+
+
+def verify(row: Row, started: str, rng: random.Random) -> dict:
+    chip, version = rng.choice(MACS)
+    mac = {"os": "Darwin", "os_version": version, "machine": "arm64", "chip": chip, "python": "3.11.7"}
+    record = new_record("verify", row, host=mac if row.has_plugin else LINUX, tools=TOOLS, started=started)
+    record["provision"] = {
+        "status": "ok",
+        "error": None,
+        "signature": None,
+        "seconds": 8.0,
+        "interpreter": "3.10.13 /opt/homebrew/bin/python3.10",
+        "requirements": [f"tensorflow=={row.tf}"],
+        "exclude_newer": "2024-07-12T00:00:00Z",
+        "packages": [f"package{n}=={rng.choice(['1.0', '1.1'])}" for n in range(40)],
+        "reused": False,
+    }
+    failing = rng.choice([None, None, "import", "fit"])
+    record["probes"] = {}
+    for name in ("import", "devices", "fit"):
+        if any(earlier["status"] != "ok" for earlier in record["probes"].values()):
+            record["probes"][name] = {"status": "not_reached"}
+            continue
+        record["probes"][name] = probe(failed=name == failing, rng=rng)
+    record["verdict"] = "fail" if failing else "ok"
+    record["finished"] = started
+    return record
+
+
+def probe(*, failed: bool, rng: random.Random) -> dict:
+    error = rng.choice(FAILURES) if failed else None
+    tail = (START_LOG * 8)[-TAIL_BYTES:] + (error or "") if failed else START_LOG
+    return {
+        "status": "fail" if failed else "ok",
+        "returncode": 1 if failed else 0,
+        "signal": None,
+        "seconds": 6.0,
+        "timed_out": False,
+        "signature": error.rsplit(": ", 1)[-1][:160] if error else None,
+        "error": f"Traceback (most recent call last):\n{error}" if error else None,
+        "stdout_tail": '{"tensorflow": "2.17.0"}',
+        "stderr_tail": tail,
+        "result": None if failed else {"tensorflow": "2.17.0", "gpus": ["/physical_device:GPU:0"]},
+    }
+
+
+def abi(row: Row, started: str, rng: random.Random) -> dict:
+    record = new_record("abi", row, host=LINUX, tools=TOOLS, started=started)
+    failed = rng.random() < 0.5
+    record["abi"] = {
+        "verdict": "fail" if failed else "ok",
+        "first": "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii" if failed else None,
+        "unresolved_count": 12 if failed else 0,
+        "unresolved": [f"__ZN3tsl8internal{n}Ev" for n in range(12)] if failed else [],
+        "wheels": [{"name": "tensorflow", "version": row.tf, "filename": "t.whl", "sha256": "ab" * 32}],
+        "not_checked": ["weak imports"],
+        "seconds": 4.0,
+        "error": None,
+    }
+    record["verdict"] = record["abi"]["verdict"]
+    record["finished"] = started
+    return record
+
+
+if __name__ == "__main__":
+    main()

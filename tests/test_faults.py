@@ -1,0 +1,277 @@
+"""The fault catalogue (issue 5): real processes and files; each fault classified, nothing lost.
+
+Faults 1 - 4 are in test_plugin_failures.py, 9 in test_verify_sessions.py, 14 in
+test_matrix.py; the run's summary lists them all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PYTHON, ROOT, TF_MAIN, build_plugin, run_nox, write_matrix
+from tfcompat.matrix import Row
+from tfcompat.record import load_record, new_record, write_record
+from tfcompat.runner import TAIL_BYTES, run_probe
+from tfcompat.verify import judge
+
+QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "2"]
+ROW = Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
+SESSION = f"verify(tf='{TF_MAIN}', metal='none')"
+RECORD_NAME = re.compile(
+    r"verify-py3\.\d+-tf[0-9a-z.]+-metal(none|[0-9a-z.]+)-\d{8}T\d{6}-[0-9a-f]{8}(-\d+)?\.json"
+)
+
+
+@pytest.fixture
+def matrix(tmp_path):
+    return write_matrix(
+        tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}, {"tf": "2.5.0", "metal": "none"}]
+    )
+
+
+def sessions(reports: Path) -> list[Path]:
+    folder = reports / "sessions"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "probe.py"
+    path.write_text(body)
+    return path
+
+
+def pid_gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    return True  # a zombie has run its last instruction
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def processes_mapping(library: Path) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/maps") as maps:
+                if str(library) in maps.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.fault(5)
+def test_hang_kills_the_whole_process_group(tmp_path):
+    probe = script(
+        tmp_path,
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen(['sleep', '300'])\n"
+        "print('child', child.pid, file=sys.stderr, flush=True)\n"
+        "time.sleep(300)\n",
+    )
+    run = run_probe(Path(sys.executable), probe, [], timeout=2)
+    result = judge("import", run, row=ROW, timeout=2)
+    assert result["timed_out"] and result["signature"] == "timeout after 2 s"
+    child = int(re.search(r"child (\d+)", run.stderr_tail).group(1))
+    assert pid_gone(child), f"the probe's child {child} outlived the timeout"
+
+
+@pytest.mark.fault(6)
+def test_probe_that_prints_no_json(tmp_path):
+    run = run_probe(Path(sys.executable), script(tmp_path, "print('hello, not JSON')\n"), [], timeout=30)
+    result = judge("devices", run, row=ROW, timeout=30)
+    assert (result["status"], result["signature"]) == ("fail", "probe produced no result")
+    assert result["stdout_tail"] == "hello, not JSON\n"
+
+
+@pytest.mark.fault(6)
+def test_probe_that_prints_100_mb_keeps_memory_bounded(tmp_path):
+    probe = script(
+        tmp_path,
+        "import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(100 * 1024):\n    sys.stdout.write(line)\n",
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run = run_probe(Path(sys.executable), probe, [], timeout=120)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    result = judge("devices", run, row=ROW, timeout=120)
+    assert result["signature"] == "probe produced no result"
+    assert result["stdout_tail"].startswith(f"[... {100 * 1024 * 1024 - TAIL_BYTES} earlier bytes cut ...]")
+    assert len(result["stdout_tail"]) < TAIL_BYTES + 100
+    assert grown_kib < 20 * 1024, f"the runner grew by {grown_kib} KiB reading 100 MB of output"
+
+
+@pytest.mark.slow
+@pytest.mark.fault(7)
+def test_loss_that_goes_nan_fails_the_pair(tmp_path, matrix, tf_python):
+    reports = tmp_path / "reports"
+    done = run_nox("-s", SESSION, *QUICK_FIT, "--learning-rate", "inf", matrix=matrix, reports=reports)
+    assert done.returncode == 1
+    assert "fails: fit: non-finite loss" in done.stderr
+    [path] = sessions(reports)
+    record = load_record(path)  # strict JSON: no NaN or Infinity in the file
+    assert record["verdict"] == "fail"
+    assert record["probes"]["fit"]["result"]["epochs"][0]["loss"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.fault(8)
+def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, matrix):
+    reports = tmp_path / "reports"
+    earlier = write_record(
+        {
+            **new_record("verify", ROW, host={}, tools={}, started="2026-01-01T00:00:00+00:00"),
+            "verdict": "ok",
+        },
+        reports / "sessions",
+    )
+    before = earlier.read_bytes()
+    offline = {
+        "TFCOMPAT_CACHE": str(tmp_path / "empty-cache"),  # nothing resolved yet: the index is needed
+        "UV_INDEX_URL": "http://127.0.0.1:9/simple",  # nothing listens on the discard port
+        "UV_HTTP_RETRIES": "0",
+    }
+    done = run_nox("-s", SESSION, matrix=matrix, reports=reports, env=offline, timeout=300)
+    assert done.returncode == 1
+    assert "no verdict: uv pip: network unreachable: cannot get http://127.0.0.1:9/simple/" in done.stderr
+    assert earlier.read_bytes() == before
+    [new] = [load_record(p) for p in sessions(reports) if p != earlier]
+    assert (new["verdict"], new["provision"]["signature"]) == ("error", "index unreachable")
+
+
+@pytest.mark.slow
+@pytest.mark.fault(10)
+def test_no_wheel_for_this_python_names_the_missing_tag(tmp_path, matrix):
+    reports = tmp_path / "reports"
+    done = run_nox("-s", "verify(tf='2.5.0', metal='none')", matrix=matrix, reports=reports, timeout=300)
+    assert done.returncode == 1
+    tag = f"cp{PYTHON.replace('.', '')}"
+    assert f"no verdict: uv pip: tensorflow-cpu==2.5.0 has no wheel for {tag} (Python ABI tag)" in done.stderr
+    [path] = sessions(reports)
+    assert load_record(path)["provision"]["signature"] == "no matching wheel"
+
+
+@pytest.mark.slow
+@pytest.mark.fault(11)
+@pytest.mark.parametrize("how", ["SIGTERM to nox", "Ctrl-C (SIGINT to the process group)"])
+def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, how):
+    reports = tmp_path / "reports"
+    library = build_plugin(tmp_path / "plugin", "hang")
+    env = {
+        **os.environ,
+        "TFCOMPAT_EXPECTED": str(matrix),
+        "TFCOMPAT_REPORTS": str(reports),
+        "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library),
+    }
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION]
+    nox = subprocess.Popen(
+        argv, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not processes_mapping(library) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_mapping(library), "the probe never loaded the hanging plugin"
+    if how.startswith("SIGTERM"):
+        nox.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(nox.pid, signal.SIGINT)
+    nox.communicate(timeout=30)
+    assert nox.returncode != 0
+    assert processes_mapping(library) == []
+    assert sessions(reports) == []  # no record of an interrupted run, and no temporary file
+
+    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=reports)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [load_record(p)["verdict"] for p in sessions(reports)] == ["ok"]
+
+
+@pytest.mark.slow
+@pytest.mark.fault(12)
+def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_python):
+    reports = tmp_path / "reports"
+    env = {**os.environ, "TFCOMPAT_EXPECTED": str(matrix), "TFCOMPAT_REPORTS": str(reports)}
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION, *QUICK_FIT]
+    runs = [
+        subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=600)
+        assert run.returncode == 0, stderr[-2000:]
+    records = [load_record(p) for p in sessions(reports)]
+    assert len(records) == 2 and len({r["id"] for r in records}) == 2
+    assert all(r["verdict"] == "ok" for r in records)
+
+
+def _write_same_record_many_times(folder: str, record: dict, count: int) -> None:
+    for _ in range(count):
+        write_record(record, Path(folder))
+
+
+@pytest.mark.fault(12)
+def test_records_with_the_same_name_never_overwrite_each_other(tmp_path):
+    record = {
+        **new_record("verify", ROW, host={}, tools={}, started="2026-01-01T00:00:00+00:00"),
+        "verdict": "ok",
+    }
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_write_same_record_many_times, args=(str(tmp_path), record, 20))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 40 and all(RECORD_NAME.fullmatch(f.name) for f in files)
+    assert all(load_record(f) == record for f in files)
+
+
+@pytest.mark.fault(15)
+def test_crafted_version_never_reaches_a_shell(tmp_path):
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('[[row]]\ntf = "$(touch pwned)"\nmetal = "none"\n')
+    done = run_nox("-l", matrix=matrix, reports=tmp_path / "reports", timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.strip() == "tfcompat: m.toml: row 1: key 'tf': '$(touch pwned)' is not a valid version"
+    assert not (ROOT / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.fault(15)
+def test_crafted_error_text_is_kept_verbatim_and_runs_nothing(tmp_path, matrix, tf_python):
+    reports = tmp_path / "reports"
+    folder = tmp_path / "a;$(touch pwned)`touch pwned2`<script>&"
+    library = build_plugin(folder, "undefined")
+    done = run_nox(
+        "-s", SESSION, matrix=matrix, reports=reports, env={"TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)}
+    )
+    assert done.returncode == 1
+    [path] = sessions(reports)
+    assert RECORD_NAME.fullmatch(path.name) and path.parent == reports / "sessions"
+    error = load_record(path)["probes"]["import"]["error"]
+    assert f"{library}: undefined symbol: tfcompat_missing_symbol" in error
+    assert not list(ROOT.glob("pwned*")) and not list(tmp_path.glob("pwned*"))
+
+
+@pytest.mark.fault(15)
+def test_no_shell_anywhere():
+    sources = [*ROOT.glob("tfcompat/*.py"), *ROOT.glob("probes/*.py"), ROOT / "noxfile.py"]
+    offenders = [str(p) for p in sources if "shell=True" in p.read_text() or "os.system(" in p.read_text()]
+    assert offenders == []
