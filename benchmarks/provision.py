@@ -2,9 +2,10 @@
 
     python benchmarks/provision.py [--tf 2.17.0] [--runs 3]
 
-Each path starts from nothing (a new environment) except the suite's reuse path, and ends when
-``probes/import.py`` has printed its result, because install time alone hides the ~10 s that a
-first import costs when nothing compiled the bytecode. Runs alternate between the paths so
+Each path starts from nothing (a new environment) except the suite's real nox session, which
+reuses its environment as a rerun does. Each ends when ``probes/import.py`` has printed its
+result, because install time alone hides the ~10 s that a first import costs when nothing
+compiled the bytecode. Runs alternate between the paths so
 machine noise falls on all of them; the figures are medians.
 
 This machine's environment is not a user's: ``PYTHONDONTWRITEBYTECODE=1`` is set (which would
@@ -17,6 +18,7 @@ configuration). All paths install the same resolved set.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -26,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from tfcompat.matrix import Row  # noqa: E402
 from tfcompat.provision import CACHE_ENV, cache_dir, provision, uv_binary  # noqa: E402
@@ -51,9 +54,10 @@ def main() -> None:
     paths = {
         "pip (venv + pip install)": lambda tmp: _pip_path(interpreter, lock, tmp),
         "naive uv (uv venv + uv pip install)": lambda tmp: _uv_path(interpreter, lock, tmp),
-        "suite, new environment": lambda tmp: _suite_path(row, tmp, fresh=True),
-        "suite, reused environment": lambda tmp: _suite_path(row, tmp, fresh=False),
+        "suite, new environment": lambda tmp: _suite_path(row, tmp),
+        "suite: nox verify session (reuse)": lambda tmp: _nox_session(row, tmp, overheads),
     }
+    overheads: list[float] = []
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     for run in range(args.runs):
         for name, path in paths.items():
@@ -67,11 +71,15 @@ def main() -> None:
 
     print(f"\ntensorflow-cpu {args.tf}, Python {python}, {args.runs} runs, medians (seconds):")
     print(f"{'path':38} {'install':>8} {'import':>8} {'total':>8} {'vs suite':>9}")
-    suite = statistics.median(total for _, total in times["suite, reused environment"])
+    suite = statistics.median(total for _, total in times["suite: nox verify session (reuse)"])
     for name, samples in times.items():
         install = statistics.median(i for i, _ in samples)
         total = statistics.median(t for _, t in samples)
         print(f"{name:38} {install:8.1f} {total - install:8.1f} {total:8.1f} {total / suite:8.1f}x")
+    print(
+        f"suite overhead per session (wall time less provisioning and probes): "
+        f"median {statistics.median(overheads):.2f} s, max {max(overheads):.2f} s"
+    )
 
 
 def _pip_path(interpreter: str, lock: str, tmp: Path) -> tuple[float, float]:
@@ -111,23 +119,52 @@ def _uv_path(interpreter: str, lock: str, tmp: Path) -> tuple[float, float]:
     return _import(tmp / "env/bin/python", started)
 
 
-def _suite_path(row: Row, tmp: Path, *, fresh: bool) -> tuple[float, float]:
-    """The suite's own provisioning; ``fresh`` builds a new environment in a scratch cache.
+def _suite_path(row: Row, tmp: Path) -> tuple[float, float]:
+    """The suite's own provisioning of a new environment, in a scratch cache.
 
     The scratch cache gets a copy of the suite's cached resolutions, so it measures building an
     environment from warm caches without touching the environment other runs use.
     """
     real_cache = cache_dir()
-    if fresh:
-        for kind in ("release", "resolve"):
-            shutil.copytree(real_cache / kind, tmp / "cache" / kind)
-        os.environ[CACHE_ENV] = str(tmp / "cache")
+    for kind in ("release", "resolve"):
+        shutil.copytree(real_cache / kind, tmp / "cache" / kind)
+    os.environ[CACHE_ENV] = str(tmp / "cache")
     try:
         started = time.monotonic()
         env = provision(row, timeout=900, log=lambda _: None)
         return _import(env.python, started)
     finally:
         os.environ[CACHE_ENV] = str(real_cache)
+
+
+def _nox_session(row: Row, tmp: Path, overheads: list[float]) -> tuple[float, float]:
+    """A real ``nox -s verify(...)``, timed from its start to the import probe's log line.
+
+    Also notes the suite's own overhead: the session's wall time less what its record says
+    provisioning and the probes took.
+    """
+    matrix = tmp / "m.toml"
+    matrix.write_text(f'[defaults]\npython = "{row.python}"\n[[row]]\ntf = "{row.tf}"\nmetal = "none"\n')
+    env = {**ENV, "TFCOMPAT_EXPECTED": str(matrix), "TFCOMPAT_REPORTS": str(tmp / "reports")}
+    session = f"verify(tf='{row.tf}', metal='none')"
+    fit = ["--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", session, "--", *fit]
+    started = time.monotonic()
+    nox = subprocess.Popen(argv, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    provisioned = imported = None
+    for line in nox.stderr:
+        if "provisioned in" in line:
+            provisioned = time.monotonic() - started
+        if "probe import:" in line:
+            imported = time.monotonic() - started
+    wall = time.monotonic() - started
+    if nox.wait() != 0 or imported is None:
+        raise SystemExit("the nox verify session failed")
+    [path] = (tmp / "reports" / "sessions").glob("*.json")
+    record = json.loads(path.read_text())
+    inside = record["provision"]["seconds"] + sum(p["seconds"] for p in record["probes"].values())
+    overheads.append(wall - inside)
+    return provisioned, imported
 
 
 def _import(python: Path, started: float) -> tuple[float, float]:
