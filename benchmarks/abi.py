@@ -137,6 +137,7 @@ def _lief_report() -> None:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
         wheel.unlink()
+        size_mb = target.stat().st_size / 1e6
         started = time.monotonic()
         ours = macho.read(target, imports=False)
         ours_seconds = time.monotonic() - started
@@ -144,7 +145,7 @@ def _lief_report() -> None:
         binary = lief.MachO.parse(str(target)).at(0)
         theirs = {e.symbol.name for e in binary.dyld_info.exports}
         lief_seconds = time.monotonic() - started
-    print(f"== {ref.filename}: {member} ({target.stat().st_size / 1e6 if target.exists() else 0:.0f} MB)")
+    print(f"== {ref.filename}: {member} ({size_mb:.0f} MB)")
     print(f"tfcompat.macho: {ours_seconds:.2f} s, {len(ours.exports)} exports")
     print(f"LIEF {lief.__version__}: {lief_seconds:.2f} s, {len(theirs)} exports")
     print(f"same export names: {set(ours.exports) == theirs}")

@@ -1,0 +1,348 @@
+"""The abi check end to end on real PyPI wheels, its bad inputs, and the dyld model's rules.
+
+The real pairs use the suite's cache (``$TFCOMPAT_CACHE``), so a second run on the same
+machine downloads nothing. Bad wheels are real zip files served from ``file://`` URLs through
+the cache's own resolution files; "no network" is a subprocess whose proxies point at a closed
+local port.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from tfcompat import abi, dyld, macho, macwheels
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
+LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
+#: Every proxy variable pointed at a port nothing listens on: any download or index query fails.
+OFFLINE = {
+    key: "http://127.0.0.1:9"
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+}
+
+
+# Real pairs: the two public reports confirmed on real Macs.
+
+
+@pytest.mark.network
+def test_tf_2_18_with_metal_1_1_fails_like_on_a_mac() -> None:
+    result = abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    assert result["verdict"] == "fail"
+    lines = result["first"].splitlines()
+    assert lines[0] == f"Symbol not found: {LOG_MESSAGE}"
+    assert lines[1].strip() == "Referenced from: site-packages/tensorflow-plugins/libmetal_plugin.dylib"
+    assert lines[2].strip() == "Expected in: site-packages/tensorflow/python/_pywrap_tensorflow_internal.so"
+    assert result["unresolved_count"] >= 1 and result["unresolved"][0].startswith(lines[0])
+    assert [(w["name"], w["version"]) for w in result["wheels"]] == [
+        ("tensorflow", "2.18.0"),
+        ("tensorflow-metal", "1.1.0"),
+    ]
+    assert all(
+        len(w["sha256"]) == 64 and w["filename"].endswith("macosx_12_0_arm64.whl") for w in result["wheels"]
+    )
+    assert any("minimum macOS" in item for item in result["not_checked"])
+    json.dumps(result)
+
+
+@pytest.mark.network
+def test_tf_2_17_with_metal_1_1_loads() -> None:
+    result = abi.check(tf="2.17.0", metal="1.1.0", python="3.10")
+    assert (result["verdict"], result["first"], result["unresolved_count"]) == ("ok", None, 0)
+    assert result["unresolved"] == []
+
+
+@pytest.mark.network
+def test_re_exports_of_tf_2_18_resolve() -> None:
+    """TF 2.18's _pywrap_tensorflow_internal.so re-exports (export-trie entries) what the
+    plugin binds two-level from libtensorflow_cc; 1.2.0 needs nothing it lacks."""
+    result = abi.check(tf="2.18.0", metal="1.2.0", python="3.10")
+    assert result["verdict"] == "ok", result["first"]
+
+
+@pytest.mark.network
+def test_warm_run_needs_no_network() -> None:
+    """After a first run, the same row is answered from the cache alone, fast."""
+    abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    done = _check_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["first"].startswith(f"Symbol not found: {LOG_MESSAGE}")
+    assert result["seconds"] < 2.0
+
+
+@pytest.mark.network
+def test_cache_holds_no_wheel_and_stays_small() -> None:
+    abi.check(tf="2.17.0", metal="1.1.0", python="3.10")
+    folder = macwheels.cache_root() / macwheels.FORMAT
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    assert not [path for path in files if path.suffix == ".whl"]
+    assert max(path.stat().st_size for path in files) < 10_000_000  # compressed export sets
+    assert not list(Path(tempfile.gettempdir()).glob("tfcompat-wheel-*"))  # nothing left unpacked
+
+
+# Bad input: each is one line that names the wheel or file.
+
+
+def test_no_network_and_empty_cache(tmp_path: Path) -> None:
+    env = {**OFFLINE, "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_HTTP_RETRIES": "0"}
+    done = _check_in_subprocess(tf="2.17.0", metal="1.1.0", env=env, cache_dir=tmp_path / "cache")
+    assert done.returncode == 3, done.stderr
+    message = done.stdout.strip()
+    assert "\n" not in message
+    assert message.startswith(
+        "tensorflow==2.17.0, tensorflow-metal==1.1.0: cannot reach the package index, and nothing is cached: "
+    )
+
+
+@pytest.mark.network
+def test_tf_without_macos_wheel_for_python(tmp_path: Path) -> None:
+    with pytest.raises(abi.AbiError) as caught:
+        abi.check(tf="2.21.0", metal="1.2.0", python="3.9", cache_dir=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "tensorflow==2.21.0, tensorflow-metal==1.2.0: no macOS arm64 wheel for Python 3.9"
+    )
+
+
+@pytest.fixture(scope="module")
+def real_plugin(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The real libmetal_plugin.dylib of tensorflow-metal 1.1.0."""
+    folder = tmp_path_factory.mktemp("metal")
+    (ref,) = macwheels.resolve([("tensorflow-metal", "1.1.0")], python="3.10", root=macwheels.cache_root())
+    with zipfile.ZipFile(macwheels.download(ref, folder)) as archive:
+        return archive.read(PLUGIN)
+
+
+def _serve(cache: Path, name: str, version: str, members: dict[str, bytes] | bytes, *, sha256=None) -> str:
+    """Make a wheel file and record it as the resolution of ``name==version`` for Python 3.10."""
+    filename = f"{name.replace('-', '_')}-{version}-cp310-cp310-macosx_12_0_arm64.whl"
+    wheel = cache / "served" / filename
+    wheel.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(members, bytes):
+        wheel.write_bytes(members)
+    else:
+        with zipfile.ZipFile(wheel, "w") as archive:
+            for member, data in members.items():
+                archive.writestr(member, data)
+    digest = sha256 or hashlib.sha256(wheel.read_bytes()).hexdigest()
+    ref = macwheels.WheelRef(name, version, filename, wheel.as_uri(), digest, wheel.stat().st_size)
+    resolved = macwheels.cache_root(cache) / macwheels.FORMAT / "resolved" / f"{name}-{version}-py3.10.json"
+    resolved.parent.mkdir(parents=True, exist_ok=True)
+    resolved.write_text(json.dumps(asdict(ref)))
+    return filename
+
+
+def _bad(cache: Path, *, tf: dict | bytes | None = None, metal: dict | bytes) -> str:
+    _serve(cache, "tensorflow", "2.99.0", tf if tf is not None else {"tensorflow/__init__.py": b""})
+    _serve(cache, "tensorflow-metal", "9.9.9", metal)
+    with pytest.raises(abi.AbiError) as caught:
+        abi.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=cache)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_plugin_that_is_not_macho(tmp_path: Path) -> None:
+    message = _bad(tmp_path, metal={PLUGIN: b"\x7fELF" + bytes(100)})
+    assert message == (
+        "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: "
+        f"{PLUGIN}: not a 64-bit Mach-O file (magic 0x7f454c46)"
+    )
+
+
+def test_truncated_plugin(tmp_path: Path, real_plugin: bytes) -> None:
+    message = _bad(tmp_path, metal={PLUGIN: real_plugin[: len(real_plugin) // 2]})
+    assert message.startswith(
+        f"tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: {PLUGIN}: truncated"
+    )
+
+
+def test_wheel_without_plugin(tmp_path: Path) -> None:
+    message = _bad(tmp_path, metal={"tensorflow_metal-9.9.9.dist-info/METADATA": b"Name: tensorflow-metal\n"})
+    assert (
+        message
+        == "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: no library under tensorflow-plugins/"
+    )
+
+
+def test_wheel_that_is_not_a_zip(tmp_path: Path) -> None:
+    message = _bad(tmp_path, metal=b"<html>not a wheel</html>")
+    assert message == "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: not a zip archive"
+
+
+def test_wheel_with_wrong_hash(tmp_path: Path) -> None:
+    _serve(tmp_path, "tensorflow", "2.99.0", {"tensorflow/__init__.py": b""})
+    _serve(tmp_path, "tensorflow-metal", "9.9.9", {PLUGIN: b""}, sha256="0" * 64)
+    with pytest.raises(
+        abi.AbiError, match=r"^tensorflow_metal-9\.9\.9-\S+\.whl: sha256 [0-9a-f]{64} is not 0{64}$"
+    ):
+        abi.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=tmp_path)
+
+
+def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
+    """The tensorflow 2.13 - 2.15 macOS wheels are stubs: no binaries to load the plugin into."""
+    message = _bad(tmp_path, metal={PLUGIN: real_plugin})
+    assert message == (
+        "tensorflow-2.99.0-cp310-cp310-macosx_12_0_arm64.whl: "
+        "no tensorflow/python/_pywrap_tensorflow_internal.so: not a TensorFlow binary wheel"
+    )
+
+
+def test_tf_package_per_release() -> None:
+    assert [abi.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.16.0rc0", "2.21.0")] == [
+        "tensorflow-macos",
+        "tensorflow-macos",
+        "tensorflow-macos",
+        "tensorflow",
+        "tensorflow",
+    ]
+
+
+# The model's rules on small made-up images: what real wheels of today do not exercise.
+
+
+def _library(path, *, install_name=None, dylibs=(), rpaths=(), exports=(), reexports=None) -> dyld.Library:
+    names = frozenset(exports)
+    return dyld.Library(
+        path=path,
+        install_name=install_name,
+        dylibs=[macho.Dylib(p, kind) for p, kind in dylibs],
+        rpaths=list(rpaths),
+        reexports=reexports or {},
+        exports=lambda: names,
+    )
+
+
+def _site(*libraries: dyld.Library) -> dict[str, dyld.Library]:
+    return {library.path: library for library in libraries}
+
+
+TOP = dyld.TOP_LEVEL
+LOCAL = {dyld.PYWRAP: "import sys, ctypes\nsys.setdlopenflags(flags | ctypes.RTLD_LOCAL)\n"}
+GLOBAL = {**LOCAL, dyld.GLOBAL_FLAGS: "def set_dlopen_flags(): ...\n"}
+
+
+def _plugin(*imports: tuple[str, int], dylibs=(("@rpath/_pywrap_tensorflow_internal.so", "load"),)):
+    plugin = _library("tensorflow-plugins/libp.dylib", dylibs=dylibs, rpaths=["@loader_path/../nowhere"])
+    return plugin, [macho.Import(name, ordinal, False) for name, ordinal in imports]
+
+
+def test_install_name_match_wins_over_rpath() -> None:
+    top = _library(TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", exports=["_A"])
+    plugin, imports = _plugin(("_A", 1))
+    assert dyld.import_tensorflow(_site(top, plugin), LOCAL).dlopen(plugin, imports) == []
+
+
+def test_changed_install_name_is_library_not_loaded() -> None:
+    top = _library(TOP, install_name="bazel-out/lib_pywrap_16.dylib", exports=["_A"])
+    plugin, imports = _plugin(("_A", 1))
+    failures = dyld.import_tensorflow(_site(top, plugin), GLOBAL).dlopen(plugin, imports)
+    assert [f.short for f in failures] == ["Library not loaded: @rpath/_pywrap_tensorflow_internal.so"]
+    assert (
+        failures[0].details[1]
+        == "Reason: tried: 'site-packages/nowhere/_pywrap_tensorflow_internal.so' (no such file)"
+    )
+
+
+def test_rpath_reaches_a_file_when_no_install_name_matches() -> None:
+    top = _library(
+        TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", dylibs=[("@rpath/libfw.dylib", "load")]
+    )
+    top.rpaths = ["@loader_path/.."]
+    framework = _library("tensorflow/libfw.dylib", install_name="@rpath/libfw.dylib", exports=["_B"])
+    extra = _library("tensorflow/libextra.dylib", install_name="@rpath/libextra.dylib", exports=["_C"])
+    plugin, imports = _plugin(("_C", 1), dylibs=[("@rpath/libextra.dylib", "load")])
+    plugin.rpaths = ["@loader_path/../tensorflow"]
+    assert dyld.import_tensorflow(_site(top, framework, extra, plugin), LOCAL).dlopen(plugin, imports) == []
+
+
+def test_rtld_local_hides_the_top_level_image_from_flat_lookups() -> None:
+    top = _library(TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", exports=["_OnlyTop"])
+    plugin, imports = _plugin(("_OnlyTop", macho.FLAT_LOOKUP), dylibs=())
+    hidden = dyld.import_tensorflow(_site(top, plugin), LOCAL).dlopen(plugin, imports)
+    assert [f.message for f in hidden] == ["symbol not found in flat namespace '_OnlyTop'"]
+    top.hidden, plugin.hidden = False, False
+    assert dyld.import_tensorflow(_site(top, plugin), GLOBAL).dlopen(plugin, imports) == []
+
+
+def test_dependencies_of_a_hidden_image_stay_visible() -> None:
+    top = _library(
+        TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", dylibs=[("@rpath/libcc.dylib", "load")]
+    )
+    top.rpaths = ["@loader_path/.."]
+    cc = _library("tensorflow/libcc.dylib", install_name="@rpath/libcc.dylib", exports=["_InCc"])
+    plugin, imports = _plugin(("_InCc", macho.FLAT_LOOKUP), ("_Own", macho.FLAT_LOOKUP), dylibs=())
+    plugin.exports = lambda: frozenset({"_Own"})  # flat lookups see the plugin itself, though RTLD_LOCAL
+    assert dyld.import_tensorflow(_site(top, cc, plugin), LOCAL).dlopen(plugin, imports) == []
+
+
+def test_re_exports_trie_entry_and_reexport_dylib() -> None:
+    top = _library(
+        TOP,
+        install_name="@rpath/_pywrap_tensorflow_internal.so",
+        dylibs=[("@rpath/libcc.dylib", "load"), ("@rpath/libre.dylib", "reexport")],
+        rpaths=["@loader_path/.."],
+        exports=["_Moved", "_Gone"],
+        reexports={"_Moved": (1, "_MovedThere"), "_Gone": (1, "_NotThere")},
+    )
+    cc = _library("tensorflow/libcc.dylib", install_name="@rpath/libcc.dylib", exports=["_MovedThere"])
+    re_lib = _library("tensorflow/libre.dylib", install_name="@rpath/libre.dylib", exports=["_ViaDylib"])
+    plugin, imports = _plugin(("_Moved", 1), ("_ViaDylib", 1), ("_Gone", 1), ("_Nowhere", 1))
+    failures = dyld.import_tensorflow(_site(top, cc, re_lib, plugin), LOCAL).dlopen(plugin, imports)
+    assert [f.short for f in failures] == ["Symbol not found: _Gone", "Symbol not found: _Nowhere"]
+    assert failures[0].line == f"Symbol not found: _Gone (expected in site-packages/{TOP})"
+
+
+def test_system_weak_and_special_imports_are_not_checked() -> None:
+    top = _library(TOP, install_name="@rpath/_pywrap_tensorflow_internal.so")
+    plugin, _ = _plugin(dylibs=[("/usr/lib/libSystem.B.dylib", "load"), ("@rpath/libgone.dylib", "weak")])
+    imports = [
+        macho.Import("_malloc", 1, False),  # bound to a system library
+        macho.Import("_maybe", 2, True),  # weak import from a weak library that is absent
+        macho.Import("_objc_msgSend", macho.FLAT_LOOKUP, False),  # Apple runtime, looked up flat
+        macho.Import("__ZdlPv", macho.WEAK_LOOKUP, False),  # weak-definition coalescing
+        macho.Import("_main_thing", macho.MAIN_EXECUTABLE, False),
+    ]
+    assert dyld.import_tensorflow(_site(top, plugin), LOCAL).dlopen(plugin, imports) == []
+
+
+def test_pywrap_flags_are_read_from_code_not_comments() -> None:
+    assert dyld.loads_top_level_local(LOCAL)
+    assert not dyld.loads_top_level_local(GLOBAL)
+    assert not dyld.loads_top_level_local({dyld.PYWRAP: "# we could use RTLD_LOCAL here\nimport x\n"})
+
+
+def _check_in_subprocess(*, tf: str, metal: str, env: dict, cache_dir: Path | None = None):
+    """Run check() in a fresh interpreter with ``env`` added; print JSON, or the error and exit 3."""
+    code = (
+        "import json, pathlib, sys\n"
+        "from tfcompat import abi\n"
+        f"cache = {str(cache_dir) if cache_dir else None!r}\n"
+        "try:\n"
+        f"    result = abi.check(tf={tf!r}, metal={metal!r}, python='3.10',"
+        " cache_dir=pathlib.Path(cache) if cache else None)\n"
+        "except abi.AbiError as exc:\n"
+        "    print(exc); sys.exit(3)\n"
+        "print(json.dumps(result))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
