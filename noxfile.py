@@ -48,17 +48,17 @@ nox.options.sessions = ["verify", "abi", "report"] if ON_A_MAC else ["abi", "rep
 @nox.session(venv_backend="none", tags=["verify"])
 @nox.parametrize(["tf", "metal"], ALL_ROWS)
 def verify(session: nox.Session, tf: str, metal: str) -> None:
-    """Verify one pair for real: a fresh uv environment, then the import, devices and fit probes."""
+    """Verify one pair for real: a uv environment, then the import, devices, fit, agree, speedup probes."""
     from tfcompat.provision import NotRunnableHere
-    from tfcompat.verify import parse_fit_args, run_verify
+    from tfcompat.verify import probe_args, run_verify
 
     row = MATRIX.find(tf, metal)
     try:
-        fit_args = parse_fit_args(session.posargs)
+        args = probe_args(session.posargs)
     except SystemExit:
         session.error("bad probe options after --: see python probes/fit.py --help")
     try:
-        record, path = run_verify(row, timeouts=MATRIX.timeouts, fit_args=fit_args, log=session.log)
+        record, path = run_verify(row, timeouts=MATRIX.timeouts, args=args, log=session.log)
     except NotRunnableHere as exc:
         session.skip(f"not run here: {exc}")
     _finish(session, record, path)

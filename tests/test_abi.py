@@ -154,6 +154,7 @@ def _bad(cache: Path, *, tf: dict | bytes | None = None, metal: dict | bytes) ->
     return message
 
 
+@pytest.mark.fault(16)
 def test_plugin_that_is_not_macho(tmp_path: Path) -> None:
     message = _bad(tmp_path, metal={PLUGIN: b"\x7fELF" + bytes(100)})
     assert message == (
@@ -162,6 +163,7 @@ def test_plugin_that_is_not_macho(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.fault(16)
 def test_truncated_plugin(tmp_path: Path, real_plugin: bytes) -> None:
     message = _bad(tmp_path, metal={PLUGIN: real_plugin[: len(real_plugin) // 2]})
     assert message.startswith(
@@ -169,6 +171,7 @@ def test_truncated_plugin(tmp_path: Path, real_plugin: bytes) -> None:
     )
 
 
+@pytest.mark.fault(16)
 def test_wheel_without_plugin(tmp_path: Path) -> None:
     message = _bad(tmp_path, metal={"tensorflow_metal-9.9.9.dist-info/METADATA": b"Name: tensorflow-metal\n"})
     assert (
@@ -177,6 +180,7 @@ def test_wheel_without_plugin(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.fault(16)
 def test_wheel_that_is_not_a_zip(tmp_path: Path) -> None:
     message = _bad(tmp_path, metal=b"<html>not a wheel</html>")
     assert message == "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: not a zip archive"

@@ -28,7 +28,7 @@ MALFORMED = [
     ),
     (
         "[defaults.timeouts]\ntrain = 5\n[[row]]\n" + GOOD_ROW,
-        "m.toml: [defaults.timeouts]: unknown key 'train' (known: provision, import, devices, fit)",
+        "m.toml: [defaults.timeouts]: unknown key 'train' (known: provision, import, devices, fit, agree, speedup)",
     ),
     ("[[row]]\nmetal = '1.2.0'\nsupports = 'yes'\n", "m.toml: row 1: missing key 'tf'"),
     ("[[row]]\ntf = '2.19.0'\nsupports = 'yes'\n", "m.toml: row 1: missing key 'metal'"),

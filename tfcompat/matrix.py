@@ -19,9 +19,16 @@ from packaging.version import InvalidVersion, Version
 #: The claims a row can carry, read from tensorflow-metal's own PyPI table.
 CLAIMS = ("yes", "no", "ambiguous")
 #: The probes, in the order they run; each has a timeout in ``[defaults.timeouts]``.
-PROBES = ("import", "devices", "fit")
+PROBES = ("import", "devices", "fit", "agree", "speedup")
 #: Timeouts (seconds) for the probes and for provisioning, unless expected.toml says otherwise.
-DEFAULT_TIMEOUTS = {"provision": 900.0, "import": 300.0, "devices": 300.0, "fit": 3600.0}
+DEFAULT_TIMEOUTS = {
+    "provision": 900.0,
+    "import": 300.0,
+    "devices": 300.0,
+    "fit": 3600.0,
+    "agree": 600.0,
+    "speedup": 900.0,
+}
 NO_PLUGIN = "none"
 
 _ROW_KEYS = {"tf", "metal", "supports", "python", "constraints", "note"}

@@ -15,21 +15,26 @@ from tfcompat.record import new_record, now, write_record
 from tfcompat.runner import ProbeRun, probe_script, run_probe
 
 
-def parse_fit_args(argv: list[str]) -> list[str]:
-    """Check ``nox -s verify -- ARGS`` with the fit probe's own parser, before anything is built.
+def probe_args(fit_argv: list[str]) -> dict[str, list[str]]:
+    """Each probe's arguments, from ``nox -s verify -- ARGS`` (the fit probe's options).
 
-    The probe is the one definition of its options; it imports TensorFlow only in ``main``, so
-    loading it here is cheap. argparse exits with its usage line on a bad option.
+    The fit probe's own parser checks them before anything is built (it is the one definition
+    of its options, and imports TensorFlow only in ``main``, so loading it here is cheap);
+    argparse exits with its usage line on a bad option. The speed-up probe times the same model
+    and batch size as the fit.
     """
     spec = importlib.util.spec_from_file_location("tfcompat_fit_probe", probe_script("fit"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.parse_args(argv)
-    return list(argv)
+    fit = module.parse_args(fit_argv)
+    args = {name: [] for name in PROBES}
+    args["fit"] = list(fit_argv)
+    args["speedup"] = ["--model", fit.model, "--batch-size", str(fit.batch_size)]
+    return args
 
 
 def run_verify(
-    row: Row, *, timeouts: dict[str, float], fit_args: list[str], log: Callable[[str], None] = print
+    row: Row, *, timeouts: dict[str, float], args: dict[str, list[str]], log: Callable[[str], None] = print
 ) -> tuple[dict, Path]:
     """Verify ``row`` here; return its record and where it was written.
 
@@ -59,22 +64,21 @@ def run_verify(
             "reused": env.reused,
         }
         log(f"provisioned in {env.seconds:.1f} s: {', '.join(env.requirements)}")
-        record["probes"] = _run_probes(row, env.python, timeouts=timeouts, fit_args=fit_args, log=log)
+        record["probes"] = _run_probes(row, env.python, timeouts=timeouts, args=args, log=log)
         statuses = [probe["status"] for probe in record["probes"].values()]
         record["verdict"] = "ok" if all(status == "ok" for status in statuses) else "fail"
     record["finished"] = now()
     return record, write_record(record)
 
 
-def _run_probes(row: Row, python: Path, *, timeouts, fit_args, log) -> dict[str, dict]:
+def _run_probes(row: Row, python: Path, *, timeouts, args, log) -> dict[str, dict]:
     results: dict[str, dict] = {}
     env = dict(os.environ)  # passed through: TF_PLUGGABLE_DEVICE_LIBRARY_PATH, proxies, TF_* flags
     for name in PROBES:
         if any(result["status"] != "ok" for result in results.values()):
             results[name] = {"status": "not_reached"}
             continue
-        args = fit_args if name == "fit" else []
-        run = run_probe(python, probe_script(name), args, timeout=timeouts[name], env=env)
+        run = run_probe(python, probe_script(name), args[name], timeout=timeouts[name], env=env)
         results[name] = judge(name, run, row=row, timeout=timeouts[name])
         outcome = results[name]
         log(f"probe {name}: {outcome['status']} in {run.seconds:.1f} s" + _because(outcome))
@@ -119,6 +123,9 @@ def _observed_failure(name: str, result: dict, row: Row) -> str | None:
             return "non-finite loss"
         if row.has_plugin and result.get("gpus") and "GPU" not in str(result.get("placed_on", "")):
             return "training not placed on the GPU"
+    if name == "agree" and not result.get("agrees", False):
+        worst = [c for c in result.get("comparisons", []) if not c.get("agrees")]
+        return f"disagrees with {result.get('reference')}: " + ", ".join(c["name"] for c in worst)
     return None
 
 

@@ -1,0 +1,84 @@
+"""Probe: training steps per second on the accelerator against the CPU, same model and batch.
+
+The model and data shape are the fit probe's (``fit.py`` beside this file). Each device gets
+warm-up steps first (tracing and kernel selection are not the steady state), then the median of
+the measured steps. With no GPU listed, only the CPU is measured and the speed-up is null.
+Runs inside the provisioned environment with only the standard library and TensorFlow; prints
+one JSON object on the last line of stdout.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import fit  # the sibling probe: one definition of the model
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("resnet50", "small"), default="resnet50")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=3, help="steps run before measuring")
+    parser.add_argument("--steps", type=int, default=10, help="steps measured")
+    args = parser.parse_args(argv)
+    for name in ("batch_size", "warmup", "steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def steps_per_second(tf, device: str, args) -> dict:
+    """Median steady-state training steps per second of the model on ``device``.
+
+    The steps run inside ``model.fit`` (the compiled training loop a user runs), timed per batch
+    by a callback; the first ``warmup`` batches are dropped.
+    """
+    tf.keras.utils.set_random_seed(0)
+    batches = args.warmup + args.steps
+    x = tf.random.uniform((batches * args.batch_size, 32, 32, 3))
+    y = tf.random.uniform((batches * args.batch_size, 1), maxval=100, dtype=tf.int64)
+    seconds = []
+
+    class StepTimer(tf.keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            seconds.append(time.perf_counter() - self.started)
+
+    with tf.device(device):
+        model = fit.build_model(tf, args.model)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(
+            x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[StepTimer()]
+        )
+    median = statistics.median(seconds[args.warmup :])
+    return {
+        "device": device,
+        "median_step_seconds": round(median, 6),
+        "steps_per_second": round(1 / median, 3),
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    cpu = steps_per_second(tf, "/CPU:0", args)
+    gpu = steps_per_second(tf, "/GPU:0", args) if gpus else None
+    result = {
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "cpu": cpu,
+        "gpu": gpu,
+        "speedup": round(gpu["steps_per_second"] / cpu["steps_per_second"], 2) if gpu else None,
+    }
+    print(json.dumps(result, allow_nan=False))
+
+
+if __name__ == "__main__":
+    main()
