@@ -5,7 +5,9 @@
 The records are written with the suite's own ``new_record``/``write_record`` for the rows of
 expected.toml: 60 % verify (from five Macs and OS versions, and Linux for TensorFlow alone), 40 %
 abi. Verify records carry stderr tails the size real ones have: a few KB of TensorFlow's start-up
-log when a probe passes, the runner's full 16 KB tail when it fails. The files are in the page
+log when a probe passes, the runner's full 16 KB tail when it fails. They run every probe (one in
+ten is older, without agree and speed-up), with agree's comparisons and speed-up's figures: a
+disagreement, a slow GPU and no GPU (TensorFlow alone) all occur. The files are in the page
 cache (they were just written), so the figures leave out a cold disk. Prints the median of
 ``--runs`` full ``write_reports`` calls, then one run split into its stages.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tfcompat.matrix import Matrix, Row, load_matrix  # noqa: E402
+from tfcompat.matrix import PROBES, Matrix, Row, load_matrix  # noqa: E402
 from tfcompat.record import new_record, write_record  # noqa: E402
 from tfcompat.report import (  # noqa: E402
     build_report,
@@ -49,6 +51,7 @@ FAILURES = [
     "platform with id: 0x1",
     "InvalidArgumentError: No registered 'AddV2' OpKernel for 'GPU' devices",
 ]
+OPS = ["matmul", "conv2d", "batch_norm", "softmax", "adam_update", "training_steps"]
 
 
 def main() -> None:
@@ -117,13 +120,17 @@ def verify(row: Row, started: str, rng: random.Random) -> dict:
         "packages": [f"package{n}=={rng.choice(['1.0', '1.1'])}" for n in range(40)],
         "reused": False,
     }
-    failing = rng.choice([None, None, "import", "fit"])
+    failing = rng.choice([None, None, "import", "fit", "agree"])
     record["probes"] = {}
-    for name in ("import", "devices", "fit"):
+    for name in PROBES if rng.random() < 0.9 else PROBES[:3]:
         if any(earlier["status"] != "ok" for earlier in record["probes"].values()):
             record["probes"][name] = {"status": "not_reached"}
             continue
         record["probes"][name] = probe(failed=name == failing, rng=rng)
+        if name == "agree":
+            record["probes"][name].update(agree(failed=name == failing, rng=rng))
+        if name == "speedup":
+            record["probes"][name]["result"] = speedup(gpu=row.has_plugin, rng=rng)
     record["verdict"] = "fail" if failing else "ok"
     record["finished"] = started
     return record
@@ -143,6 +150,48 @@ def probe(*, failed: bool, rng: random.Random) -> dict:
         "stdout_tail": '{"tensorflow": "2.17.0"}',
         "stderr_tail": tail,
         "result": None if failed else {"tensorflow": "2.17.0", "gpus": ["/physical_device:GPU:0"]},
+    }
+
+
+def agree(*, failed: bool, rng: random.Random) -> dict:
+    """What the agree probe's section says: its comparisons, and a disagreement's signature."""
+    wrong = set(rng.sample(OPS[:2], rng.randint(1, 2))) if failed else set()
+    comparisons = [
+        {
+            "name": name,
+            "max_relative_error": rng.uniform(1e-3, 5e-2) if name in wrong else rng.uniform(1e-8, 1e-6),
+            "tolerance": 1e-3 if name == "training_steps" else 1e-4,
+            "agrees": name not in wrong,
+        }
+        for name in OPS
+    ]
+    result = {
+        "reference": "CPU",
+        "candidate": "GPU:0",
+        "candidate_dtype": "float32",
+        "comparisons": comparisons,
+        "agrees": not wrong,
+    }
+    signature = "disagrees with CPU: " + ", ".join(name for name in OPS if name in wrong) if wrong else None
+    return {"result": result, "signature": signature, "error": None}
+
+
+def speedup(*, gpu: bool, rng: random.Random) -> dict:
+    """The speed-up probe's result: a GPU rate on a Mac with the plugin (now and then slower)."""
+
+    def device(name: str, rate: float) -> dict:
+        return {"device": name, "median_step_seconds": round(1 / rate, 6), "steps_per_second": rate}
+
+    cpu = round(rng.uniform(1.5, 1.9), 1)
+    gpu_rate = round(cpu * rng.choice([0.6, 5.8, 6.3, 6.6]), 3) if gpu else None
+    return {
+        "model": "resnet50",
+        "batch_size": 64,
+        "warmup": 3,
+        "steps": 10,
+        "cpu": device("/CPU:0", cpu),
+        "gpu": device("/GPU:0", gpu_rate) if gpu_rate else None,
+        "speedup": round(gpu_rate / cpu, 2) if gpu_rate else None,
     }
 
 

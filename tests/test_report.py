@@ -8,6 +8,7 @@ Markdown after an intended change, then read the diff.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -19,12 +20,13 @@ from pathlib import Path
 import pytest
 
 from conftest import TF_MAIN, run_nox, write_matrix
-from tfcompat.matrix import Row, load_matrix
+from tfcompat.matrix import PROBES, Row, load_matrix
 from tfcompat.record import new_record, write_record
 from tfcompat.report import (
     ABI_SAID_FAIL,
     CLAIM_FAILS,
     CLAIM_WORKS,
+    SLOWER,
     md,
     write_reports,
 )
@@ -105,15 +107,75 @@ def ok_run(result: dict) -> ProbeRun:
     return ProbeRun(0, None, 2.5, False, json.dumps(result), "", result)
 
 
+OPS = ["matmul", "conv2d", "batch_norm", "softmax", "adam_update", "training_steps"]
+
+
+def agree_run(reference: str = "CPU", *, errors: dict[str, float | None] | None = None) -> ProbeRun:
+    """The agree probe's output: every op within tolerance but those ``errors`` names."""
+    errors = errors or {}
+    comparisons = []
+    for name in OPS:
+        tolerance = 1e-3 if name == "training_steps" else 1e-4
+        error = errors.get(name, 3e-7)
+        agrees = error is not None and error <= tolerance
+        comparisons.append(
+            {"name": name, "max_relative_error": error, "tolerance": tolerance, "agrees": agrees}
+        )
+    candidate = "GPU:0" if reference == "CPU" else "CPU, oneDNN on"
+    return ok_run(
+        {
+            "reference": reference,
+            "candidate": candidate,
+            "candidate_dtype": "float32",
+            "comparisons": comparisons,
+            "agrees": all(c["agrees"] for c in comparisons),
+        }
+    )
+
+
+def speedup_run(cpu_rate: float, gpu_rate: float | None) -> ProbeRun:
+    """The speed-up probe's output; ``gpu_rate`` None: no GPU listed."""
+
+    def device(name: str, rate: float) -> dict:
+        return {"device": name, "median_step_seconds": round(1 / rate, 6), "steps_per_second": rate}
+
+    return ok_run(
+        {
+            "model": "resnet50",
+            "batch_size": 64,
+            "warmup": 3,
+            "steps": 10,
+            "cpu": device("/CPU:0", cpu_rate),
+            "gpu": device("/GPU:0", gpu_rate) if gpu_rate else None,
+            "speedup": round(gpu_rate / cpu_rate, 2) if gpu_rate else None,
+        }
+    )
+
+
 PROBES_OK = {
     "import": ok_run({"tensorflow": "2.17.0", "plugins": ["libmetal_plugin.dylib"]}),
     "devices": ok_run({"gpus": ["/physical_device:GPU:0"]}),
     "fit": ok_run({"finite": True, "gpus": ["/physical_device:GPU:0"], "placed_on": "/device:GPU:0"}),
+    "agree": agree_run(),
+    "speedup": speedup_run(1.7, 10.7),  # 6.29x
+}
+#: TensorFlow alone: no GPU, so agree compares two CPU configurations and speed-up has no number.
+CPU_ONLY = {
+    "import": ok_run({"tensorflow": "2.17.0", "plugins": []}),
+    "devices": ok_run({"gpus": []}),
+    "fit": ok_run({"finite": True, "gpus": [], "placed_on": "/device:CPU:0"}),
+    "agree": agree_run("CPU, oneDNN off"),
+    "speedup": speedup_run(1.7, None),
 }
 
 
-def verify_record(row: Row, started: str, host: dict, runs: dict[str, ProbeRun], packages=PACKAGES) -> dict:
-    """A verify record as ``verify.run_verify`` writes it, with the probe sections ``judge`` makes."""
+def verify_record(
+    row: Row, started: str, host: dict, runs: dict[str, ProbeRun], packages=PACKAGES, probes=PROBES
+) -> dict:
+    """A verify record as ``verify.run_verify`` writes it, with the probe sections ``judge`` makes.
+
+    ``probes`` names the probes run: an older tfcompat ran import, devices and fit only.
+    """
     record = new_record("verify", row, host=dict(host), tools=dict(TOOLS), started=started)
     record["provision"] = {
         "status": "ok",
@@ -126,14 +188,15 @@ def verify_record(row: Row, started: str, host: dict, runs: dict[str, ProbeRun],
         "packages": packages,
         "reused": False,
     }
-    probes = {}
-    for name in ("import", "devices", "fit"):
-        if any(probe["status"] != "ok" for probe in probes.values()):
-            probes[name] = {"status": "not_reached"}
+    sections = {}
+    for name in probes:
+        if any(probe["status"] != "ok" for probe in sections.values()):
+            sections[name] = {"status": "not_reached"}
         else:
-            probes[name] = judge(name, runs[name], row=row, timeout=300.0)
-    record["probes"] = probes
-    record["verdict"] = "ok" if all(probe["status"] == "ok" for probe in probes.values()) else "fail"
+            # A copy: a test that edits its record must not edit the shared runs.
+            sections[name] = copy.deepcopy(judge(name, runs[name], row=row, timeout=300.0))
+    record["probes"] = sections
+    record["verdict"] = "ok" if all(probe["status"] == "ok" for probe in sections.values()) else "fail"
     record["finished"] = started.replace(":00.", ":59.")
     return record
 
@@ -197,7 +260,8 @@ def reports(tmp_path) -> Path:
 
 def history(matrix, reports: Path) -> Path:
     """A folder as a real project collects it: abi from Linux, verify on a Mac before and after
-    a macOS update, TensorFlow alone on Linux, and files that are not records."""
+    a macOS update (one record from before the agree and speed-up probes), TensorFlow alone on
+    Linux, and files that are not records."""
     sessions = reports / "sessions"
     metal_new, metal_old, metal_unlisted, tf_alone, old_row = matrix.rows
     dyld_first = (
@@ -219,12 +283,18 @@ def history(matrix, reports: Path) -> Path:
             MAC_15,
             {"import": ProbeRun(1, None, 6.0, False, "", DYLD_FAILURE, None)},
         ),
-        verify_record(metal_old, "2026-11-02T10:10:00.000000+00:00", MAC_15, PROBES_OK),
+        verify_record(metal_old, "2026-11-02T10:10:00.000000+00:00", MAC_15, PROBES_OK, probes=PROBES[:3]),
         verify_record(metal_unlisted, "2026-11-02T10:20:00.000000+00:00", MAC_15, PROBES_OK),
-        verify_record(tf_alone, "2026-11-02T10:30:00.000000+00:00", MAC_15, PROBES_OK),
+        verify_record(tf_alone, "2026-11-02T10:30:00.000000+00:00", MAC_15, CPU_ONLY),
         provision_error_record(old_row, "2026-11-02T10:40:00.000000+00:00", MAC_15),
-        # macOS 26.1, keras updated: the newest plugin now loads, 1.1.0 crashes in training.
-        verify_record(metal_new, "2026-11-20T08:00:00.000000+00:00", MAC_26, PROBES_OK),
+        # macOS 26.1, keras updated: the newest plugin now loads but trains slower than the CPU,
+        # 1.1.0 crashes in training, the unlisted pair computes wrong numbers.
+        verify_record(
+            metal_new,
+            "2026-11-20T08:00:00.000000+00:00",
+            MAC_26,
+            {**PROBES_OK, "speedup": speedup_run(1.7, 1.0)},  # 0.59x
+        ),
         verify_record(
             metal_old,
             "2026-11-20T08:10:00.000000+00:00",
@@ -232,7 +302,13 @@ def history(matrix, reports: Path) -> Path:
             {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", SEGFAULT, None)},
             packages=["keras==3.6.1", *PACKAGES[1:], "tf-keras==2.17.0"],
         ),
-        verify_record(tf_alone, "2026-11-21T07:00:00.000000+00:00", LINUX, PROBES_OK),
+        verify_record(
+            metal_unlisted,
+            "2026-11-20T08:20:00.000000+00:00",
+            MAC_26,
+            {**PROBES_OK, "agree": agree_run(errors={"matmul": 2.4e-2, "conv2d": None})},
+        ),
+        verify_record(tf_alone, "2026-11-21T07:00:00.000000+00:00", LINUX, CPU_ONLY),
     ]
     for record in records:
         write_record(record, sessions)
@@ -265,31 +341,28 @@ def test_json_is_the_newest_macs_table_in_matrix_order(matrix, reports):
     table = json.loads((reports / "compatibility.json").read_text())
     assert set(table) == {"schema", "generated", "rows"}
     assert (table["schema"], table["generated"]) == (1, GENERATED)
-    cells = [
-        (row["tf"], row["metal"], row["supports"], row["abi"], row["import"], row["devices"], row["verify"])
-        for row in table["rows"]
-    ]
+    keys = ["tf", "metal", "supports", "abi", "import", "devices", "verify", "agrees", "speedup"]
+    cells = [tuple(row[key] for key in keys) for row in table["rows"]]
     # The Mac after its update leads, though a Linux record is newer; rows it has not rerun are
     # empty there, not copied from macOS 15.6.1.
     assert cells == [
-        ("2.19.0", "1.2.0", "ambiguous", "fail", "ok", "ok", "ok"),
-        ("2.17.0", "1.1.0", "yes", "ok", "ok", "ok", "fail"),
-        ("2.17.0", "1.2.0", "no", "ok", None, None, None),
-        ("2.17.0", "none", None, None, None, None, None),
-        ("2.13.0", "1.0.0", "yes", None, None, None, None),
+        ("2.19.0", "1.2.0", "ambiguous", "fail", "ok", "ok", "ok", "ok", 0.59),
+        ("2.17.0", "1.1.0", "yes", "ok", "ok", "ok", "fail", None, None),
+        ("2.17.0", "1.2.0", "no", "ok", "ok", "ok", "ok", "fail", None),
+        ("2.17.0", "none", None, None, None, None, None, None, None),
+        ("2.13.0", "1.0.0", "yes", None, None, None, None, None, None),
     ]
-    assert all(
-        set(row) == {"python", "tf", "metal", "supports", "abi", "import", "devices", "verify", "footnotes"}
-        for row in table["rows"]
-    )
+    assert all(list(row) == ["python", *keys[:-2], "agrees", "speedup", "footnotes"] for row in table["rows"])
     markdown = (reports / "compatibility.md").read_text()
     footnotes = dict(re.findall(r"^([⁰¹²³⁴⁵⁶⁷⁸⁹]+) \*\*(.+?)\*\*", markdown, re.MULTILINE))
     numbers = {
         int(mark.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))): text
         for mark, text in footnotes.items()
     }
-    segfault_row = table["rows"][1]
+    slow_row, segfault_row, wrong_row = table["rows"][:3]
     assert [numbers[n] for n in segfault_row["footnotes"]] == [CLAIM_FAILS, "signal 11 (SIGSEGV)"]
+    assert SLOWER in [numbers[n] for n in slow_row["footnotes"]]
+    assert "disagrees with CPU: matmul, conv2d" in [numbers[n] for n in wrong_row["footnotes"]]
 
 
 def test_claims_and_predictions_against_observation_are_flagged(matrix, reports):
@@ -313,11 +386,66 @@ def test_changes_name_the_macos_update_and_the_packages(matrix, reports):
         r"Import ❌ (symbol not found: \_\_ZN3tsl8internal10LogMessageC1EPKcii) → ✅; Devices – → ✅"
         in section
     )
-    assert "Verify ✅ → ❌ (signal 11 (SIGSEGV))" in section
+    assert "Agrees – → ✅; Speed-up – → ⚠️ 0.59× (the plugin is slower than the CPU)\n" in section
+    # The record from before the agree and speed-up probes: their arrival is not a change.
+    assert "): Verify ✅ → ❌ (signal 11 (SIGSEGV))\n" in section
+    assert "): Agrees ✅ → ❌ (disagrees with CPU: matmul, conv2d); Speed-up 6.3× → –\n" in section
     assert "  - host: macOS 15.6.1 → 26.1\n" in section
     assert "  - packages: keras 3.6.0 → 3.6.1; + tf-keras 2.17.0" in section
     # TensorFlow alone on Linux is another computer: not a change of the Mac's row.
     assert "alone" not in section
+
+
+def test_a_speed_up_changes_when_it_moves_by_more_than_twice(matrix, reports):
+    plugin, _, _, tf_alone, _ = matrix.rows
+    runs = [  # (plugin row's GPU rate, TensorFlow alone's CPU rate): 6.3x, 5.0x, 2.1x; 1.7, 0.6, 0.6 steps/s
+        ("2026-11-02", speedup_run(1.7, 10.7), speedup_run(1.7, None)),
+        ("2026-11-03", speedup_run(1.7, 8.5), speedup_run(0.6, None)),
+        ("2026-11-04", speedup_run(1.7, 3.6), speedup_run(0.6, None)),
+    ]
+    for day, plugin_speedup, cpu_speedup in runs:
+        started = f"{day}T10:00:00.000000+00:00"
+        write_record(
+            verify_record(plugin, started, MAC_15, {**PROBES_OK, "speedup": plugin_speedup}), reports
+        )
+        write_record(verify_record(tf_alone, started, MAC_15, {**CPU_ONLY, "speedup": cpu_speedup}), reports)
+    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
+    # Only the newest two runs count: 5.0x → 2.1x is a change; a CPU-only rate is no speed-up.
+    assert section_of((reports / "compatibility.md").read_text(), "Changed since the previous run") == (
+        "- tf 2.19.0 + metal 1.2.0, Apple M2 Pro · macOS 15.6.1 (2026-11-03 10:00 UTC → 2026-11-04 10:00 UTC): "
+        "Speed-up 5.0× → 2.1×"
+    )
+    rows = json.loads((reports / "compatibility.json").read_text())["rows"]
+    assert (rows[0]["speedup"], rows[3]["speedup"]) == (2.12, None)
+    # 5.0x → 4.0x is within twice: no change.
+    later = verify_record(
+        plugin, "2026-11-05T10:00:00+00:00", MAC_15, {**PROBES_OK, "speedup": speedup_run(1.7, 6.8)}
+    )
+    write_record(later, reports)
+    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
+    assert "Changed since the previous run" not in (reports / "compatibility.md").read_text()
+
+
+def test_a_failed_or_malformed_speed_up_is_no_number(matrix, reports):
+    failed = ProbeRun(None, None, 300.0, True, "", "Epoch 1/1\n", None)
+    write_record(
+        verify_record(matrix.rows[0], "2026-11-02T10:00:00+00:00", MAC_15, {**PROBES_OK, "speedup": failed}),
+        reports,
+    )
+    odd = verify_record(matrix.rows[1], "2026-11-02T10:00:00+00:00", MAC_15, PROBES_OK)
+    odd["probes"]["speedup"]["result"].update(speedup="<b>fast</b>")
+    write_record(odd, reports)
+    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
+    rows = table_of((reports / "compatibility.md").read_text()).splitlines()[2:4]
+    assert [row.split("|")[-2].strip() for row in rows] == ["❌²", "–³"]  # ¹: ABI not checked yet
+    markdown = (reports / "compatibility.md").read_text()
+    assert "² **timeout after 300 s**" in markdown and "³ **no speed-up figure in the record**" in markdown
+    assert [
+        row["speedup"] for row in json.loads((reports / "compatibility.json").read_text())["rows"][:2]
+    ] == [
+        None,
+        None,
+    ]
 
 
 def test_a_changed_prediction_names_the_rebuilt_wheel(matrix, reports):
@@ -404,7 +532,7 @@ def test_not_run_here_on_linux_is_neither_pass_nor_failure(matrix, reports):
     )
     assert "³ **not run yet** — tf 2.17.0 alone\n" in markdown  # TensorFlow alone can run here
     for row in json.loads((reports / "compatibility.json").read_text())["rows"]:
-        assert (row["import"], row["devices"], row["verify"]) == (None, None, None)
+        assert (row["import"], row["devices"], row["verify"], row["agrees"], row["speedup"]) == (None,) * 5
 
 
 @pytest.mark.fault(15)
@@ -415,6 +543,14 @@ def test_untrusted_text_is_escaped_everywhere(matrix, reports):
         1, None, 1.0, False, "", f"Traceback (most recent call last):\nRuntimeError: {hostile}\n", None
     )
     write_record(verify_record(matrix.rows[0], "2026-11-02T10:00:00+00:00", host, {"import": run}), reports)
+    # An op name is the probe's output too: it reaches the signature and the comparisons.
+    wrong = agree_run(errors={"matmul": 0.5})
+    wrong.result["comparisons"][0]["name"] = hostile
+    wrong = ok_run(wrong.result)
+    write_record(
+        verify_record(matrix.rows[1], "2026-11-02T10:00:00+00:00", host, {**PROBES_OK, "agree": wrong}),
+        reports,
+    )
     write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
 
     page = (reports / "compatibility.html").read_text()
@@ -425,12 +561,13 @@ def test_untrusted_text_is_escaped_everywhere(matrix, reports):
     markdown = (reports / "compatibility.md").read_text()
     assert r"Apple \<b\>M9\</b\> \& \| co" in markdown  # in the header and the table title
     for line in table_of(markdown).splitlines()[2:]:
-        assert line.count("|") - line.count(r"\|") == 9, line  # no cell was split
+        assert line.count("|") - line.count(r"\|") == 11, line  # no cell was split
     # The error keeps its own text in a code block that its ``` cannot close.
     assert (
         "````text\nTraceback (most recent call last):\nRuntimeError: <script>alert('x')</script>" in markdown
     )
     assert "# heading\n````" in markdown
+    assert "FAIL <script>alert('x')</script> & | `cat /etc/passwd` ```\n# heading 5.0e-01" in markdown
 
 
 def test_write_reports_prints_nothing(matrix, reports, capsys):
@@ -449,13 +586,25 @@ def test_a_real_browser_renders_every_table_row(matrix, reports, tmp_path):
     tables = re.findall(r'<table class="compat">(.*?)</table>', dom, re.DOTALL)
     assert len(tables) == 3  # Mac on 26.1, Mac on 15.6.1, Linux
     assert [table.count("<tr>") for table in tables] == [1 + len(matrix.rows)] * 3
+    for table in tables:  # every row has every column; rowspans cover Python and TensorFlow
+        assert table.count("<th>") == 10
+        assert "<th>Verify</th><th>Agrees</th><th>Speed-up</th></tr>" in table
+        assert table.count("<td") == 10 * len(matrix.rows) - 3 - 2  # 3.10 spans 4 rows, 2.17.0 spans 3
+    leading = tables[0]
+    assert '<td class="warn">⚠️ 0.59×<sup><a href="#fn-3">3</a></sup></td></tr>' in leading
+    assert '<td class="fail">❌<sup><a href="#fn-6">6</a></sup></td><td class="none">–</td></tr>' in leading
+    assert '<td class="ok">6.3×</td></tr>' in tables[1]
     assert '<td class="key" rowspan="4">3.10</td><td class="key" rowspan="1">2.19.0</td>' in dom
     assert '<td class="key" rowspan="3">2.17.0</td>' in dom
     assert (
-        '<code>not run yet</code> <span class="where">— Apple M2 Pro · macOS 26.1: tf 2.17.0 + metal 1.2.0'
-        in dom
+        '<code>not run yet</code> <span class="where">— Apple M2 Pro · macOS 26.1: tf 2.17.0 alone, '
+        "tf 2.13.0 + metal 1.0.0</span>" in dom
     )
     assert "<details><summary>the error (12 lines)</summary><pre>Traceback (most recent call last):" in dom
+    assert (
+        "<details><summary>the comparisons (7 lines)</summary><pre>reference CPU, candidate GPU:0 (float32)"
+        in dom
+    )
 
     screenshot = Path(os.environ.get("TFCOMPAT_SCREENSHOT") or tmp_path / "report.png")
     chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1400,1000", page)

@@ -2,16 +2,20 @@
 
 Which record decides what:
 
-- Import, Devices and Verify come from the newest verify record of the row on each machine. A
-  machine is a chip (or CPU architecture) and an OS version, so after a macOS update the new
-  version gets its own table and the old one stays for comparison. Tables go newest first, Macs
-  before other hosts: only a Mac can verify the plugin, elsewhere verify checks TensorFlow alone.
+- Import, Devices, Verify, Agrees and Speed-up come from the newest verify record of the row on
+  each machine. A machine is a chip (or CPU architecture) and an OS version, so after a macOS
+  update the new version gets its own table and the old one stays for comparison. Tables go
+  newest first, Macs before other hosts: only a Mac can verify the plugin, elsewhere verify
+  checks TensorFlow alone. A record made before the agree and speed-up probes existed leaves
+  those two cells empty, with a footnote saying why.
 - ABI comes from the newest abi record of the row from any host: an abi record is a prediction
   made from the macOS wheels, the same whichever host made it, so every machine's table shows
   the same ABI column and reads it against its own import.
 - "Changed since the previous run" compares the two newest records of a row per kind: abi
   records from any host, verify records per computer (OS, architecture and chip, not the OS
   version: its change is what the section reports). Two Macs with the same chip count as one.
+  A speed-up counts as changed when it grows or shrinks by more than ``SPEEDUP_CHANGE`` times; a
+  probe missing from the older record (it predates the probe) is not a change.
 - ``compatibility.json`` holds the leading table: the Mac with the newest verify record (or
   another host when no Mac has run verify).
 
@@ -22,6 +26,7 @@ escape it for their format.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -36,12 +41,33 @@ from tabulate import tabulate
 from tfcompat.matrix import Matrix, Row
 from tfcompat.record import SCHEMA, RecordError, load_record, now
 
-COLUMNS = ("supports", "abi", "import", "devices", "verify")
-HEADERS = ("Python", "TensorFlow", "tensorflow-metal", "Supports", "ABI", "Import", "Devices", "Verify")
+COLUMNS = ("supports", "abi", "import", "devices", "verify", "agrees", "speedup")
+HEADERS = (
+    "Python",
+    "TensorFlow",
+    "tensorflow-metal",
+    "Supports",
+    "ABI",
+    "Import",
+    "Devices",
+    "Verify",
+    "Agrees",
+    "Speed-up",
+)
 COLUMN_TITLES = dict(zip(COLUMNS, HEADERS[3:], strict=True))
 SYMBOLS = {"ok": "✅", "yes": "✅", "fail": "❌", "no": "❌", "ambiguous": "⚠️", None: "–"}
-#: Which probe fills which column.
-PROBE_OF_COLUMN = {"import": "import", "devices": "devices", "verify": "fit"}
+#: Which probe fills which column. Speed-up's value is the probe's number, not ok/fail.
+PROBE_OF_COLUMN = {
+    "import": "import",
+    "devices": "devices",
+    "verify": "fit",
+    "agrees": "agree",
+    "speedup": "speedup",
+}
+#: The probes a record made before them lacks: their cells say so instead of staying blank.
+NEWER_PROBES = {"agree", "speedup"}
+#: A speed-up that grows or shrinks by more than this factor is a change between two runs.
+SPEEDUP_CHANGE = 2.0
 #: How many lines of an error the Markdown shows from its start and from its end.
 EXCERPT_LINES = 6
 
@@ -49,6 +75,9 @@ CLAIM_FAILS = "claim against observation: PyPI's table lists this pair, and it f
 CLAIM_WORKS = "claim against observation: PyPI's table does not list this pair, and it verifies here"
 ABI_SAID_OK = "ABI against import: predicted to load, and the real import fails"
 ABI_SAID_FAIL = "ABI against import: predicted not to load, and the real import works"
+SLOWER = "the plugin is slower than the CPU"
+NO_GPU = "no GPU listed: CPU only"
+PREDATES_PROBES = "not measured: the record predates the agree and speed-up probes"
 
 _STATUSES = {"ok", "fail", "not_reached"}
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
@@ -96,15 +125,17 @@ class Entry:
 class Result:
     """What one cell says, before footnotes are numbered."""
 
-    value: str | None  # "ok", "fail" (or a claim for Supports); None when there is no result
+    #: "ok", "fail" (or a claim for Supports), a number for Speed-up; None when there is no result
+    value: str | float | None
     note: str | None = None  # the failure signature or why there is no result; one line
     detail: str = ""  # the real error text behind the note
     anywhere: bool = False  # true of ABI results: the same whichever host made them
+    summary: str = "the error"  # what the detail is, as the HTML page names it
 
 
 @dataclass(frozen=True)
 class Cell:
-    value: str | None
+    value: str | float | None
     marks: tuple[int, ...] = ()  # footnote numbers
     flagged: bool = False  # contradicts the real run
 
@@ -116,6 +147,7 @@ class Footnote:
     detail: str  # the full error text, "" for a plain note
     #: Where it applies: machine label ("" for host-independent ABI results) → row labels.
     where: dict[str, list[str]] = field(default_factory=dict)
+    summary: str = "the error"  # what the detail is
 
     def places(self, *, most: int | None = None) -> str:
         """Where it applies, one line; at most ``most`` rows named per machine."""
@@ -373,7 +405,9 @@ def _cell(row: Row, machine_label: str, results: list[Result], footnotes: dict[s
             continue
         footnote = footnotes.get(result.note)
         if footnote is None:
-            footnote = footnotes[result.note] = Footnote(len(footnotes) + 1, result.note, result.detail)
+            footnote = footnotes[result.note] = Footnote(
+                len(footnotes) + 1, result.note, result.detail, summary=result.summary
+            )
         rows = footnote.where.setdefault("" if result.anywhere else machine_label, [])
         if row_label(row) not in rows:
             rows.append(row_label(row))
@@ -382,24 +416,69 @@ def _cell(row: Row, machine_label: str, results: list[Result], footnotes: dict[s
 
 
 def verify_results(record: dict) -> dict[str, Result]:
-    """The Import, Devices and Verify results of a verify record."""
+    """The Import, Devices, Verify, Agrees and Speed-up results of a verify record."""
     provision = record["provision"]
     if provision["status"] == "error":
         error = _text(provision.get("error"))
         reason = f"provisioning failed: {_text(provision.get('signature')) or first_line(error)}"
-        return {"import": Result(None, reason, error), "devices": Result(None), "verify": Result(None)}
+        return {column: Result(None) for column in PROBE_OF_COLUMN} | {"import": Result(None, reason, error)}
+    probes = record["probes"]
+    # An older record lacks the newer probes; had an earlier probe failed, they would not run anyway.
+    predates = all(probe["status"] == "ok" for probe in probes.values())
     results = {}
     for column, probe_name in PROBE_OF_COLUMN.items():
-        probe = record["probes"].get(probe_name, {"status": "not_reached"})
-        if probe["status"] == "ok":
-            results[column] = Result("ok")
+        probe = probes.get(probe_name)
+        if probe is None:
+            note = PREDATES_PROBES if probe_name in NEWER_PROBES and predates else None
+            results[column] = Result(None, note)
+        elif probe["status"] == "ok":
+            results[column] = _speedup_result(probe.get("result")) if column == "speedup" else Result("ok")
         elif probe["status"] == "fail":
+            comparisons = _comparisons(probe.get("result")) if column == "agrees" else ""
             # A timeout has no error text; the end of the probe's stderr is the next best thing.
-            detail = _text(probe.get("error")) or _text(probe.get("stderr_tail"))
-            results[column] = Result("fail", _text(probe.get("signature")) or "failed", detail)
+            detail = comparisons or _text(probe.get("error")) or _text(probe.get("stderr_tail"))
+            results[column] = Result(
+                "fail",
+                _text(probe.get("signature")) or "failed",
+                detail,
+                summary="the comparisons" if comparisons else "the error",
+            )
         else:
             results[column] = Result(None)
     return results
+
+
+def _speedup_result(result: object) -> Result:
+    """A passed speed-up probe's number; without one (no GPU listed), the CPU's rate says why."""
+    result = result if isinstance(result, dict) else {}
+    speedup = number(result.get("speedup"))
+    if speedup is not None:
+        return Result(speedup, SLOWER if speedup < 1 else None)
+    if result.get("gpu") is None:
+        cpu = result.get("cpu")
+        rate = number(cpu.get("steps_per_second")) if isinstance(cpu, dict) else None
+        return Result(None, NO_GPU + (f", {figure(rate)} steps/s" if rate is not None else ""))
+    return Result(None, "no speed-up figure in the record")
+
+
+def _comparisons(result: object) -> str:
+    """A disagreeing agree probe's comparisons, one op a line: its largest relative error."""
+    if not isinstance(result, dict) or not isinstance(result.get("comparisons"), list):
+        return ""
+    lines = [
+        f"reference {_text(result.get('reference'))}, candidate {_text(result.get('candidate'))} "
+        f"({_text(result.get('candidate_dtype'))}): largest relative error per op"
+    ]
+    for comparison in result["comparisons"]:
+        if not isinstance(comparison, dict):
+            continue
+        error, tolerance = number(comparison.get("max_relative_error")), number(comparison.get("tolerance"))
+        lines.append(
+            f"{'ok  ' if comparison.get('agrees') is True else 'FAIL'} {_text(comparison.get('name')):<16} "
+            + (f"{error:.1e}" if error is not None else "non-finite")
+            + (f" (tolerance {tolerance:.0e})" if tolerance is not None else "")
+        )
+    return "\n".join(lines)
 
 
 def abi_result(record: dict) -> Result:
@@ -423,7 +502,7 @@ def _verify_missing(row: Row, os_name: str) -> dict[str, Result]:
         reason = f"not run here: tensorflow-metal has no wheels for {os_name}"
     else:
         reason = "not run yet"
-    return {"import": Result(None, reason), "devices": Result(None), "verify": Result(None)}
+    return {column: Result(None) for column in PROBE_OF_COLUMN} | {"import": Result(None, reason)}
 
 
 def _abi_missing(row: Row) -> Result:
@@ -462,14 +541,14 @@ def _changes(newest_first: list[Entry]) -> list[Change]:
         if len(history) < 2:
             continue
         newest, previous = history[0], history[1]
-        before, after = _outcome(previous), _outcome(newest)
-        if before == after:
+        outcome = _outcome_changes(_outcome(previous), _outcome(newest))
+        if not outcome:
             continue
         changes.append(
             Change(
                 row=newest.row,
                 where="ABI prediction" if newest.kind == "abi" else newest.machine.label,
-                outcome=_outcome_changes(before, after),
+                outcome=outcome,
                 host=_host_changes(previous.record, newest.record) if newest.kind == "verify" else [],
                 packages=_package_changes(_packages(previous.record), _packages(newest.record)),
                 dates=(previous.started, newest.started),
@@ -488,10 +567,25 @@ def _outcome_changes(before: dict[str, Result], after: dict[str, Result]) -> lis
     lines = []
     for column, now_result in after.items():
         then = before[column]
-        if (then.value, then.note) == (now_result.value, now_result.note):
+        if _same_outcome(then, now_result):
             continue
         lines.append(f"{COLUMN_TITLES[column]} {_result_text(then)} → {_result_text(now_result)}")
     return lines
+
+
+def _same_outcome(then: Result, now_result: Result) -> bool:
+    """Whether two runs' results count as the same: speed-ups within a factor, no-GPU rates alike."""
+    if PREDATES_PROBES in (then.note, now_result.note):
+        return True  # the probe is new, not the pair's behaviour
+    if isinstance(then.value, float) and isinstance(now_result.value, float):
+        low, high = sorted((then.value, now_result.value))
+        return high <= SPEEDUP_CHANGE * low
+    return (then.value, _without_rate(then.note)) == (now_result.value, _without_rate(now_result.note))
+
+
+def _without_rate(note: str | None) -> str | None:
+    """A no-GPU note without the CPU's rate, which differs from run to run."""
+    return NO_GPU if note and note.startswith(NO_GPU) else note
 
 
 def _result_text(result: Result) -> str:
@@ -559,8 +653,23 @@ def row_label(row: Row) -> str:
     return f"tf {row.tf} + metal {row.metal}" if row.has_plugin else f"tf {row.tf} alone"
 
 
-def symbol(value: str | None) -> str:
+def symbol(value: str | float | None) -> str:
+    """A cell's text without its marks: ✅/❌/⚠️/–, or a speed-up (``6.3×``, ``⚠️ 0.6×`` below 1)."""
+    if isinstance(value, float):
+        return ("⚠️ " if value < 1 else "") + f"{figure(value)}×"
     return SYMBOLS.get(value, "–")
+
+
+def figure(value: float) -> str:
+    """A measured ratio or rate, as precise as a noisy measurement is: ``6.3``, ``12.4``, ``0.62``."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.2g}"
+
+
+def number(value: object) -> float | None:
+    """A record's value as a finite non-negative number, or None when it is anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def first_line(text: str) -> str:
@@ -589,6 +698,13 @@ def _text(value: object) -> str:
     if value is None:
         return ""
     return _CONTROL.sub("", value if isinstance(value, str) else str(value))
+
+
+LEGEND_PROBES = (
+    "Agrees: the GPU computes the same numbers as the CPU within float32 tolerances (with no GPU "
+    "listed: the CPU with oneDNN on against off). Speed-up: training steps per second on the GPU "
+    "over the CPU, same model and batch; ⚠️ when the GPU is slower."
+)
 
 
 # Markdown
@@ -646,9 +762,9 @@ def _markdown_legend() -> str:
         "✅ works (Supports: PyPI lists the pair) · ❌ fails (Supports: PyPI does not list it) · "
         "⚠️ PyPI's table is ambiguous · – no result; a number points to a footnote.\n\n"
         "Supports is tensorflow-metal's own table on PyPI. ABI is the prediction from the macOS wheels "
-        "(the newest, from any host). Import, Devices and Verify (a short training run) are the probes "
-        "run on the machine the table names. A row with metal `none` is TensorFlow alone: no claim, "
-        "nothing to predict."
+        "(the newest, from any host). Import, Devices, Verify (a short training run), Agrees and Speed-up "
+        "are the probes run on the machine the table names. " + LEGEND_PROBES + " A row with metal `none` "
+        "is TensorFlow alone: no claim, nothing to predict."
     )
 
 
@@ -721,6 +837,8 @@ def render_json(report: Report) -> str:
             "metal": row.row.metal,
             "supports": row.row.supports,
             **{column: row.cells[column].value for column in ("abi", "import", "devices", "verify")},
+            "agrees": row.cells["agrees"].value,
+            "speedup": _json_speedup(row.cells["speedup"].value),
             "footnotes": row.marks,
         }
         for row in table.rows
@@ -728,6 +846,11 @@ def render_json(report: Report) -> str:
     return json.dumps(
         {"schema": SCHEMA, "generated": report.generated, "rows": rows}, indent=1, ensure_ascii=False
     )
+
+
+def _json_speedup(value: str | float | None) -> float | None:
+    # A failed speed-up probe shows ❌ in the table; the JSON key holds a number or null.
+    return value if isinstance(value, float) else None
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -11,6 +11,7 @@ from html import escape
 from tfcompat.report import (
     COLUMNS,
     HEADERS,
+    LEGEND_PROBES,
     Change,
     Flag,
     Footnote,
@@ -26,7 +27,7 @@ from tfcompat.report import (
 
 #: No scripts, no remote loads: only the page's own inline style.
 POLICY = "default-src 'none'; style-src 'unsafe-inline'"
-#: The CSS class of each cell value: green, red, amber, grey.
+#: The CSS class of each cell value: green, red, amber, grey. A speed-up is green, amber below 1.
 CELL_CLASSES = {"ok": "ok", "yes": "ok", "fail": "fail", "no": "fail", "ambiguous": "warn", None: "none"}
 
 STYLE = """
@@ -128,7 +129,11 @@ def _row(rows: list[TableRow], position: int) -> str:
     cells.append(f'<td class="key">{esc(row.metal)}</td>')
     for column in COLUMNS:
         cell = rows[position].cells[column]
-        classes = CELL_CLASSES.get(cell.value, "none") + (" flag" if cell.flagged else "")
+        if isinstance(cell.value, float):
+            kind = "ok" if cell.value >= 1 else "warn"
+        else:
+            kind = CELL_CLASSES.get(cell.value, "none")
+        classes = kind + (" flag" if cell.flagged else "")
         links = ",".join(f'<a href="#fn-{mark}">{mark}</a>' for mark in cell.marks)
         marks = f"<sup>{links}</sup>" if links else ""
         cells.append(f'<td class="{classes}">{symbol(cell.value)}{marks}</td>')
@@ -141,9 +146,9 @@ def _legend() -> str:
         "❌ fails (Supports: PyPI does not list it) · ⚠️ PyPI's table is ambiguous · – no result; "
         "a number points to a footnote; an outlined cell contradicts the real run.<br>"
         "Supports is tensorflow-metal's own table on PyPI. ABI is the prediction from the macOS wheels "
-        "(the newest, from any host). Import, Devices and Verify (a short training run) are the probes "
-        "run on the machine the table names. A row with metal <code>none</code> is TensorFlow alone: "
-        "no claim, nothing to predict.</p>"
+        "(the newest, from any host). Import, Devices, Verify (a short training run), Agrees and Speed-up "
+        f"are the probes run on the machine the table names. {esc(LEGEND_PROBES)} A row with metal "
+        "<code>none</code> is TensorFlow alone: no claim, nothing to predict.</p>"
     )
 
 
@@ -172,7 +177,7 @@ def _footnote(footnote: Footnote) -> str:
     if footnote.detail:
         lines = footnote.detail.count("\n") + 1
         detail = (
-            f"<details><summary>the error ({lines} line{'s' if lines > 1 else ''})</summary>"
+            f"<details><summary>{esc(footnote.summary)} ({lines} line{'s' if lines > 1 else ''})</summary>"
             f"<pre>{esc(footnote.detail)}</pre></details>"
         )
     return (
