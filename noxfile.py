@@ -1,5 +1,5 @@
 # /// script
-# dependencies = ["nox[uv]>=2026.10.20", "packaging>=24", "tabulate>=0.9", "tomlkit>=0.13"]
+# dependencies = ["nox[uv]>=2026.10.20", "packaging>=24", "tabulate[widechars]>=0.9", "tomlkit>=0.13"]
 # ///
 """tfcompat: which tensorflow releases work with tensorflow-metal, found out for real.
 
@@ -7,6 +7,7 @@ Sessions, generated from expected.toml (or TFCOMPAT_EXPECTED):
   verify(tf=..., metal=...)  provision the pair with uv and run the probes (tag: verify)
   abi(tf=..., metal=...)     predict from the macOS wheels whether the plugin loads (tag: abi)
   report                     the compatibility table from every record so far
+  discover, claims           keep expected.toml current: new releases, PyPI's claims
   tests, lint                the suite's own checks (not in the default run)
 
 Plain `nox` runs abi for every row and then report; on a Mac it runs verify first.
@@ -84,6 +85,22 @@ def report(session: nox.Session) -> None:
         session.log(f"wrote {path}")
 
 
+@nox.session(venv_backend="none", default=False)
+def discover(session: nox.Session) -> None:
+    """Propose rows for releases newer than the matrix (-- --write appends them)."""
+    from tfcompat import discover
+
+    _run_tool(session, discover.main)
+
+
+@nox.session(venv_backend="none", default=False)
+def claims(session: nox.Session) -> None:
+    """Check every row's claim against the newest plugin's own table (-- --write fixes them)."""
+    from tfcompat import claims
+
+    _run_tool(session, claims.main)
+
+
 @nox.session(default=False)
 def tests(session: nox.Session) -> None:
     """Run the test suite (real uv, nox, TensorFlow wheels and macOS wheels)."""
@@ -100,6 +117,15 @@ def lint(session: nox.Session) -> None:
 
 
 # Helpers
+
+
+def _run_tool(session: nox.Session, main) -> None:
+    """Run a matrix tool's ``main`` on the matrix in use; its non-zero exit ends the session red."""
+    from tfcompat.matrix import matrix_path
+
+    code = main(session.posargs, matrix_path=matrix_path(), log=session.log)
+    if code:
+        session.error(f"{session.name} ended with exit code {code}")
 
 
 def _finish(session: nox.Session, record: dict, path: Path) -> None:

@@ -1,0 +1,311 @@
+"""What tensorflow-metal claims: the table in its newest wheel, and the matrix's rows against it.
+
+The table is read from the wheel's own ``*.dist-info/METADATA``, the primary source: the newest
+release's macOS arm64 wheel (about 1.4 MB) is found through the index's PEP 691 JSON API,
+streamed to a temporary file, checked against the index's sha256 and opened as a zip. PyPI's
+``/pypi/NAME/VERSION/json`` carries the same text, but it is not served everywhere (mirrors,
+some proxies answer 404) and the project-wide ``/pypi/NAME/json`` only describes the latest
+release. The METADATA text is cached by the wheel's sha256 (it cannot change) under
+``$TFCOMPAT_CACHE/claims/``, so a warm run downloads only the index answer (about 35 kB).
+
+``nox -s claims`` reports every row whose ``supports`` disagrees with the table and exits 1 if
+any does; ``-- --write`` fixes them in the matrix file, comments and layout kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomlkit
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
+
+from tfcompat import macwheels
+from tfcompat.matrix import MatrixError, load_matrix
+from tfcompat.provision import cache_dir
+
+#: The package index, PEP 691 JSON flavour; ``TFCOMPAT_INDEX_URL`` points the suite at a mirror.
+INDEX_ENV = "TFCOMPAT_INDEX_URL"
+DEFAULT_INDEX = "https://pypi.org/simple/"
+PLUGIN = "tensorflow-metal"
+_JSON = "application/vnd.pypi.simple.v1+json"
+_TIMEOUT = 30.0  # seconds without an answer before a request is given up
+# One TensorFlow series or a range of them ("v2.14-v2.18"), and one plugin version ("v1.1.0").
+_TF_CELL = re.compile(r"v?(\d+)\.(\d+)(?:\s*-\s*v?(\d+)\.(\d+))?")
+_METAL_CELL = re.compile(r"v?(\d+(?:\.\d+)+)")
+_SEPARATOR = re.compile(r"\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*")
+
+
+class ClaimsError(Exception):
+    """The index or the table cannot be read as expected; the message is one line."""
+
+
+@dataclass(frozen=True)
+class WheelFile:
+    """One wheel the index lists: its version, where it is, and its content hash."""
+
+    version: Version
+    filename: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of the table: a range of TensorFlow series (``(2, 14)`` to ``(2, 18)``) and a plugin."""
+
+    first: tuple[int, int]
+    last: tuple[int, int]
+    metal: Version
+
+
+@dataclass(frozen=True)
+class Table:
+    """The compatibility table of one tensorflow-metal wheel, rows in published order."""
+
+    wheel: str  # the tensorflow-metal version whose METADATA holds the table
+    rows: tuple[TableRow, ...]
+
+
+def main(argv: list[str], *, matrix_path: Path, log: Callable[[str], None]) -> int:
+    """``nox -s claims [-- --write]``: 0 when every claim agrees (or was fixed), 1 otherwise."""
+    parser = argparse.ArgumentParser(prog="nox -s claims --", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="fix the disagreeing rows in the matrix file")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad option (argparse has said why)
+        return int(exc.code or 0)
+    try:
+        matrix = load_matrix(matrix_path)
+        table = newest_table()
+    except (MatrixError, ClaimsError) as exc:
+        log(f"claims: {exc}")
+        return 1
+    wrong = [
+        (row, want)
+        for row in matrix.rows
+        if row.has_plugin and (want := claim(row.tf, row.metal, table)) != row.supports
+    ]
+    source = f"tensorflow-metal {table.wheel}'s table"
+    for row, want in wrong:
+        log(f"{row.label}: supports = {row.supports!r}, {source} says {want!r}")
+    if not wrong:
+        log(f"all {sum(row.has_plugin for row in matrix.rows)} claims agree with {source}")
+        return 0
+    if not args.write:
+        log(f"claims disagreeing with {source}: {len(wrong)}; `nox -s claims -- --write` fixes them")
+        return 1
+    document = tomlkit.parse(matrix_path.read_text(encoding="utf-8"))
+    for row, want in wrong:
+        document["row"][row.number - 1]["supports"] = want
+    try:
+        write_matrix(matrix_path, document)
+    except (MatrixError, OSError) as exc:
+        log(f"claims: nothing written: {exc}")
+        return 1
+    log(f"rows fixed in {matrix_path}: {len(wrong)}")
+    return 0
+
+
+def claim(tf: str, metal: str, table: Table) -> str:
+    """What ``table`` claims for the pair: ``"yes"``, ``"no"`` or ``"ambiguous"``.
+
+    A pair is ``yes`` when a row names the plugin and its TensorFlow range holds the TF series
+    (``2.16.0rc0`` is series 2.16), ``no`` when no row does. The exception: when the table's last
+    row names another plugin than the wheel it comes from, that row is most likely the newest
+    wheel's own, labelled with an older version (1.2.0's ``v2.18 | v1.1.0``, see
+    pypi-claims.md); so TF from that row's series on, with either plugin, is ``ambiguous``.
+    """
+    series = Version(tf).release[:2]
+    plugin = Version(metal)
+    last, wheel = table.rows[-1], Version(table.wheel)
+    if last.metal != wheel and plugin in (last.metal, wheel) and series >= last.first:
+        return "ambiguous"
+    if any(row.metal == plugin and row.first <= series <= row.last for row in table.rows):
+        return "yes"
+    return "no"
+
+
+def parse_table(text: str, *, wheel: str) -> Table:
+    """The first Markdown table in ``text`` with ``tensorflow`` and ``tensorflow-metal`` columns."""
+    lines = [line.strip() for line in text.splitlines()]
+    start = next((n for n, line in enumerate(lines) if _is_header(line)), None)
+    if start is None:
+        raise ClaimsError(f"tensorflow-metal {wheel}: no compatibility table in its METADATA")
+    if start + 1 == len(lines) or not _SEPARATOR.fullmatch(lines[start + 1]):
+        raise ClaimsError(f"tensorflow-metal {wheel}: the compatibility table has no separator line")
+    columns = [cell.lower() for cell in _cells(lines[start])]
+    tf_column, metal_column = columns.index("tensorflow"), columns.index("tensorflow-metal")
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = _cells(line) + ["", ""]  # a short row fails the cell patterns below, not with IndexError
+        rows.append(_table_row(cells[tf_column], cells[metal_column], wheel=wheel, line=line))
+    if not rows:
+        raise ClaimsError(f"tensorflow-metal {wheel}: the compatibility table has no rows")
+    return Table(wheel=wheel, rows=tuple(rows))
+
+
+def _is_header(line: str) -> bool:
+    columns = [cell.lower() for cell in _cells(line)]
+    return line.startswith("|") and "tensorflow" in columns and "tensorflow-metal" in columns
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def _table_row(tf: str, metal: str, *, wheel: str, line: str) -> TableRow:
+    tf_match, metal_match = _TF_CELL.fullmatch(tf), _METAL_CELL.fullmatch(metal)
+    if not tf_match or not metal_match:
+        raise ClaimsError(f"tensorflow-metal {wheel}: unexpected table row {line[:80]!r}")
+    major, minor, last_major, last_minor = tf_match.groups()
+    first = (int(major), int(minor))
+    last = (int(last_major), int(last_minor)) if last_major else first
+    if last < first:
+        raise ClaimsError(f"tensorflow-metal {wheel}: backwards TensorFlow range in table row {line[:80]!r}")
+    return TableRow(first=first, last=last, metal=Version(metal_match.group(1)))
+
+
+def newest_table() -> Table:
+    """The table of the newest final tensorflow-metal release with a macOS arm64 wheel."""
+    return table_of(macos_wheels(PLUGIN))
+
+
+def table_of(wheels: dict[Version, list[WheelFile]]) -> Table:
+    """The table of the newest final release among ``wheels`` (tensorflow-metal's, by version)."""
+    finals = [version for version in wheels if not version.is_prerelease]
+    if not finals:
+        raise ClaimsError(f"{PLUGIN}: the index lists no final release with a macOS arm64 wheel")
+    wheel = wheels[max(finals)][0]
+    return parse_table(read_metadata(wheel), wheel=str(wheel.version))
+
+
+def macos_wheels(name: str) -> dict[Version, list[WheelFile]]:
+    """Every release of ``name`` with a macOS arm64 wheel that is not yanked, and those wheels.
+
+    Yanked files are left out: PEP 592 asks installers to skip them, and the publisher withdrew them.
+    """
+    answer = index_answer(name)
+    wheels: dict[Version, list[WheelFile]] = {}
+    try:
+        for entry in answer["files"]:
+            if entry.get("yanked") or not entry["filename"].endswith(".whl"):
+                continue
+            _, version, _, tags = parse_wheel_filename(entry["filename"])
+            if any(
+                tag.platform.startswith("macosx_") and tag.platform.endswith(("_arm64", "_universal2"))
+                for tag in tags
+            ):
+                url = urllib.parse.urljoin(index_url(name), entry["url"])
+                wheels.setdefault(version, []).append(
+                    WheelFile(version, entry["filename"], url, entry["hashes"]["sha256"])
+                )
+    except (KeyError, TypeError, AttributeError, InvalidWheelFilename) as exc:
+        raise ClaimsError(f"{index_url(name)}: corrupt index answer ({type(exc).__name__}: {exc})") from None
+    return wheels
+
+
+def index_url(name: str) -> str:
+    """The PEP 691 project URL of ``name`` on the index in use."""
+    base = os.environ.get(INDEX_ENV) or DEFAULT_INDEX
+    return f"{base.rstrip('/')}/{name}/"
+
+
+def index_answer(name: str) -> dict:
+    """The index's PEP 691 JSON answer for ``name``: ``{"files": [...], "meta": ...}``."""
+    url = index_url(name)
+    request = urllib.request.Request(url, headers={"Accept": _JSON})
+    try:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+            kind = response.headers.get_content_type()
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        raise ClaimsError(f"{url}: the index answered HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ClaimsError(f"{url}: cannot reach the package index ({_reason(exc)})") from None
+    if kind != _JSON:
+        raise ClaimsError(f"{url}: the index answered {kind}, not PEP 691 JSON")
+    try:
+        answer = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ClaimsError(f"{url}: corrupt index answer ({exc})") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("files"), list):
+        raise ClaimsError(f"{url}: corrupt index answer (no list of files)")
+    return answer
+
+
+def read_metadata(wheel: WheelFile) -> str:
+    """The text of the wheel's ``*.dist-info/METADATA``, from the cache or by downloading it."""
+    cached = cache_dir() / "claims" / f"{wheel.sha256}.METADATA"
+    if cached.exists():
+        return cached.read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="tfcompat-claims-") as tmp:
+        path = _download(wheel, Path(tmp))
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
+                if len(names) != 1:
+                    raise ClaimsError(f"{wheel.filename}: {len(names)} METADATA files, expected one")
+                text = archive.read(names[0]).decode("utf-8")
+        except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            raise ClaimsError(f"{wheel.filename}: unreadable wheel ({exc})") from None
+    _write_atomic(cached, text)
+    return text
+
+
+def _download(wheel: WheelFile, folder: Path) -> Path:
+    """Stream ``wheel`` into ``folder`` and check its sha256 (the abi check's downloader)."""
+    ref = macwheels.WheelRef(
+        name=PLUGIN,
+        version=str(wheel.version),
+        filename=wheel.filename,
+        url=wheel.url,
+        sha256=wheel.sha256,
+        size=0,
+    )
+    try:
+        return macwheels.download(ref, folder)
+    except macwheels.WheelError as exc:
+        raise ClaimsError(str(exc)) from None
+
+
+def write_matrix(path: Path, document: tomlkit.TOMLDocument) -> None:
+    """Replace the matrix file with ``document``, only if the result passes ``load_matrix``.
+
+    The new text goes to a temporary file beside the matrix, is validated there, and is moved
+    over the matrix in one step, so a failure leaves the matrix as it was.
+    """
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, suffix=".toml", delete=False
+    ) as tmp:
+        tmp.write(tomlkit.dumps(document))
+    try:
+        load_matrix(Path(tmp.name))
+        os.replace(tmp.name, path)
+    finally:
+        Path(tmp.name).unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a request failed, in a few words: urllib wraps the interesting part in ``reason``."""
+    return str(getattr(exc, "reason", None) or exc)
