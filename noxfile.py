@@ -132,13 +132,16 @@ def _finish(session: nox.Session, record: dict, path: Path) -> None:
     """Log where the record went; end the session red unless the pair verified."""
     session.log(f"record: {path}")
     if record["verdict"] == "error":
-        session.error(f"no verdict: {record.get('provision', record.get('abi', {})).get('error')}")
+        section = record["abi"] if record["kind"] == "abi" else record["provision"]
+        session.error(f"no verdict: {section['error']}")
     if record["verdict"] == "fail":
         session.error(f"{_row_name(record)} fails: {_first_failure(record)}")
 
 
 def _row_name(record: dict) -> str:
-    return f"tf {record['row']['tf']} + tensorflow-metal {record['row']['metal']}"
+    row = record["row"]
+    plugin = "alone" if row["metal"] == "none" else f"+ tensorflow-metal {row['metal']}"
+    return f"tf {row['tf']} {plugin}"
 
 
 def _first_failure(record: dict) -> str:
