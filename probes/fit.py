@@ -79,6 +79,20 @@ def build_model(tf, name: str):
     )
 
 
+def seed_everything(tf, seed: int) -> None:
+    """Seed Python, numpy and TensorFlow; ``set_random_seed`` only exists from TF 2.7."""
+    if hasattr(tf.keras.utils, "set_random_seed"):
+        tf.keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy
+
+    random.seed(seed)
+    numpy.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
 def variable_device(variable) -> str:
     """Where a variable lives; Keras 3 wraps the tf.Variable in ``.value``."""
     return getattr(variable, "device", None) or getattr(getattr(variable, "value", None), "device", "")
@@ -93,7 +107,7 @@ def main() -> None:
     args = parse_args()
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(args.seed)
+    seed_everything(tf, args.seed)
     gpus = tf.config.list_physical_devices("GPU")
     if args.device == "gpu" and not gpus:
         raise SystemExit("fit: --device gpu, but TensorFlow lists no GPU")
@@ -146,6 +160,10 @@ def main() -> None:
         "placed_on": variable_device(model.trainable_variables[0]),
         "epochs": epochs,
         "finite": bool(epochs) and all(e["loss"] is not None for e in epochs),
+        # Recorded, not judged: on generated labels a loss need not fall much in a short run.
+        "loss_fell": len(epochs) > 1
+        and None not in (epochs[0]["loss"], epochs[-1]["loss"])
+        and epochs[-1]["loss"] < epochs[0]["loss"],
         "seconds": round(time.perf_counter() - started, 3),
     }
     print(json.dumps(result, allow_nan=False))

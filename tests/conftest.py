@@ -65,6 +65,9 @@ PLUGIN_SOURCES = {
     "void TF_InitPluggableDevice(void) { tfcompat_missing_symbol(); }\n",
     "segfault": "__attribute__((constructor)) static void crash(void) { *(volatile int *)0 = 1; }\n",
     "abort": "#include <stdlib.h>\n__attribute__((constructor)) static void crash(void) { abort(); }\n",
+    # The abort tensorflow-metal causes when two plugins register the Metal platform.
+    "registered_twice": "#include <stdio.h>\n#include <stdlib.h>\n__attribute__((constructor)) static void twice(void) "
+    '{ fputs("platform is already registered with name: \\"METAL\\"\\n", stderr); abort(); }\n',
     "hang": "#include <unistd.h>\n__attribute__((constructor)) static void hang(void) { for (;;) pause(); }\n",
     "dependency": "extern int tfcompat_dep(void);\nint TF_InitPluggableDevice(void) { return tfcompat_dep(); }\n",
 }

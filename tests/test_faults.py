@@ -20,7 +20,7 @@ import pytest
 
 from conftest import PYTHON, ROOT, TF_MAIN, build_plugin, run_nox, write_matrix
 from tfcompat.matrix import Row
-from tfcompat.record import load_record, new_record, write_record
+from tfcompat.record import RecordError, load_record, new_record, write_record
 from tfcompat.runner import TAIL_BYTES, run_probe
 from tfcompat.verify import judge
 
@@ -275,3 +275,23 @@ def test_no_shell_anywhere():
     sources = [*ROOT.glob("tfcompat/*.py"), *ROOT.glob("probes/*.py"), ROOT / "noxfile.py"]
     offenders = [str(p) for p in sources if "shell=True" in p.read_text() or "os.system(" in p.read_text()]
     assert offenders == []
+
+
+@pytest.mark.fault(13)
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"schema": 1, "kind": "verify", "n": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON"),
+        (b"\xff\xfe not utf-8", "not valid JSON"),
+        (b"", "not valid JSON"),
+    ],
+    ids=["5000-digit integer", "deep nesting", "not UTF-8", "empty"],
+)
+def test_hostile_json_is_a_one_line_record_error(tmp_path, content, reason):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(RecordError) as caught:
+        load_record(path)
+    message = str(caught.value)
+    assert message.startswith(f"bad.json: {reason}") and "\n" not in message

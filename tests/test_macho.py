@@ -136,3 +136,12 @@ def test_truncated_copy(plugin_dylibs: dict[str, Path], tmp_path: Path, keep: fl
     with pytest.raises(macho.MachOError, match=r"^cut\.dylib: truncated") as caught:
         macho.read(cut)
     assert "\n" not in str(caught.value)
+
+
+def test_every_bind_opcode_that_binds_is_an_import() -> None:
+    # SET_DYLIB_ORDINAL_IMM 1, SET_SYMBOL "_foo", SET_TYPE pointer, SET_SEGMENT_AND_OFFSET_ULEB 2 0,
+    # then the bind opcode under test (with its operand where it has one), DONE.
+    prefix = b"\x11\x40_foo\x00\x51\x72\x00"
+    for opcode in (b"\x90", b"\xa0\x08", b"\xb1", b"\xc0\x02\x08"):
+        imports = macho._bind_imports(prefix + opcode + b"\x00", lazy=False)
+        assert [(i.name, i.ordinal) for i in imports] == [("_foo", 1)], opcode

@@ -84,3 +84,11 @@ def _maps_library(pid: str, library) -> bool:
             return str(library) in maps.read()
     except OSError:
         return False
+
+
+@pytest.mark.slow
+@pytest.mark.fault(4)
+def test_abort_with_a_known_reason_is_named_by_the_reason(tf_python, tmp_path):
+    run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "registered_twice"))
+    assert result["signal"] == "SIGABRT"
+    assert result["signature"] == "platform registered twice"

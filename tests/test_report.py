@@ -490,6 +490,10 @@ def malformed(change) -> dict:
 MALFORMED_RECORDS = {
     "host missing its OS": (lambda r: r["host"].pop("os"), "'host' lacks os/os_version/machine"),
     "chip not a string": (lambda r: r["host"].update(chip=5), "'host.chip' is not a string"),
+    "start time that overflows in UTC": (
+        lambda r: r.update(started="0001-01-01T00:00:00+01:00"),
+        "'started' is not an ISO 8601 time: '0001-01-01T00:00:00+01:00'",
+    ),
     "bad start time": (
         lambda r: r.update(started="yesterday"),
         "'started' is not an ISO 8601 time: 'yesterday'",

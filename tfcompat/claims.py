@@ -32,7 +32,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from tfcompat import macwheels
-from tfcompat.matrix import MatrixError, load_matrix
+from tfcompat.files import write_atomic
+from tfcompat.matrix import MatrixError, load_matrix, parse_matrix
 from tfcompat.provision import cache_dir
 
 #: The package index, PEP 691 JSON flavour; ``TFCOMPAT_INDEX_URL`` points the suite at a mirror.
@@ -262,7 +263,7 @@ def read_metadata(wheel: WheelFile) -> str:
                 text = archive.read(names[0]).decode("utf-8")
         except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
             raise ClaimsError(f"{wheel.filename}: unreadable wheel ({exc})") from None
-    _write_atomic(cached, text)
+    write_atomic(cached, text)
     return text
 
 
@@ -283,27 +284,10 @@ def _download(wheel: WheelFile, folder: Path) -> Path:
 
 
 def write_matrix(path: Path, document: tomlkit.TOMLDocument) -> None:
-    """Replace the matrix file with ``document``, only if the result passes ``load_matrix``.
-
-    The new text goes to a temporary file beside the matrix, is validated there, and is moved
-    over the matrix in one step, so a failure leaves the matrix as it was.
-    """
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, suffix=".toml", delete=False
-    ) as tmp:
-        tmp.write(tomlkit.dumps(document))
-    try:
-        load_matrix(Path(tmp.name))
-        os.replace(tmp.name, path)
-    finally:
-        Path(tmp.name).unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace the matrix file with ``document``, only if the result passes the matrix checks."""
+    text = tomlkit.dumps(document)
+    parse_matrix(path, text)
+    write_atomic(path, text)
 
 
 def _reason(exc: BaseException) -> str:

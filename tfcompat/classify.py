@@ -35,12 +35,20 @@ _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrup
 MAX_SIGNATURE = 160
 
 
-def signature_of_text(text: str) -> str | None:
-    """The signature of a failure's error text; None when the text holds no error at all."""
+def known_signature(text: str) -> str | None:
+    """The signature of a known failure shape (failures.md) found in ``text``, else None."""
     for pattern, template in _PATTERNS:
         match = pattern.search(text)
         if match:
             return _cut(template.format(*match.groups()))
+    return None
+
+
+def signature_of_text(text: str) -> str | None:
+    """The signature of a failure's error text; None when the text holds no error at all."""
+    known = known_signature(text)
+    if known:
+        return known
     exceptions = _EXCEPTION_LINE.findall(text)
     if exceptions:
         return _cut(exceptions[-1].strip())

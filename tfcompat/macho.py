@@ -256,9 +256,12 @@ def _bind_imports(buf: bytes, *, lazy: bool) -> list[Import]:
             name, pos = _cstring(buf, pos)
         elif opcode == 0x50:  # SET_TYPE_IMM
             pass
-        elif opcode in (0x60, 0x70, 0x80, 0xA0):  # one LEB operand (SLEB skips the same way)
+        elif opcode in (0x60, 0x70, 0x80):  # one LEB operand (SLEB skips the same way)
             _, pos = _uleb(buf, pos)
         elif opcode in (0x90, 0xB0):  # DO_BIND, DO_BIND_ADD_ADDR_IMM_SCALED
+            found.setdefault((name, ordinal), Import(name, ordinal, weak))
+        elif opcode == 0xA0:  # DO_BIND_ADD_ADDR_ULEB: binds, then moves on by its operand
+            _, pos = _uleb(buf, pos)
             found.setdefault((name, ordinal), Import(name, ordinal, weak))
         elif opcode == 0xC0:  # DO_BIND_ULEB_TIMES_SKIPPING_ULEB
             _, pos = _uleb(buf, pos)

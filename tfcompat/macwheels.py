@@ -28,7 +28,10 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from tfcompat import macho, provision
+from tfcompat.files import write_atomic
 
 FORMAT = "v2"  # bumped whenever what is cached per wheel changes
 #: uv's documented default target, pinned so that a uv upgrade cannot change the wheel chosen;
@@ -82,13 +85,16 @@ def resolve(requirements: list[tuple[str, str]], *, python: str, root: Path) -> 
         # One uv call resolves one version per package: batch distinct names together.
         batch: list[tuple[str, str]] = []
         for name, version in missing:
-            if _canon(name) not in {_canon(other) for other, _ in batch}:
+            if canonicalize_name(name) not in {canonicalize_name(other) for other, _ in batch}:
                 batch.append((name, version))
         for ref in _uv_resolve(batch, python=python):
             path = folder / f"{ref.name}-{ref.version}-py{python}.json"
-            _write_atomic(path, json.dumps(asdict(ref), indent=1).encode())
+            write_atomic(path, json.dumps(asdict(ref), indent=1).encode())
         missing = [req for req in missing if req not in batch]
-    return [WheelRef(**json.loads(path.read_text())) for path in paths]
+    try:
+        return [WheelRef(**json.loads(path.read_text())) for path in paths]
+    except (OSError, ValueError, TypeError) as exc:
+        raise WheelError(f"{folder}: unreadable cached resolution ({exc}); delete it") from None
 
 
 def _drop_other_formats(root: Path) -> None:
@@ -115,7 +121,10 @@ def _uv_resolve(requirements: list[tuple[str, str]], *, python: str) -> list[Whe
         argv += ["--python-platform", "aarch64-apple-darwin", "--python-version", python]
         argv += ["--only-binary", ":all:", "--format", "pylock.toml", "-o", str(lock), str(reqs)]
         env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET=MACOSX_DEPLOYMENT_TARGET, UV_PYTHON_DOWNLOADS="never")
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+        except subprocess.TimeoutExpired:
+            raise WheelError(f"{wanted}: uv gave no answer in 300 s (is the index reachable?)") from None
         if done.returncode != 0:
             why = _uv_why(done)
             if any(sign in done.stderr for sign in _OFFLINE_SIGNS):
@@ -124,7 +133,7 @@ def _uv_resolve(requirements: list[tuple[str, str]], *, python: str) -> list[Whe
         packages = tomllib.loads(lock.read_text()).get("packages", [])
     refs = []
     for name, version in requirements:
-        entry = next((p for p in packages if _canon(p["name"]) == _canon(name)), None)
+        entry = next((p for p in packages if canonicalize_name(p["name"]) == canonicalize_name(name)), None)
         wheels = entry.get("wheels", []) if entry else []
         if not wheels:
             raise WheelError(f"{name}=={version}: no macOS arm64 wheel for Python {python}")
@@ -141,10 +150,6 @@ def _uv_why(done: subprocess.CompletedProcess) -> str:
     return " ".join(lines)[:400] or f"uv exited with {done.returncode}"
 
 
-def _canon(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
 class WheelFacts:
     """What was read from one wheel, from its cache file; export sets load on first use."""
 
@@ -159,7 +164,10 @@ class WheelFacts:
     def exports(self, path: str) -> frozenset[str]:
         """The names exported by the image at ``path`` (relative to site-packages)."""
         if path not in self._exports:
-            text = self._zip.read(f"exports/{path}").decode()
+            try:
+                text = self._zip.read(f"exports/{path}").decode()
+            except (KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+                raise WheelError(f"{self.ref.filename}: damaged cache entry for {path} ({exc})") from None
             self._exports[path] = frozenset(text.split("\n")) if text else frozenset()
         return self._exports[path]
 
@@ -173,7 +181,7 @@ def facts(ref: WheelRef, *, root: Path) -> WheelFacts:
     if not path.exists():
         with tempfile.TemporaryDirectory(prefix="tfcompat-wheel-") as tmp:
             wheel = download(ref, Path(tmp))
-            _write_atomic(path, _read_wheel(ref, wheel, Path(tmp)))
+            write_atomic(path, _read_wheel(ref, wheel, Path(tmp)))
     try:
         return WheelFacts(path)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
@@ -254,16 +262,3 @@ def _image_meta(image: macho.Image, size: int) -> dict:
         "export_count": len(image.exports),
         "size": size,
     }
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

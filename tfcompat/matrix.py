@@ -87,11 +87,18 @@ def load_matrix(path: Path | None = None) -> Matrix:
     """Read and validate the matrix; raise ``MatrixError`` at the first problem."""
     path = path or matrix_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MatrixError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MatrixError(f"{path}: cannot read: {exc}") from None
+    return parse_matrix(path, text)
+
+
+def parse_matrix(path: Path, text: str) -> Matrix:
+    """Validate ``text`` as the matrix file ``path`` (named in messages); raise ``MatrixError``."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError(f"{path.name}: invalid TOML: {exc}") from None
     return _parse(path, data)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from tfcompat.files import write_atomic
 from tfcompat.matrix import Row
 
 #: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
@@ -313,9 +314,4 @@ def _cache_get(kind: str, key: str) -> dict | None:
 
 
 def _cache_put(kind: str, key: str, value: dict) -> None:
-    folder = cache_dir() / kind
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(value, handle)
-    os.replace(tmp, folder / f"{key}.json")
+    write_atomic(cache_dir() / kind / f"{key}.json", json.dumps(value))

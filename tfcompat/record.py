@@ -93,7 +93,7 @@ def write_record(record: dict, folder: Path | None = None) -> Path:
         for attempt in range(100):
             path = folder / (f"{stem}.json" if attempt == 0 else f"{stem}-{attempt}.json")
             try:
-                os.link(tmp, path)
+                _link_or_copy(tmp, path, data)
                 return path
             except FileExistsError:
                 continue
@@ -102,13 +102,28 @@ def write_record(record: dict, folder: Path | None = None) -> Path:
         tmp.unlink(missing_ok=True)
 
 
+def _link_or_copy(tmp: Path, path: Path, data: bytes) -> None:
+    """Give ``tmp`` the name ``path``, failing with FileExistsError if the name is taken.
+
+    A hard link does that atomically; on a file system without hard links (exFAT, some network
+    shares) an exclusive create still never overwrites, at the price of atomicity.
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        with open(path, "xb") as handle:
+            handle.write(data)
+
+
 def load_record(path: Path) -> dict:
     """Read one record; raise ``RecordError`` naming the file if it is not one."""
     try:
         data = json.loads(path.read_bytes())
     except OSError as exc:
         raise RecordError(f"{path.name}: cannot read: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 5000-digit integer, deep nesting
         raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or "schema" not in data or "kind" not in data:
         raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)")

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import re
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +36,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from tfcompat.files import write_atomic
 from tfcompat.matrix import Matrix, Row
 from tfcompat.record import SCHEMA, RecordError, load_record, now
 
@@ -247,7 +246,7 @@ def write_reports(
     paths = []
     for name, text in outputs.items():
         paths.append(folder / name)
-        _write_atomically(folder / name, text)
+        write_atomic(folder / name, text)
     return paths
 
 
@@ -294,7 +293,7 @@ def _problem(record: dict) -> str | None:
         return "'host.chip' is not a string"
     try:
         _timestamp(record["started"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: year 1 moved to UTC
         return f"'started' is not an ISO 8601 time: {str(record['started'])[:40]!r}"
     if record["kind"] == "abi":
         abi = record.get("abi")
@@ -851,14 +850,3 @@ def render_json(report: Report) -> str:
 def _json_speedup(value: str | float | None) -> float | None:
     # A failed speed-up probe shows ❌ in the table; the JSON key holds a number or null.
     return value if isinstance(value, float) else None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one step, so a reader never sees half a report."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)

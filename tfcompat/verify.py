@@ -7,12 +7,18 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tfcompat.classify import error_excerpt, signature_of_signal, signature_of_text, signature_of_timeout
+from tfcompat.classify import (
+    error_excerpt,
+    known_signature,
+    signature_of_signal,
+    signature_of_text,
+    signature_of_timeout,
+)
 from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import PROBES, Row
 from tfcompat.provision import ProvisionError, provision, uv_binary
 from tfcompat.record import new_record, now, write_record
-from tfcompat.runner import ProbeRun, probe_script, run_probe
+from tfcompat.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
 
 
 def probe_args(fit_argv: list[str]) -> dict[str, list[str]]:
@@ -48,7 +54,12 @@ def run_verify(
     try:
         env = provision(row, timeout=timeouts["provision"], log=log)
     except ProvisionError as exc:
-        record["provision"] = {"status": "error", "signature": exc.signature, "error": str(exc)}
+        record["provision"] = {
+            "status": "error",
+            "signature": exc.signature,
+            "error": str(exc),
+            "detail": exc.detail[-TAIL_BYTES:],  # uv's own words, bounded like a probe's tail
+        }
         record["verdict"] = "error"
         log(f"provisioning failed: {exc}")
     else:
@@ -65,8 +76,9 @@ def run_verify(
         }
         log(f"provisioned in {env.seconds:.1f} s: {', '.join(env.requirements)}")
         record["probes"] = _run_probes(row, env.python, timeouts=timeouts, args=args, log=log)
-        statuses = [probe["status"] for probe in record["probes"].values()]
-        record["verdict"] = "ok" if all(status == "ok" for status in statuses) else "fail"
+        # The speed-up is a measurement, not a check: it never fails a pair.
+        judged = [probe["status"] for name, probe in record["probes"].items() if name != "speedup"]
+        record["verdict"] = "ok" if all(status == "ok" for status in judged) else "fail"
     record["finished"] = now()
     return record, write_record(record)
 
@@ -91,7 +103,9 @@ def judge(name: str, run: ProbeRun, *, row: Row, timeout: float) -> dict:
     if run.timed_out:
         signature = signature_of_timeout(timeout)
     elif run.signal:
-        signature = signature_of_signal(-run.returncode)
+        # An abort can carry the reason before it ("platform is already registered ..."):
+        # that names the failure better than the signal does.
+        signature = known_signature(run.stderr_tail) or signature_of_signal(-run.returncode)
         error = error_excerpt(run.stderr_tail)
     elif run.returncode != 0:
         error = error_excerpt(run.stderr_tail)
