@@ -50,9 +50,11 @@ nox.options.sessions = ["verify", "abi", "report"] if ON_A_MAC else ["abi", "rep
 @nox.parametrize(["tf", "metal"], ALL_ROWS)
 def verify(session: nox.Session, tf: str, metal: str) -> None:
     """Verify one pair for real: a uv environment, then the import, devices, fit, agree, speedup probes."""
+    from tfcompat.files import FilesError
     from tfcompat.provision import NotRunnableHere
     from tfcompat.verify import probe_args, run_verify
 
+    _check_folders(session)
     row = MATRIX.find(tf, metal)
     try:
         args = probe_args(session.posargs)
@@ -62,6 +64,8 @@ def verify(session: nox.Session, tf: str, metal: str) -> None:
         record, path = run_verify(row, timeouts=MATRIX.timeouts, args=args, log=session.log)
     except NotRunnableHere as exc:
         session.skip(f"not run here: {exc}")
+    except FilesError as exc:
+        session.error(f"no verdict: the record could not be written: {exc}")
     _finish(session, record, path)
 
 
@@ -69,20 +73,30 @@ def verify(session: nox.Session, tf: str, metal: str) -> None:
 @nox.parametrize(["tf", "metal"], PLUGIN_ROWS)
 def abi(session: nox.Session, tf: str, metal: str) -> None:
     """Predict from the real macOS wheels, on any OS, whether the plugin loads at import."""
+    from tfcompat.files import FilesError
     from tfcompat.predict import run_abi
 
-    record, path = run_abi(MATRIX.find(tf, metal), log=session.log)
+    _check_folders(session)
+    try:
+        record, path = run_abi(MATRIX.find(tf, metal), log=session.log)
+    except FilesError as exc:
+        session.error(f"no verdict: the record could not be written: {exc}")
     _finish(session, record, path)
 
 
 @nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
     """Write the compatibility table (Markdown, HTML, JSON) from every record so far."""
+    from tfcompat.files import FilesError
     from tfcompat.record import reports_dir
     from tfcompat.report import write_reports
 
-    for path in write_reports(MATRIX, reports_dir()):
-        session.log(f"wrote {path}")
+    _check_folders(session)
+    try:
+        for path in write_reports(MATRIX, reports_dir()):
+            session.log(f"wrote {path}")
+    except FilesError as exc:
+        session.error(f"report not written (the previous one is untouched): {exc}")
 
 
 @nox.session(venv_backend="none", default=False)
@@ -123,9 +137,19 @@ def _run_tool(session: nox.Session, main) -> None:
     """Run a matrix tool's ``main`` on the matrix in use; its non-zero exit ends the session red."""
     from tfcompat.matrix import matrix_path
 
+    _check_folders(session, matrix="--write" in session.posargs)
     code = main(session.posargs, matrix_path=matrix_path(), log=session.log)
     if code:
         session.error(f"{session.name} ended with exit code {code}")
+
+
+def _check_folders(session: nox.Session, *, matrix: bool = False) -> None:
+    """End the session with one line if a configured folder cannot be written."""
+    from tfcompat.files import check_folders
+
+    problems = check_folders(matrix=matrix)
+    if problems:
+        session.error("; ".join(problems))
 
 
 def _finish(session: nox.Session, record: dict, path: Path) -> None:

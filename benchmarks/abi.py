@@ -113,16 +113,30 @@ def _cache_report(cache: Path) -> None:
     files = [p for p in macwheels.cache_root(cache).rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     peak = 0
-    for path in files:
-        if path.suffix == ".zip":
-            facts = macwheels.WheelFacts(path)
-            largest = max((meta["size"] for meta in facts.images.values()), default=0)
-            peak = max(peak, facts.ref.size + largest)
-            facts.close()
+    for ref in _cached_refs(cache):
+        facts = macwheels.facts(ref, root=macwheels.cache_root(cache))
+        largest = max((meta["size"] for meta in facts.images.values()), default=0)
+        peak = max(peak, ref.size + largest)
+        facts.close()
     print(
         f"== cache: {total / 1e6:.1f} MB in {len(files)} files; "
         f"largest extra disk while reading a wheel (wheel + largest member): {peak / 1e9:.2f} GB"
     )
+
+
+def _cached_refs(cache: Path) -> list[macwheels.WheelRef]:
+    """The wheels of the matrix, from the resolutions the passes cached."""
+    refs = {}
+    for row in load_matrix().rows:
+        if not row.has_plugin:
+            continue
+        wanted = [(abi.tf_package(row.tf), row.tf), ("tensorflow-metal", row.metal)]
+        try:
+            found = macwheels.resolve(wanted, python=row.python, root=macwheels.cache_root(cache))
+        except macwheels.WheelError:
+            continue  # a row without wheels: its pass said so
+        refs.update((ref.sha256, ref) for ref in found)
+    return list(refs.values())
 
 
 def _lief_report() -> None:

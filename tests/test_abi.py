@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -84,7 +83,7 @@ def test_warm_run_needs_no_network() -> None:
 @pytest.mark.network
 def test_cache_holds_no_wheel_and_stays_small() -> None:
     abi.check(tf="2.17.0", metal="1.1.0", python="3.10")
-    folder = macwheels.cache_root() / macwheels.FORMAT
+    folder = macwheels.cache_root()
     files = [path for path in folder.rglob("*") if path.is_file()]
     assert not [path for path in files if path.suffix == ".whl"]
     assert max(path.stat().st_size for path in files) < 10_000_000  # compressed export sets
@@ -138,9 +137,7 @@ def _serve(cache: Path, name: str, version: str, members: dict[str, bytes] | byt
                 archive.writestr(member, data)
     digest = sha256 or hashlib.sha256(wheel.read_bytes()).hexdigest()
     ref = macwheels.WheelRef(name, version, filename, wheel.as_uri(), digest, wheel.stat().st_size)
-    resolved = macwheels.cache_root(cache) / macwheels.FORMAT / "resolved" / f"{name}-{version}-py3.10.json"
-    resolved.parent.mkdir(parents=True, exist_ok=True)
-    resolved.write_text(json.dumps(asdict(ref)))
+    macwheels.remember(ref, python="3.10", root=macwheels.cache_root(cache))
     return filename
 
 

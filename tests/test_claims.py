@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from conftest import ROOT
 from tfcompat import claims
@@ -64,19 +65,22 @@ def recorded_index(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ind
     server = IndexServer()
     for name in ("tensorflow", "tensorflow-metal"):
         server.answer(name, (DATA / f"simple-{name}.json").read_bytes())
-    for entry in json.loads((DATA / "simple-tensorflow-metal.json").read_text())["files"]:
-        for version, table in (("1.2.0", TABLE_1_2_0), ("1.1.0", TABLE_1_1_0)):
-            if entry["filename"].startswith(f"tensorflow_metal-{version}-"):
-                seed = cache / "claims" / f"{entry['hashes']['sha256']}.METADATA"
-                seed.parent.mkdir(parents=True, exist_ok=True)
-                seed.write_text(table)
     monkeypatch.setenv("TFCOMPAT_INDEX_URL", f"{server.url}/simple/")
     monkeypatch.setenv("TFCOMPAT_CACHE", str(cache))
+    seed_tables(TABLE_1_2_0, TABLE_1_1_0)
     try:
         yield server
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+def seed_tables(table_1_2_0: str, table_1_1_0: str) -> None:
+    """Cache these tables as the METADATA of the real 1.2.0 and 1.1.0 wheels."""
+    for entry in json.loads((DATA / "simple-tensorflow-metal.json").read_text())["files"]:
+        for version, table in (("1.2.0", table_1_2_0), ("1.1.0", table_1_1_0)):
+            if entry["filename"].startswith(f"tensorflow_metal-{version}-"):
+                claims.remember_metadata(entry["hashes"]["sha256"], table)
 
 
 @pytest.fixture
@@ -275,8 +279,7 @@ def test_a_bad_index_answer_is_one_line_and_nothing_is_written(index, tmp_path, 
 
 
 def test_an_unexpected_table_in_the_newest_wheel_is_one_line(index, tmp_path):
-    for seed in (tmp_path / "cache" / "claims").iterdir():
-        seed.write_text(TABLE_1_2_0.replace("|v2.13|v1.0.0|", "|v2.13|soon|"))
+    seed_tables(TABLE_1_2_0.replace("|v2.13|v1.0.0|", "|v2.13|soon|"), TABLE_1_1_0)
     code, lines = run(["--write"], SHIPPED)
     assert (code, lines) == (
         1,
@@ -316,7 +319,9 @@ def test_the_table_is_read_from_the_downloaded_wheel_and_cached_by_sha256(index,
     sha256 = hashlib.sha256(wheel).hexdigest()
     serve_wheel(index, wheel, sha256)
     assert claims.newest_table() == claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
-    assert (tmp_path / "cache" / "claims" / f"{sha256}.METADATA").read_text() == metadata
+    assert (tmp_path / "cache" / "claims" / f"{sha256}.METADATA").is_file()
+    del index.routes["/files/tensorflow_metal-1.2.0-cp311-cp311-macosx_12_0_arm64.whl"]  # cached now
+    assert claims.read_metadata(claims.macos_wheels("tensorflow-metal")[Version("1.2.0")][0]) == metadata
 
 
 def test_a_wheel_that_does_not_match_its_sha256_is_one_line(index, tmp_path):

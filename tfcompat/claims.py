@@ -18,11 +18,11 @@ import argparse
 import json
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +31,8 @@ import tomlkit
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from tfcompat import macwheels
-from tfcompat.files import write_atomic
+from tfcompat import cache, macwheels
+from tfcompat.files import FilesError, temporary_folder, write_atomic
 from tfcompat.matrix import MatrixError, load_matrix, parse_matrix
 from tfcompat.provision import cache_dir
 
@@ -250,21 +250,37 @@ def index_answer(name: str) -> dict:
 
 def read_metadata(wheel: WheelFile) -> str:
     """The text of the wheel's ``*.dist-info/METADATA``, from the cache or by downloading it."""
-    cached = cache_dir() / "claims" / f"{wheel.sha256}.METADATA"
-    if cached.exists():
-        return cached.read_text(encoding="utf-8")
-    with tempfile.TemporaryDirectory(prefix="tfcompat-claims-") as tmp:
-        path = _download(wheel, Path(tmp))
+    entry, question = _metadata_entry(wheel.sha256)
+    cached = cache.load(entry, question)
+    if cached is not None:
         try:
-            with zipfile.ZipFile(path) as archive:
-                names = [n for n in archive.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
-                if len(names) != 1:
-                    raise ClaimsError(f"{wheel.filename}: {len(names)} METADATA files, expected one")
-                text = archive.read(names[0]).decode("utf-8")
-        except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
-            raise ClaimsError(f"{wheel.filename}: unreadable wheel ({exc})") from None
-    write_atomic(cached, text)
+            return cached.decode("utf-8")
+        except UnicodeDecodeError:
+            cache.discard(entry, "its content is not UTF-8 text")
+    try:
+        with temporary_folder("claims") as tmp:
+            path = _download(wheel, tmp)
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    names = [n for n in archive.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
+                    if len(names) != 1:
+                        raise ClaimsError(f"{wheel.filename}: {len(names)} METADATA files, expected one")
+                    text = archive.read(names[0]).decode("utf-8")
+            except (zipfile.BadZipFile, zlib.error, UnicodeDecodeError) as exc:
+                raise ClaimsError(f"{wheel.filename}: unreadable wheel ({exc})") from None
+        remember_metadata(wheel.sha256, text)
+    except FilesError as exc:
+        raise ClaimsError(str(exc)) from None
     return text
+
+
+def remember_metadata(sha256: str, text: str) -> None:
+    """Cache ``text`` as the METADATA of the wheel whose content hash is ``sha256``."""
+    cache.store(*_metadata_entry(sha256), text.encode("utf-8"))
+
+
+def _metadata_entry(sha256: str) -> tuple[Path, dict]:
+    return cache_dir() / "claims" / f"{sha256}.METADATA", {"wheel_sha256": sha256, "member": "METADATA"}
 
 
 def _download(wheel: WheelFile, folder: Path) -> Path:
@@ -284,7 +300,10 @@ def _download(wheel: WheelFile, folder: Path) -> Path:
 
 
 def write_matrix(path: Path, document: tomlkit.TOMLDocument) -> None:
-    """Replace the matrix file with ``document``, only if the result passes the matrix checks."""
+    """Replace the matrix file with ``document``, only if the result passes the matrix checks.
+
+    A matrix reached through a symlink is written at its target; the file gets the umask's mode.
+    """
     text = tomlkit.dumps(document)
     parse_matrix(path, text)
     write_atomic(path, text)

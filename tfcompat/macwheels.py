@@ -1,20 +1,21 @@
 """The macOS arm64 wheels of a row: resolve them with uv, read their binaries once, cache that.
 
-A wheel is downloaded to a temporary file, its Mach-O members are read one at a time (each
-extracted to a temporary file for mmap, then deleted), and what the dyld model needs is kept
-in one compressed file per wheel, keyed by the wheel's sha256: load commands of every image,
-imports of the plugin images, the export names of every image, and the few ``.py`` files that
-decide how TensorFlow loads its top-level library. The wheel itself is deleted. The resolution
-(URL, sha256, file name) is cached too, so a warm run touches no network.
+A wheel is downloaded to a temporary folder, read by ``wheelfacts`` into one small archive of
+what the dyld model needs, and deleted. The resolution (URL, sha256, file name) is cached too,
+so a warm run touches no network.
 
 Cache layout in the suite's cache folder (``$TFCOMPAT_CACHE``, default ``~/.cache/tfcompat``):
-``abi/v2/resolved/<name>-<version>-py<python>.json`` and ``abi/v2/wheels/<sha256>.zip``
-(about 2 MB per TensorFlow wheel).
+``abi/resolved/<name>-<version>-py<python>.json`` and ``abi/facts/<wheel sha256>.facts`` (about
+2 MB per TensorFlow wheel). Each is a ``cache`` entry that names its question (the release and
+Python; the wheel's sha256 and the reader's code) and checksums its content: a bad one is
+removed and made again in the same run.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -25,28 +26,24 @@ import tomllib
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import asdict, dataclass
+import zlib
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tfcompat import macho, provision
-from tfcompat.files import write_atomic
+from tfcompat import cache, provision, wheelfacts
+from tfcompat.files import DiskFull, FilesError, temporary_folder
 
-FORMAT = "v2"  # bumped whenever what is cached per wheel changes
 #: uv's documented default target, pinned so that a uv upgrade cannot change the wheel chosen;
 #: every wheel of the matrix is tagged macosx_11_0 or macosx_12_0, both accepted by 13.0.
 MACOSX_DEPLOYMENT_TARGET = "13.0"
-#: Members read from a wheel: the binaries dyld loads and the files that set the dlopen flags.
-PY_FILES = (
-    "tensorflow/python/pywrap_tensorflow.py",
-    "tensorflow/python/pywrap_dlopen_global_flags.py",
-)
-_BINARY_DIRS = ("tensorflow/", "tensorflow-plugins/")
+PLATFORM = "aarch64-apple-darwin"
 _CHUNK = 1 << 20
 #: What uv says when the index cannot be reached (as opposed to: it has no such wheel).
 _OFFLINE_SIGNS = ("Failed to fetch", "error sending request", "not found in the cache")
 _TIMEOUT = 60.0  # seconds without data before a download is given up
+_TMPDIR_HINT = "TMPDIR moves the temporary folder to another disk"
 
 
 class WheelError(Exception):
@@ -74,34 +71,76 @@ def cache_root(cache_dir: Path | None = None) -> Path:
 def resolve(requirements: list[tuple[str, str]], *, python: str, root: Path) -> list[WheelRef]:
     """Return the macOS arm64 wheel of each ``(name, version)`` for CPython ``python``.
 
-    Cached answers are used as they are; the others are asked of uv, one call per batch of
-    distinct package names (about 0.4 s each).
+    Cached answers are used when they prove themselves; the others are asked of uv, one call per
+    batch of distinct package names (about 0.4 s each).
     """
-    _drop_other_formats(root)
-    folder = root / FORMAT / "resolved"
-    paths = [folder / f"{name}-{version}-py{python}.json" for name, version in requirements]
-    missing = [req for req, path in zip(requirements, paths, strict=True) if not path.exists()]
+    _drop_old_layouts(root)
+    refs = {
+        (name, version): _cached_ref(name, version, python=python, root=root)
+        for name, version in requirements
+    }
+    missing = [req for req, ref in refs.items() if ref is None]
     while missing:
         # One uv call resolves one version per package: batch distinct names together.
         batch: list[tuple[str, str]] = []
         for name, version in missing:
             if canonicalize_name(name) not in {canonicalize_name(other) for other, _ in batch}:
                 batch.append((name, version))
-        for ref in _uv_resolve(batch, python=python):
-            path = folder / f"{ref.name}-{ref.version}-py{python}.json"
-            write_atomic(path, json.dumps(asdict(ref), indent=1).encode())
+        for (name, version), ref in zip(batch, _uv_resolve(batch, python=python), strict=True):
+            remember(ref, python=python, root=root)
+            refs[(name, version)] = ref
         missing = [req for req in missing if req not in batch]
+    return [refs[req] for req in requirements]
+
+
+def remember(ref: WheelRef, *, python: str, root: Path) -> None:
+    """Cache ``ref`` as the wheel of ``ref.name==ref.version`` for CPython ``python``."""
     try:
-        return [WheelRef(**json.loads(path.read_text())) for path in paths]
-    except (OSError, ValueError, TypeError) as exc:
-        raise WheelError(f"{folder}: unreadable cached resolution ({exc}); delete it") from None
+        cache.store_json(
+            _ref_path(ref.name, ref.version, python, root),
+            _ref_question(ref.name, ref.version, python),
+            asdict(ref),
+        )
+    except FilesError as exc:
+        raise WheelError(str(exc)) from None
 
 
-def _drop_other_formats(root: Path) -> None:
-    """Delete what older versions of this module cached: it is never read again."""
+def _cached_ref(name: str, version: str, *, python: str, root: Path) -> WheelRef | None:
+    def valid(value) -> bool:
+        types = {field.name: field.type for field in fields(WheelRef)}
+        return (
+            isinstance(value, dict)
+            and value.keys() == types.keys()
+            and all(type(value[key]).__name__ == kind for key, kind in types.items())
+            and canonicalize_name(value["name"]) == canonicalize_name(name)
+            and value["version"] == version
+        )
+
+    value = cache.load_json(
+        _ref_path(name, version, python, root), _ref_question(name, version, python), valid=valid
+    )
+    return None if value is None else WheelRef(**value)
+
+
+def _ref_path(name: str, version: str, python: str, root: Path) -> Path:
+    return root / "resolved" / f"{name}-{version}-py{python}.json"
+
+
+def _ref_question(name: str, version: str, python: str) -> dict:
+    return {
+        "name": canonicalize_name(name),
+        "version": version,
+        "python": python,
+        "platform": PLATFORM,
+        "macosx": MACOSX_DEPLOYMENT_TARGET,
+    }
+
+
+def _drop_old_layouts(root: Path) -> None:
+    """Delete what older versions of this module cached (``abi/v1``, ``abi/v2``): never read again."""
     if root.is_dir():
         for folder in root.iterdir():
-            if folder.is_dir() and folder.name != FORMAT and folder.name.startswith("v"):
+            if folder.is_dir() and folder.name[:1] == "v" and folder.name[1:].isdigit():
                 shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -111,14 +150,14 @@ def _uv_resolve(requirements: list[tuple[str, str]], *, python: str) -> list[Whe
     except provision.ProvisionError:
         raise WheelError("uv not found: install it (pip install uv); it resolves the macOS wheels") from None
     wanted = ", ".join(f"{name}=={version}" for name, version in requirements)
-    with tempfile.TemporaryDirectory(prefix="tfcompat-uv-") as tmp:
-        reqs = Path(tmp) / "requirements.txt"
+    with temporary_folder("uv") as tmp:
+        reqs = tmp / "requirements.txt"
         reqs.write_text("".join(f"{n}=={v}\n" for n, v in requirements))
-        lock = Path(tmp) / "pylock.toml"
+        lock = tmp / "pylock.toml"
         # This interpreter only stands in for uv's interpreter discovery, which otherwise
         # looks for (or downloads) a CPython ``python``: the target is set by the flags.
         argv = [uv, "pip", "compile", "--quiet", "--no-deps", "--no-header", "--python", sys.executable]
-        argv += ["--python-platform", "aarch64-apple-darwin", "--python-version", python]
+        argv += ["--python-platform", PLATFORM, "--python-version", python]
         argv += ["--only-binary", ":all:", "--format", "pylock.toml", "-o", str(lock), str(reqs)]
         env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET=MACOSX_DEPLOYMENT_TARGET, UV_PYTHON_DOWNLOADS="never")
         try:
@@ -151,12 +190,23 @@ def _uv_why(done: subprocess.CompletedProcess) -> str:
 
 
 class WheelFacts:
-    """What was read from one wheel, from its cache file; export sets load on first use."""
+    """What was read from one wheel (a ``wheelfacts`` archive); export sets load on first use."""
 
-    def __init__(self, path: Path):
-        self._zip = zipfile.ZipFile(path)
-        meta = json.loads(self._zip.read("meta.json"))
-        self.ref = WheelRef(**meta["ref"])
+    def __init__(self, archive: bytes, ref: WheelRef, *, path: Path | None = None):
+        """Open the facts ``archive`` of ``ref``; ``ValueError`` if it is not one.
+
+        ``path`` is the cache entry it came from, removed if an export set turns out unreadable.
+        """
+        self.ref = ref
+        self._path = path
+        try:
+            self._zip = zipfile.ZipFile(io.BytesIO(archive))
+            meta = json.loads(self._zip.read("meta.json"))
+            names = set(self._zip.namelist())
+        except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, RecursionError) as exc:
+            raise ValueError(f"not a facts archive ({exc})") from None
+        if not _valid_meta(meta) or any(f"exports/{image}" not in names for image in meta["images"]):
+            raise ValueError("not a facts archive (its contents are not the facts' shape)")
         self.images: dict[str, dict] = meta["images"]
         self.texts: dict[str, str] = meta["texts"]
         self._exports: dict[str, frozenset[str]] = {}
@@ -166,8 +216,13 @@ class WheelFacts:
         if path not in self._exports:
             try:
                 text = self._zip.read(f"exports/{path}").decode()
-            except (KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-                raise WheelError(f"{self.ref.filename}: damaged cache entry for {path} ({exc})") from None
+            except (KeyError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError) as exc:
+                # The archive passed its checksum, so it was made like this: drop it all the same.
+                if self._path is not None:
+                    cache.discard(self._path, f"unreadable export set of {path}")
+                raise WheelError(
+                    f"{self.ref.filename}: damaged cached facts for {path} ({exc}); rerun"
+                ) from None
             self._exports[path] = frozenset(text.split("\n")) if text else frozenset()
         return self._exports[path]
 
@@ -175,21 +230,57 @@ class WheelFacts:
         self._zip.close()
 
 
+def _valid_meta(meta) -> bool:
+    image_keys = {"install_name", "dylibs", "rpaths", "imports", "reexports", "size"}
+    return (
+        isinstance(meta, dict)
+        and isinstance(meta.get("images"), dict)
+        and all(isinstance(image, dict) and image_keys <= image.keys() for image in meta["images"].values())
+        and isinstance(meta.get("texts"), dict)
+        and all(isinstance(text, str) for text in meta["texts"].values())
+    )
+
+
 def facts(ref: WheelRef, *, root: Path) -> WheelFacts:
-    """Open the cached facts of ``ref``, reading the wheel first if they are not cached."""
-    path = root / FORMAT / "wheels" / f"{ref.sha256}.zip"
-    if not path.exists():
-        with tempfile.TemporaryDirectory(prefix="tfcompat-wheel-") as tmp:
-            wheel = download(ref, Path(tmp))
-            write_atomic(path, _read_wheel(ref, wheel, Path(tmp)))
+    """The facts of ``ref``: from the cache when they prove themselves, else read from the wheel."""
+    path = root / "facts" / f"{ref.sha256}.facts"
+    question = {"sha256": ref.sha256, "reader": wheelfacts.READER}
+    archive = cache.load(path, question)
+    if archive is not None:
+        try:
+            return WheelFacts(archive, ref, path=path)
+        except ValueError as exc:
+            cache.discard(path, str(exc))
+    archive = _read(ref)
     try:
-        return WheelFacts(path)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
-        raise WheelError(f"{path}: unreadable cache file ({exc}); delete it") from None
+        cache.store(path, question, archive)
+    except FilesError as exc:
+        raise WheelError(str(exc)) from None
+    return WheelFacts(archive, ref, path=path)
+
+
+def _read(ref: WheelRef) -> bytes:
+    """Download ``ref`` to a temporary folder, read its facts, and delete it."""
+    needed = ref.size
+    try:
+        with temporary_folder("wheel", needed=ref.size, what=f"downloading {ref.filename}") as tmp:
+            wheel = download(ref, tmp)
+            scratch = tmp / "scratch"
+            scratch.mkdir()
+            needed = wheelfacts.largest_binary(wheel)
+            return wheelfacts.read(wheel, scratch=scratch)
+    except wheelfacts.UnreadableWheel as exc:
+        raise WheelError(f"{ref.filename}: {exc}") from None
+    except OSError as exc:
+        if isinstance(exc, DiskFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = Path(tempfile.gettempdir())
+            full = DiskFull(where, what=f"reading {ref.filename}", needed=needed, hint=_TMPDIR_HINT)
+            raise WheelError(str(full)) from None
+        raise WheelError(f"{ref.filename}: cannot read it: {exc.strerror or exc}") from None
 
 
 def download(ref: WheelRef, folder: Path) -> Path:
-    """Stream the wheel to ``folder`` and check its sha256."""
+    """Stream the wheel to ``folder`` and check its sha256; ``DiskFull`` if it does not fit."""
     target = folder / ref.filename
     digest = hashlib.sha256()
     try:
@@ -197,68 +288,12 @@ def download(ref: WheelRef, folder: Path) -> Path:
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
-    except (urllib.error.URLError, OSError) as exc:
+    except urllib.error.URLError as exc:
+        raise WheelError(f"{ref.filename}: download failed ({exc})") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(folder, what=f"downloading {ref.filename}", needed=ref.size or None) from None
         raise WheelError(f"{ref.filename}: download failed ({exc})") from None
     if digest.hexdigest() != ref.sha256:
         raise WheelError(f"{ref.filename}: sha256 {digest.hexdigest()} is not {ref.sha256}")
     return target
-
-
-def _read_wheel(ref: WheelRef, wheel: Path, tmp: Path) -> bytes:
-    """Read the binaries and ``PY_FILES`` of ``wheel``; return the cache file's bytes."""
-    images: dict[str, dict] = {}
-    texts: dict[str, str] = {}
-    exports: dict[str, str] = {}
-    try:
-        archive = zipfile.ZipFile(wheel)
-    except zipfile.BadZipFile:
-        raise WheelError(f"{ref.filename}: not a zip archive") from None
-    with archive:
-        for info in archive.infolist():
-            name = installed_path(info.filename)
-            if name in PY_FILES:
-                texts[name] = archive.read(info).decode("utf-8", "replace")
-            elif name.startswith(_BINARY_DIRS) and name.endswith((".so", ".dylib")):
-                member = tmp / "member"
-                with archive.open(info) as src, open(member, "wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
-                try:
-                    plugin = name.startswith("tensorflow-plugins/")
-                    image = macho.read(member, name=name, imports=plugin)
-                except macho.MachOError as exc:
-                    raise WheelError(f"{ref.filename}: {exc}") from None
-                finally:
-                    member.unlink()
-                images[name] = _image_meta(image, info.file_size)
-                exports[name] = "\n".join(sorted(image.exports))
-    meta = {"format": FORMAT, "ref": asdict(ref), "images": images, "texts": texts}
-    out = tmp / "facts.zip"
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as dst:
-        dst.writestr("meta.json", json.dumps(meta))
-        for name, text in exports.items():
-            dst.writestr(f"exports/{name}", text)
-    return out.read_bytes()
-
-
-def installed_path(member: str) -> str:
-    """Where a wheel member lands, relative to site-packages: ``<dist>.data/purelib/`` and
-    ``<dist>.data/platlib/`` go to the root (the old tensorflow-metal wheels use them)."""
-    top, _, rest = member.partition("/")
-    scheme, _, path = rest.partition("/")
-    if top.endswith(".data") and scheme in ("purelib", "platlib"):
-        return path
-    return member
-
-
-def _image_meta(image: macho.Image, size: int) -> dict:
-    return {
-        "install_name": image.install_name,
-        "dylibs": [[d.path, d.kind] for d in image.dylibs],
-        "rpaths": image.rpaths,
-        "fixups": image.fixups,
-        "min_macos": image.min_macos,
-        "imports": [[i.name, i.ordinal, i.weak] for i in image.imports],
-        "reexports": image.reexports,
-        "export_count": len(image.exports),
-        "size": size,
-    }

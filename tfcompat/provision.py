@@ -6,9 +6,12 @@ Four steps, each cached where its answer cannot change:
    that ``uv pip compile --no-deps`` writes without downloading anything;
 3. the resolution: ``uv pip compile --exclude-newer <release date + 1 day>``, i.e. what a user
    could have installed then (no numpy 2 under TF 2.9), plus the row's constraints;
-4. the environment: one per resolved set, reused only when its marker holds exactly that set,
-   and installed with ``uv pip sync --compile-bytecode`` so the first import is not slowed by
-   compiling TensorFlow's 10k modules.
+4. the environment: one per resolved set, installed with ``uv pip sync --compile-bytecode`` so
+   the first import is not slowed by compiling TensorFlow's 10k modules, and reused only when
+   its files still match their installers' RECORD (``installed``); a damaged one is rebuilt.
+
+Every cache entry names the question it answers and is checked before use (``cache``).
+A full disk, or a folder that cannot be written, is a ``ProvisionError``: no verdict.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import platform
 import re
@@ -31,15 +33,21 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from tfcompat.files import write_atomic
+from tfcompat import cache, installed
+from tfcompat.files import DiskFull, FilesError, temporary_folder
 from tfcompat.matrix import Row
 
 #: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
 CACHE_ENV = "TFCOMPAT_CACHE"
-_LOCK_MARKER = ".tfcompat-lock"
 # A pair is resolved as of one day after its newest pinned wheel: the day a user could first
 # have installed it, with the fixes released alongside.
 _RELEASE_SLACK = timedelta(days=1)
+#: What uv says when a write fails for want of space (ENOSPC, EDQUOT).
+_NO_SPACE = re.compile(r"(?:([^\s`'\"]+)[`'\"]?: )?(?:No space left on device|Disk quota exceeded)")
+#: A TensorFlow environment as measured here (tensorflow-cpu 2.17: 1.2 GB of files, bytecode on top).
+_ENV_SIZE_HINT = (
+    "an environment takes up to about 1.5 GB (less where uv hard-links from its cache on that disk)"
+)
 
 
 class NotRunnableHere(Exception):
@@ -113,31 +121,15 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
     started = time.monotonic()
     deadline = started + timeout
     requirements = requirements_for(row, system=platform.system(), machine=platform.machine())
-    interpreter, version = find_interpreter(row.python, deadline=deadline)
-    exclude_newer = release_date(requirements, interpreter, deadline=deadline)
-    lock = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
-    env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
-    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    # Two sessions of rows with the same resolved set share this environment: one builds it
-    # while the other waits, instead of both clearing it at once.
-    with _exclusive(env_dir.with_suffix(".lock")), tempfile.TemporaryDirectory() as tmp:
-        marker = env_dir / _LOCK_MARKER
-        reused = marker.is_file() and marker.read_text() == lock and python.exists()
-        lock_file = Path(tmp) / "requirements.txt"
-        lock_file.write_text(lock)
-        if reused:
-            log(f"reusing {env_dir} (its installed set is exactly the resolved set)")
-            # A no-op when nothing changed; repairs the environment when something did.
-            _uv(["pip", "sync", "--python", str(python), str(lock_file)], deadline=deadline)
-        else:
-            log(f"creating {env_dir}")
-            marker.unlink(missing_ok=True)
-            _uv(["venv", "--clear", "--python", str(interpreter), str(env_dir)], deadline=deadline)
-            _uv(
-                ["pip", "sync", "--compile-bytecode", "--python", str(python), str(lock_file)],
-                deadline=deadline,
-            )
-            marker.write_text(lock)
+    try:
+        interpreter, version = find_interpreter(row.python, deadline=deadline)
+        exclude_newer = release_date(requirements, interpreter, deadline=deadline)
+        lock = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
+        python, reused = _environment(interpreter, version, lock, deadline=deadline, log=log)
+    except DiskFull as exc:
+        raise ProvisionError("disk full", str(exc)) from None
+    except FilesError as exc:
+        raise ProvisionError("cache unusable", str(exc)) from None
     return Environment(
         python=python,
         interpreter=f"{version} {interpreter}",
@@ -147,6 +139,58 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
         reused=reused,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def _environment(interpreter: Path, version: str, lock: str, *, deadline: float, log) -> tuple[Path, bool]:
+    """The python of an environment holding exactly ``lock``, reused when it proves intact."""
+    env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
+    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    site = installed.site_packages(env_dir, version)
+    # What the environment must hold: its manifest is only valid for exactly this.
+    key = {"lock_sha256": _digest(lock), "interpreter": str(interpreter), "version": version}
+    # Two sessions of rows with the same resolved set share this environment: one builds it
+    # while the other waits, instead of both clearing it at once.
+    with _exclusive(env_dir.with_suffix(".lock")):
+        if (
+            (env_dir / installed.MANIFEST).is_file()
+            and python.exists()
+            and (env_dir / "pyvenv.cfg").is_file()
+        ):
+            try:
+                checked = installed.check(env_dir, site, key=key, expected=_pins(lock))
+            except installed.Damaged as exc:
+                log(f"rebuilding {env_dir}: damaged: {exc}")
+            else:
+                log(f"reusing {env_dir}: {checked.files} files match their RECORD ({checked.seconds:.2f} s)")
+                return python, True
+        else:
+            log(f"creating {env_dir}")
+        _build(env_dir, interpreter, python, lock, deadline=deadline)
+        try:
+            installed.seal(env_dir, site, key=key, expected=_pins(lock))
+        except installed.Damaged as exc:
+            clean = f"uv cache clean {exc.dist}" if exc.dist else "uv cache clean"
+            raise ProvisionError(
+                "damaged environment",
+                f"{env_dir} is damaged right after it was built ({exc}): uv's cache may hold a damaged "
+                f"copy; run `{clean}` and rerun",
+            ) from None
+    return python, False
+
+
+def _build(env_dir: Path, interpreter: Path, python: Path, lock: str, *, deadline: float) -> None:
+    """Make a new virtual environment at ``env_dir`` and install exactly ``lock`` in it."""
+    with temporary_folder("uv") as tmp:
+        lock_file = tmp / "requirements.txt"
+        lock_file.write_text(lock)
+        _uv(
+            ["venv", "--clear", "--python", str(interpreter), str(env_dir)], deadline=deadline, folder=env_dir
+        )
+        _uv(
+            ["pip", "sync", "--compile-bytecode", "--python", str(python), str(lock_file)],
+            deadline=deadline,
+            folder=env_dir,
+        )
 
 
 def find_interpreter(python: str, *, deadline: float) -> tuple[Path, str]:
@@ -177,12 +221,13 @@ def find_interpreter(python: str, *, deadline: float) -> tuple[Path, str]:
 
 def release_date(requirements: list[str], interpreter: Path, *, deadline: float) -> str | None:
     """One day after the newest upload of the pinned wheels, as RFC 3339; cached."""
-    key = _digest("release", *requirements, str(interpreter))
-    cached = _cache_get("release", key)
+    question = {"requirements": requirements, "interpreter": str(interpreter)}
+    entry = cache.entry_path(cache_dir() / "release", question)
+    cached = cache.load_json(entry, question, valid=_valid_release)
     if cached is not None:
         return cached["exclude_newer"]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "pylock.toml"
+    with temporary_folder("uv") as tmp:
+        out = tmp / "pylock.toml"
         _uv(
             ["pip", "compile", "-", "--no-deps", "--format", "pylock.toml", "--python", str(interpreter)]
             + ["--no-header", "-q", "-o", str(out)],
@@ -197,7 +242,7 @@ def release_date(requirements: list[str], interpreter: Path, *, deadline: float)
         if "upload-time" in wheel
     ]
     exclude_newer = (max(uploads) + _RELEASE_SLACK).isoformat().replace("+00:00", "Z") if uploads else None
-    _cache_put("release", key, {"exclude_newer": exclude_newer})
+    cache.store_json(entry, question, {"exclude_newer": exclude_newer})
     return exclude_newer
 
 
@@ -212,34 +257,49 @@ def resolve(
 ) -> str:
     """The full pinned set (requirements.txt text) for this interpreter; cached, since
     ``--exclude-newer`` makes the answer fixed."""
-    key = _digest(
-        "resolve", *requirements, "--", *constraints, version, str(exclude_newer), platform.platform()
+    question = {
+        "requirements": requirements,
+        "constraints": list(constraints),
+        "python": version,
+        "exclude_newer": exclude_newer,
+        "platform": platform.platform(),
+    }
+    entry = cache.entry_path(cache_dir() / "resolve", question)
+    cached = cache.load_json(
+        entry, question, valid=lambda value: isinstance(value, dict) and isinstance(value.get("lock"), str)
     )
-    cached = _cache_get("resolve", key)
     if cached is not None:
         return cached["lock"]
-    with tempfile.TemporaryDirectory() as tmp:
+    with temporary_folder("uv") as tmp:
         args = ["pip", "compile", "-", "--python", str(interpreter), "--no-header", "--no-annotate", "-q"]
         if exclude_newer:
             args += ["--exclude-newer", exclude_newer]
         if constraints:
-            constraints_file = Path(tmp) / "constraints.txt"
+            constraints_file = tmp / "constraints.txt"
             constraints_file.write_text("\n".join(constraints) + "\n")
             args += ["--constraint", str(constraints_file)]
         lock = _uv(args, deadline=deadline, stdin="\n".join(requirements))
-    _cache_put("resolve", key, {"lock": lock})
+    cache.store_json(entry, question, {"lock": lock})
     return lock
+
+
+def _valid_release(value) -> bool:
+    return isinstance(value, dict) and (
+        value.get("exclude_newer") is None or isinstance(value["exclude_newer"], str)
+    )
 
 
 def _pins(lock: str) -> list[str]:
     return [line.strip() for line in lock.splitlines() if "==" in line and not line.lstrip().startswith("#")]
 
 
-def _uv(args: list[str], *, deadline: float, stdin: str | None = None) -> str:
-    return _run([uv_binary(), *args], deadline=deadline, stdin=stdin, what="uv " + args[0])
+def _uv(args: list[str], *, deadline: float, stdin: str | None = None, folder: Path | None = None) -> str:
+    return _run([uv_binary(), *args], deadline=deadline, stdin=stdin, what="uv " + args[0], folder=folder)
 
 
-def _run(argv: list[str], *, deadline: float, what: str, stdin: str | None = None) -> str:
+def _run(
+    argv: list[str], *, deadline: float, what: str, stdin: str | None = None, folder: Path | None = None
+) -> str:
     """Run a provisioning command; its stdout, or ``ProvisionError`` with its one-line reason."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
@@ -255,9 +315,22 @@ def _run(argv: list[str], *, deadline: float, what: str, stdin: str | None = Non
     except OSError as exc:
         raise ProvisionError("cannot run", f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
     if done.returncode != 0:
+        full = _NO_SPACE.search(" ".join(done.stderr.split()))
+        if full:
+            raise ProvisionError("disk full", _disk_full(full.group(1), folder, what), detail=done.stderr)
         signature, reason = explain_uv_error(done.stderr)
         raise ProvisionError(signature, f"{what}: {reason}", detail=done.stderr)
     return done.stdout
+
+
+def _disk_full(failed: str | None, env_dir: Path | None, what: str) -> str:
+    """The line for a command that ran out of space writing ``failed`` (a path, if uv named one)."""
+    path = Path(failed) if failed and failed.startswith("/") else None
+    if path is None or (env_dir is not None and path.is_relative_to(env_dir)):
+        folder = env_dir.parent if env_dir is not None else Path(tempfile.gettempdir())
+    else:
+        folder = next((parent for parent in path.parents if parent.is_dir()), path.parent)
+    return str(DiskFull(folder, what=what, needed=None, hint=_ENV_SIZE_HINT if env_dir else ""))
 
 
 _UV_REASONS = (
@@ -303,15 +376,3 @@ def _exclusive(path: Path):
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _cache_get(kind: str, key: str) -> dict | None:
-    path = cache_dir() / kind / f"{key}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # a missing or damaged cache entry is recomputed, never trusted
-
-
-def _cache_put(kind: str, key: str, value: dict) -> None:
-    write_atomic(cache_dir() / kind / f"{key}.json", json.dumps(value))

@@ -21,16 +21,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tfcompat.files import write_new
 from tfcompat.matrix import Row
 
 SCHEMA = 1
 KINDS = ("verify", "abi")
 VERDICTS = ("ok", "fail", "error")
+#: Moves the reports folder (records go to its ``sessions/``).
+REPORTS_ENV = "TFCOMPAT_REPORTS"
 
 
 class RecordError(Exception):
@@ -40,7 +42,7 @@ class RecordError(Exception):
 def reports_dir() -> Path:
     """The reports folder: ``TFCOMPAT_REPORTS`` or ``reports/`` beside the package."""
     default = Path(__file__).resolve().parent.parent / "reports"
-    return Path(os.environ.get("TFCOMPAT_REPORTS") or default)
+    return Path(os.environ.get(REPORTS_ENV) or default)
 
 
 def sessions_dir() -> Path:
@@ -79,42 +81,14 @@ def write_record(record: dict, folder: Path | None = None) -> Path:
     rather than replace an existing file, so a record is never overwritten.
     """
     folder = folder or sessions_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     row = record["row"]
     stem = f"{record['kind']}-py{row['python']}-tf{row['tf']}-metal{row['metal']}-{record['id']}"
     data = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False).encode()
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    tmp = Path(tmp_name)
+    names = [f"{stem}.json", *(f"{stem}-{attempt}.json" for attempt in range(1, 100))]
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        for attempt in range(100):
-            path = folder / (f"{stem}.json" if attempt == 0 else f"{stem}-{attempt}.json")
-            try:
-                _link_or_copy(tmp, path, data)
-                return path
-            except FileExistsError:
-                continue
-        raise RecordError(f"{folder / stem}.json: 100 records with this name already exist")
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _link_or_copy(tmp: Path, path: Path, data: bytes) -> None:
-    """Give ``tmp`` the name ``path``, failing with FileExistsError if the name is taken.
-
-    A hard link does that atomically; on a file system without hard links (exFAT, some network
-    shares) an exclusive create still never overwrites, at the price of atomicity.
-    """
-    try:
-        os.link(tmp, path)
+        return write_new(folder, names, data)
     except FileExistsError:
-        raise
-    except OSError:
-        with open(path, "xb") as handle:
-            handle.write(data)
+        raise RecordError(f"{folder / stem}.json: 100 records with this name already exist") from None
 
 
 def load_record(path: Path) -> dict:
