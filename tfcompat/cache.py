@@ -33,7 +33,7 @@ def load(path: Path, key: dict) -> bytes | None:
     """The payload cached at ``path`` for ``key``, or None (missing, or bad and now removed)."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         _log.warning(f"cache: {path}: cannot read ({exc.strerror}); computing the answer again")

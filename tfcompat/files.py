@@ -280,21 +280,19 @@ def check_folders(*, matrix: bool = False) -> list[str]:
     from tfcompat.provision import CACHE_ENV, cache_dir
     from tfcompat.record import REPORTS_ENV, reports_dir, sessions_dir
 
-    folders = [
-        ("reports folder", reports_dir(), REPORTS_ENV),
-        ("records folder", sessions_dir(), REPORTS_ENV),
-        ("cache folder", cache_dir(), CACHE_ENV),
+    problems = [
+        folder_line("reports folder", reports_dir(), REPORTS_ENV)
+        or folder_line("records folder", sessions_dir(), REPORTS_ENV),
+        folder_line("cache folder", cache_dir(), CACHE_ENV),
     ]
     if matrix:
         # A matrix reached through a symlink is rewritten beside its target.
-        folders.append(
-            ("matrix file's folder", Path(os.path.realpath(matrix_path())).parent, "TFCOMPAT_EXPECTED")
-        )
-    problems = []
-    for what, folder, variable in folders:
-        problem = folder_problem(folder)
-        if problem:
-            problems.append(f"the {what} {folder} {problem}: set {variable} to a folder you can write to")
-            if what == "reports folder":
-                break  # its sessions/ folder has the same problem
-    return problems
+        target = Path(os.path.realpath(matrix_path()))
+        problems.append(folder_line("matrix file's folder", target.parent, "TFCOMPAT_EXPECTED"))
+    return [problem for problem in problems if problem]
+
+
+def folder_line(what: str, folder: Path, variable: str) -> str | None:
+    """One line saying why ``folder`` (set by ``variable``) cannot be written into, or None."""
+    problem = folder_problem(folder)
+    return f"the {what} {folder} {problem}: set {variable} to a folder you can write to" if problem else None

@@ -33,7 +33,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from tfcompat import cache, provision, wheelfacts
-from tfcompat.files import DiskFull, FilesError, temporary_folder
+from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder
 
 #: uv's documented default target, pinned so that a uv upgrade cannot change the wheel chosen;
 #: every wheel of the matrix is tagged macosx_11_0 or macosx_12_0, both accepted by 13.0.
@@ -74,6 +74,9 @@ def resolve(requirements: list[tuple[str, str]], *, python: str, root: Path) -> 
     Cached answers are used when they prove themselves; the others are asked of uv, one call per
     batch of distinct package names (about 0.4 s each).
     """
+    unusable = folder_line("cache folder", root, provision.CACHE_ENV)
+    if unusable:
+        raise WheelError(unusable)
     _drop_old_layouts(root)
     refs = {
         (name, version): _cached_ref(name, version, python=python, root=root)

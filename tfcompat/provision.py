@@ -34,7 +34,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from tfcompat import cache, installed
-from tfcompat.files import DiskFull, FilesError, temporary_folder
+from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder
 from tfcompat.matrix import Row
 
 #: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
@@ -121,11 +121,14 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
     started = time.monotonic()
     deadline = started + timeout
     requirements = requirements_for(row, system=platform.system(), machine=platform.machine())
+    unusable = folder_line("cache folder", cache_dir(), CACHE_ENV)
+    if unusable:
+        raise ProvisionError("cache unusable", unusable)
     try:
         interpreter, version = find_interpreter(row.python, deadline=deadline)
         exclude_newer = release_date(requirements, interpreter, deadline=deadline)
         lock = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
-        python, reused = _environment(interpreter, version, lock, deadline=deadline, log=log)
+        python, reused = environment(interpreter, version, lock, deadline=deadline, log=log)
     except DiskFull as exc:
         raise ProvisionError("disk full", str(exc)) from None
     except FilesError as exc:
@@ -141,8 +144,9 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
     )
 
 
-def _environment(interpreter: Path, version: str, lock: str, *, deadline: float, log) -> tuple[Path, bool]:
-    """The python of an environment holding exactly ``lock``, reused when it proves intact."""
+def environment(interpreter: Path, version: str, lock: str, *, deadline: float, log) -> tuple[Path, bool]:
+    """The python of an environment of ``interpreter`` holding exactly ``lock`` (requirements.txt
+    text), and whether it was reused: it is when its files prove intact, else it is (re)built."""
     env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     site = installed.site_packages(env_dir, version)

@@ -1,0 +1,330 @@
+"""Caches that prove themselves: real entries garbled, cut, emptied and swapped; the answer comes back.
+
+Each test damages a real entry the suite wrote and asks the same question again: the entry is
+removed with one line, the answer is made again in the same run, and it is the answer to that
+question (never a traceback, never another question's answer). The ``network`` tests need PyPI
+(uv's resolutions, the real macOS wheels); the others serve wheels from files or from a
+package index on localhost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from test_claims import TABLE_1_2_0, a_wheel, recorded_index, serve_wheel
+
+from conftest import PYTHON, ROOT, TF_MAIN
+from tfcompat import abi, cache, claims, macwheels, provision, wheelfacts
+
+PYWRAP = "tensorflow/python/pywrap_tensorflow.py"
+
+
+@pytest.fixture
+def lines(caplog):
+    """The cache's one-line messages, as the run prints them."""
+    caplog.set_level(logging.WARNING, logger="tfcompat.cache")
+    return lambda: [record.getMessage() for record in caplog.records if record.name == "tfcompat.cache"]
+
+
+# The entry format itself
+
+
+def garbled(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1 :]
+
+
+DAMAGES = {
+    "a byte of the answer garbled": (
+        lambda data: garbled(data, len(data) - 3),
+        "does not match its checksum",
+    ),
+    "a byte of the question garbled": (
+        lambda data: garbled(data, data.index(b"2.17.0") + 2),
+        "another question",
+    ),
+    "cut short": (lambda data: data[: len(data) // 2], "not a cache entry"),
+    "empty": (lambda data: b"", "not a cache entry"),
+    "the plain JSON older versions wrote": (lambda data: data.partition(b"\n")[2], "not a cache entry"),
+}
+
+
+@pytest.mark.fault(18)
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_entry_is_removed_with_one_line(tmp_path, lines, damage):
+    path, question = tmp_path / "entry.json", {"tf": "2.17.0"}
+    cache.store_json(path, question, {"lock": "numpy==1.26.4\n"})
+    change, why = DAMAGES[damage]
+    path.write_bytes(change(path.read_bytes()))
+    assert cache.load_json(path, question, valid=lambda value: True) is None
+    assert not path.exists()
+    [line] = lines()
+    assert line.startswith(f"cache: {path}: ") and why in line and line.endswith("computing the answer again")
+
+
+def test_an_entry_answers_only_its_own_question_and_shape(tmp_path, lines):
+    path = tmp_path / "entry.json"
+    cache.store_json(path, {"tf": "2.17.0"}, {"lock": "numpy==1.26.4\n"})
+    shutil.copy(path, tmp_path / "copy.json")
+    assert cache.load_json(path, {"tf": "2.17.0"}, valid=lambda value: "lock" in value) == {
+        "lock": "numpy==1.26.4\n"
+    }
+    assert cache.load_json(path, {"tf": "2.16.1"}, valid=lambda value: True) is None
+    assert (
+        cache.load_json(
+            tmp_path / "copy.json", {"tf": "2.17.0"}, valid=lambda value: "exclude_newer" in value
+        )
+        is None
+    )
+    assert [line.split(": ", 2)[2] for line in lines()] == [
+        "made for another question; removed it, computing the answer again",
+        "its content is not the answer's shape; removed it, computing the answer again",
+    ]
+
+
+# provision: the release date and the resolution, asked of real uv again
+
+
+@pytest.fixture
+def answers(tmp_path, monkeypatch):
+    """``ask(tf)``: the release date and resolution of tensorflow-cpu ``tf``, in an empty cache."""
+    monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
+    interpreter, version = provision.find_interpreter(PYTHON, deadline=time.monotonic() + 60)
+
+    def ask(tf: str = TF_MAIN) -> tuple[str | None, str]:
+        deadline = time.monotonic() + 300
+        requirements = [f"tensorflow-cpu=={tf}"]
+        exclude_newer = provision.release_date(requirements, interpreter, deadline=deadline)
+        return exclude_newer, provision.resolve(
+            requirements, (), interpreter, version, exclude_newer, deadline=deadline
+        )
+
+    return ask
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_a_garbled_release_date_and_resolution_are_asked_of_uv_again(tmp_path, answers, lines):
+    first = answers()
+    entries = sorted((tmp_path / "cache").rglob("*.json"))
+    assert [path.parent.name for path in entries] == ["release", "resolve"]
+    for path in entries:
+        path.write_bytes(garbled(path.read_bytes(), path.stat().st_size - 5))
+    assert answers() == first
+    assert [line.split(": ", 2)[1:] for line in lines()] == [
+        [str(path), "its content does not match its checksum; removed it, computing the answer again"]
+        for path in entries
+    ]
+    assert answers() == first and len(lines()) == 2  # made again, whole
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_another_releases_answer_under_this_ones_name_is_not_used(tmp_path, answers, lines):
+    """TF 2.16.1's entries copied over TF 2.17.0's: 2.17.0 gets its own date and set again."""
+    before = set((tmp_path / "cache").rglob("*.json")) if (tmp_path / "cache").exists() else set()
+    mine = answers(TF_MAIN)
+    my_entries = set((tmp_path / "cache").rglob("*.json")) - before
+    theirs = answers("2.16.1")
+    assert theirs != mine
+    for path in my_entries:
+        other = next(p for p in (path.parent).glob("*.json") if p not in my_entries)
+        shutil.copy(other, path)
+    assert answers(TF_MAIN) == mine
+    assert len(lines()) == 2 and all("made for another question" in line for line in lines())
+
+
+# macwheels: the facts read from a wheel
+
+
+def serve(folder: Path, members: dict[str, bytes], *, name: str = "tensorflow", version: str = "2.99.0"):
+    """A wheel file and its reference, as uv's resolution would give it (a file:// URL)."""
+    wheel = folder / f"{name}-{version}-cp310-cp310-macosx_12_0_arm64.whl"
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return macwheels.WheelRef(name, version, wheel.name, wheel.as_uri(), digest, wheel.stat().st_size)
+
+
+def member_data_offset(entry: bytes, member: str) -> int:
+    """Where ``member``'s compressed bytes start inside a facts entry (after its header line)."""
+    start = entry.index(b"\n") + 1
+    archive = zipfile.ZipFile(io.BytesIO(entry[start:]))
+    info = archive.getinfo(member)
+    local = entry[start + info.header_offset :]
+    name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+    return start + info.header_offset + 30 + name_length + extra_length
+
+
+FACTS_DAMAGES = {
+    "garbled inside the compressed meta.json": lambda entry: garbled(
+        entry, member_data_offset(entry, "meta.json") + 20
+    ),
+    "garbled in the zip's directory": lambda entry: garbled(entry, len(entry) - 30),
+    "garbled in the header": lambda entry: garbled(entry, 5),
+    "cut short": lambda entry: entry[: len(entry) - 40],
+    "empty": lambda entry: b"",
+}
+
+
+@pytest.mark.fault(18)
+@pytest.mark.parametrize("damage", FACTS_DAMAGES)
+def test_damaged_facts_are_read_again_from_the_wheel(tmp_path, lines, damage):
+    text = "import ctypes\n_pywrap_tensorflow = ctypes.RTLD_LOCAL\n" * 200
+    ref = serve(tmp_path / "served", {PYWRAP: text.encode()})
+    root = tmp_path / "cache"
+    first = macwheels.facts(ref, root=root)
+    assert first.texts == {PYWRAP: text}
+    entry = root / "facts" / f"{ref.sha256}.facts"
+    entry.write_bytes(FACTS_DAMAGES[damage](entry.read_bytes()))
+    again = macwheels.facts(ref, root=root)
+    assert again.texts == {PYWRAP: text} and again.ref == ref
+    [line] = lines()
+    assert line.startswith(f"cache: {entry}: ") and line.endswith("removed it, computing the answer again")
+    assert macwheels.facts(ref, root=root).texts == {PYWRAP: text} and len(lines()) == 1  # rebuilt whole
+
+
+@pytest.mark.fault(18)
+def test_facts_of_another_wheel_under_this_ones_name_are_not_used(tmp_path, lines):
+    mine = serve(tmp_path / "a", {PYWRAP: b"# mine\n"})
+    theirs = serve(tmp_path / "b", {PYWRAP: b"# theirs\n"})
+    root = tmp_path / "cache"
+    macwheels.facts(theirs, root=root)
+    shutil.copy(root / "facts" / f"{theirs.sha256}.facts", root / "facts" / f"{mine.sha256}.facts")
+    assert macwheels.facts(mine, root=root).texts == {PYWRAP: "# mine\n"}
+    assert "made for another question" in lines()[0]
+
+
+def test_facts_made_by_another_reader_are_read_again(tmp_path, lines, monkeypatch):
+    ref = serve(tmp_path / "served", {PYWRAP: b"# v\n"})
+    root = tmp_path / "cache"
+    macwheels.facts(ref, root=root)
+    monkeypatch.setattr(wheelfacts, "READER", "0" * 64)
+    assert macwheels.facts(ref, root=root).texts == {PYWRAP: "# v\n"}
+    assert "made for another question" in lines()[0]
+
+
+@pytest.mark.parametrize(
+    ("module", "changes"), [("macho.py", True), ("wheelfacts.py", True), ("dyld.py", False)]
+)
+def test_the_reader_key_is_the_hash_of_the_reading_code(tmp_path, module, changes):
+    """A copy of the package with one module edited: the Mach-O reader or the wheel reader change
+    the key (their facts are read again); the dyld model runs on every check and is not cached."""
+    shutil.copytree(ROOT / "tfcompat", tmp_path / "tfcompat", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "tfcompat" / module, "a") as source:
+        source.write("\n# an edit\n")
+    code = "import tfcompat.wheelfacts as w, tfcompat; print(w.READER, tfcompat.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    reader, where = done.stdout.split()
+    assert where.startswith(str(tmp_path))
+    assert (reader != wheelfacts.READER) is changes
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_garbled_export_set_of_a_real_plugin_is_read_again_and_the_verdict_holds(tmp_path, lines):
+    """Issue 14's traceback: bytes garbled inside a compressed member of the abi cache (zlib.error)."""
+    expected = abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
+    plugin = next(ref for ref in _refs(tmp_path, "2.18.0", "1.1.0") if ref.name == "tensorflow-metal")
+    entry = tmp_path / "abi" / "facts" / f"{plugin.sha256}.facts"
+    data = entry.read_bytes()
+    entry.write_bytes(
+        garbled(data, member_data_offset(data, "exports/tensorflow-plugins/libmetal_plugin.dylib") + 100)
+    )
+    result = abi.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
+    assert (result["verdict"], result["first"]) == (expected["verdict"], expected["first"])
+    assert [
+        line.startswith(f"cache: {entry}: its content does not match its checksum") for line in lines()
+    ] == [True]
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_another_plugins_facts_never_answer_for_this_plugin(tmp_path, lines):
+    """1.2.0's facts under 1.1.0's name would turn TF 2.18 + 1.1.0's real failure into a load."""
+    assert abi.check(tf="2.18.0", metal="1.2.0", python="3.10")["verdict"] == "ok"
+    expected = abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    assert expected["verdict"] == "fail"
+    shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
+    [old] = [ref for ref in _refs(tmp_path, "2.18.0", "1.1.0") if ref.name == "tensorflow-metal"]
+    [new] = [ref for ref in _refs(tmp_path, "2.18.0", "1.2.0") if ref.name == "tensorflow-metal"]
+    facts = tmp_path / "abi" / "facts"
+    shutil.copy(facts / f"{new.sha256}.facts", facts / f"{old.sha256}.facts")
+    result = abi.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
+    assert (result["verdict"], result["first"]) == ("fail", expected["first"])
+    assert "made for another question" in lines()[0]
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_a_garbled_or_swapped_resolution_is_asked_of_uv_again(tmp_path, lines):
+    root = tmp_path / "abi"
+    [old] = macwheels.resolve([("tensorflow-metal", "1.1.0")], python="3.10", root=root)
+    [new] = macwheels.resolve([("tensorflow-metal", "1.2.0")], python="3.10", root=root)
+    resolved = root / "resolved"
+    path = resolved / "tensorflow-metal-1.1.0-py3.10.json"
+    shutil.copy(resolved / "tensorflow-metal-1.2.0-py3.10.json", path)
+    assert macwheels.resolve([("tensorflow-metal", "1.1.0")], python="3.10", root=root) == [old] != [new]
+    path.write_bytes(garbled(path.read_bytes(), path.stat().st_size - 4))
+    assert macwheels.resolve([("tensorflow-metal", "1.1.0")], python="3.10", root=root) == [old]
+    assert ["made for another question" in lines()[0], "checksum" in lines()[1]] == [True, True]
+
+
+def _refs(cache_dir: Path, tf: str, metal: str) -> list[macwheels.WheelRef]:
+    wanted = [(abi.tf_package(tf), tf), ("tensorflow-metal", metal)]
+    return macwheels.resolve(wanted, python="3.10", root=macwheels.cache_root(cache_dir))
+
+
+# claims: the METADATA of the newest plugin wheel
+
+
+@pytest.mark.fault(18)
+def test_garbled_or_swapped_metadata_is_downloaded_again(tmp_path, monkeypatch, lines):
+    with recorded_index(tmp_path / "cache", monkeypatch) as index:
+        metadata = "Metadata-Version: 2.1\nName: tensorflow-metal\nVersion: 1.2.0\n\n" + TABLE_1_2_0
+        wheel = a_wheel(metadata)
+        sha256 = hashlib.sha256(wheel).hexdigest()
+        serve_wheel(index, wheel, sha256)
+        assert claims.newest_table() == claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
+        entry = tmp_path / "cache" / "claims" / f"{sha256}.METADATA"
+        entry.write_bytes(garbled(entry.read_bytes(), entry.stat().st_size - 10))
+        assert claims.newest_table() == claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
+        claims.remember_metadata(
+            "0" * 64, "| tensorflow | tensorflow-metal |\n|---|---|\n| v2.99 | v1.2.0 |\n"
+        )
+        shutil.copy(tmp_path / "cache" / "claims" / f"{'0' * 64}.METADATA", entry)
+        assert claims.newest_table() == claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
+    assert ["checksum" in lines()[0], "another question" in lines()[1], len(lines())] == [True, True, 2]
+
+
+def test_no_cache_content_ends_in_a_traceback(tmp_path, lines):
+    """Every single-byte change and every cut of a real facts entry: the facts come back whole."""
+    ref = serve(tmp_path / "served", {PYWRAP: b"import ctypes\n" * 50})
+    root = tmp_path / "cache"
+    macwheels.facts(ref, root=root)
+    entry = root / "facts" / f"{ref.sha256}.facts"
+    good = entry.read_bytes()
+    for at in range(0, len(good), 7):
+        for damaged in (garbled(good, at), good[:at]):
+            entry.write_bytes(damaged)
+            assert macwheels.facts(ref, root=root).texts == {PYWRAP: "import ctypes\n" * 50}
+    assert len(lines()) == 2 * len(range(0, len(good), 7))
