@@ -115,6 +115,12 @@ FAULTS = {
     14: "malformed expected.toml",
     15: "a version string or error text crafted to escape",
     16: "abi on a corrupt or non-Mach-O library",
+    17: "a reused environment with files deleted, cut or replaced",
+    18: "a cache entry garbled, cut, emptied or answering another question",
+    19: "a full disk under records, reports, the cache, an environment or a download",
+    20: "a run killed with SIGKILL mid-download or mid-write",
+    21: "a configured folder that is a file, cannot be made, or is read-only",
+    22: "files written 0600, or a symlinked matrix replaced by a file",
 }
 _fault_of_test: dict[str, list[int]] = {}
 _fault_outcomes: dict[int, list[str]] = {}

@@ -53,17 +53,34 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
     Raises ``DiskFull`` or ``FilesError`` (one line); the temporary file never outlives a failure.
     """
-    target = Path(os.path.realpath(path))  # a symlink is edited at its target, and stays a link
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    folder = _folder_for_writing(target.parent)
-    try:
-        with _temporary_file(folder, target.suffix) as (handle, tmp):
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.replace(tmp, target)
-    except OSError as exc:
-        raise _write_error(exc, folder, what=f"writing {target.name}", needed=len(payload)) from None
+    write_together({path: data})
+
+
+def write_together(contents: dict[Path, bytes | str]) -> None:
+    """Replace several files so that a failure leaves every one of them as it was.
+
+    Every temporary file is written (and synced) first, and only then is each renamed over its
+    file: a full disk stops the first part, which changes nothing a reader sees.
+    """
+    with contextlib.ExitStack() as stack:
+        ready = []
+        for path, data in contents.items():
+            target = Path(os.path.realpath(path))  # a symlink is edited at its target, and stays a link
+            payload = data.encode("utf-8") if isinstance(data, str) else data
+            folder = _folder_for_writing(target.parent)
+            try:
+                handle, tmp = stack.enter_context(_temporary_file(folder, target.suffix))
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise _write_error(exc, folder, what=f"writing {target.name}", needed=len(payload)) from None
+            ready.append((tmp, target, folder))
+        for tmp, target, folder in ready:
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:
+                raise _write_error(exc, folder, what=f"writing {target.name}", needed=0) from None
 
 
 def write_new(folder: Path, names: Iterable[str], data: bytes) -> Path:
@@ -75,23 +92,21 @@ def write_new(folder: Path, names: Iterable[str], data: bytes) -> Path:
     the price of atomicity. Raises ``FileExistsError`` when every name is taken.
     """
     folder = _folder_for_writing(folder)
-    first = None
+    names = list(names)
     try:
         with _temporary_file(folder, ".json") as (handle, tmp):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
             for name in names:
-                first = first or name
-                path = folder / name
                 try:
-                    _link_or_copy(tmp, path, data)
-                    return path
+                    _link_or_copy(tmp, folder / name, data)
+                    return folder / name
                 except FileExistsError:
                     continue
     except OSError as exc:
-        raise _write_error(exc, folder, what=f"writing {first or 'a new file'}", needed=len(data)) from None
-    raise FileExistsError(f"{folder}: every name like {first} is taken")
+        raise _write_error(exc, folder, what=f"writing {names[0]}", needed=len(data)) from None
+    raise FileExistsError(f"{folder}: every name like {names[0]} is taken")
 
 
 def _link_or_copy(tmp: Path, path: Path, data: bytes) -> None:
@@ -121,12 +136,16 @@ def _temporary_file(folder: Path, suffix: str) -> Iterator[tuple]:
     _sweep_once(folder)
     fd, name = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-", suffix=suffix)
     tmp = Path(name)
+    handle = os.fdopen(fd, "wb")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until closed: a sweep never takes a live owner's file
         os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "wb") as handle:
-            yield handle, tmp
+        yield handle, tmp
     finally:
+        # The callers flush and sync what matters; closing after a failed write must not raise
+        # again (the buffer of a write that hit a full disk) over the error that says why.
+        with contextlib.suppress(OSError):
+            handle.close()
         tmp.unlink(missing_ok=True)
 
 

@@ -264,21 +264,26 @@ def facts(ref: WheelRef, *, root: Path) -> WheelFacts:
 
 def _read(ref: WheelRef) -> bytes:
     """Download ``ref`` to a temporary folder, read its facts, and delete it."""
-    needed = ref.size
+    what = f"reading {ref.filename}"
     try:
-        with temporary_folder("wheel", needed=ref.size, what=f"downloading {ref.filename}") as tmp:
+        with temporary_folder("wheel", needed=ref.size, what=what) as tmp:
             wheel = download(ref, tmp)
             scratch = tmp / "scratch"
             scratch.mkdir()
-            needed = wheelfacts.largest_binary(wheel)
-            return wheelfacts.read(wheel, scratch=scratch)
+            try:
+                return wheelfacts.read(wheel, scratch=scratch)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    needed = wheelfacts.largest_binary(wheel)
+                    raise DiskFull(tmp, what=f"unpacking {ref.filename}", needed=needed) from None
+                raise
     except wheelfacts.UnreadableWheel as exc:
         raise WheelError(f"{ref.filename}: {exc}") from None
+    except DiskFull as exc:
+        # Named by the system's temporary folder: the one TMPDIR moves.
+        full = DiskFull(Path(tempfile.gettempdir()), what=what, needed=exc.needed, hint=_TMPDIR_HINT)
+        raise WheelError(str(full)) from None
     except OSError as exc:
-        if isinstance(exc, DiskFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            where = Path(tempfile.gettempdir())
-            full = DiskFull(where, what=f"reading {ref.filename}", needed=needed, hint=_TMPDIR_HINT)
-            raise WheelError(str(full)) from None
         raise WheelError(f"{ref.filename}: cannot read it: {exc.strerror or exc}") from None
 
 
@@ -286,8 +291,11 @@ def download(ref: WheelRef, folder: Path) -> Path:
     """Stream the wheel to ``folder`` and check its sha256; ``DiskFull`` if it does not fit."""
     target = folder / ref.filename
     digest = hashlib.sha256()
+    size = ref.size
     try:
         with urllib.request.urlopen(ref.url, timeout=_TIMEOUT) as response, open(target, "wb") as out:
+            length = response.headers.get("Content-Length") or ""
+            size = max(size, int(length) if length.isdigit() else 0)
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
@@ -295,7 +303,7 @@ def download(ref: WheelRef, folder: Path) -> Path:
         raise WheelError(f"{ref.filename}: download failed ({exc})") from None
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(folder, what=f"downloading {ref.filename}", needed=ref.size or None) from None
+            raise DiskFull(folder, what=f"downloading {ref.filename}", needed=size or None) from None
         raise WheelError(f"{ref.filename}: download failed ({exc})") from None
     if digest.hexdigest() != ref.sha256:
         raise WheelError(f"{ref.filename}: sha256 {digest.hexdigest()} is not {ref.sha256}")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from tfcompat.files import write_atomic
+from tfcompat.files import write_together
 from tfcompat.matrix import Matrix, Row
 from tfcompat.record import SCHEMA, RecordError, load_record, now
 
@@ -243,11 +243,9 @@ def write_reports(
         "compatibility.html": render_html(report),
         "compatibility.json": render_json(report),
     }
-    paths = []
-    for name, text in outputs.items():
-        paths.append(folder / name)
-        write_atomic(folder / name, text)
-    return paths
+    # Together: a full disk leaves the previous three, never a new table beside an old page.
+    write_together({folder / name: text for name, text in outputs.items()})
+    return [folder / name for name in outputs]
 
 
 # Reading
