@@ -3,9 +3,11 @@
     python benchmarks/provision.py [--tf 2.17.0] [--runs 3]
 
 Each path starts from nothing (a new environment) except the suite's real nox session, which
-reuses its environment as a rerun does. Each ends when ``probes/import.py`` has printed its
-result, because install time alone hides the ~10 s that a first import costs when nothing
-compiled the bytecode. Runs alternate between the paths so
+reuses its environment as a rerun does, after checking its files against their RECORD. The
+check's own cost is printed too: the check every reuse makes (stat against the manifest) and the
+full one (every file hashed against RECORD) a new or unproven environment gets. Each path ends
+when ``probes/import.py`` has printed its result, because install time alone hides the ~10 s that
+a first import costs when nothing compiled the bytecode. Runs alternate between the paths so
 machine noise falls on all of them; the figures are medians.
 
 This machine's environment is not a user's: ``PYTHONDONTWRITEBYTECODE=1`` is set (which would
@@ -31,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tfcompat import installed  # noqa: E402
 from tfcompat.matrix import Row  # noqa: E402
 from tfcompat.provision import CACHE_ENV, cache_dir, provision, uv_binary  # noqa: E402
 from tfcompat.runner import probe_script, run_probe  # noqa: E402
@@ -80,6 +83,26 @@ def main() -> None:
         f"suite overhead per session (wall time less provisioning and probes): "
         f"median {statistics.median(overheads):.2f} s, max {max(overheads):.2f} s"
     )
+    _check_cost(env, runs=max(args.runs, 5))
+
+
+def _check_cost(env, *, runs: int) -> None:
+    """The environment check alone, on the environment the nox sessions reused."""
+    env_dir = env.python.parent.parent
+    site = installed.site_packages(env_dir, env.interpreter.split()[0])
+    key, expected = _manifest_key(env_dir), env.packages
+    seal = installed.seal(env_dir, site, key=key, expected=expected)
+    checks = [installed.check(env_dir, site, key=key, expected=expected) for _ in range(runs)]
+    print(
+        f"environment check ({seal.files} files, {seal.hashed_bytes / 1e9:.2f} GB): every reuse "
+        f"(stat against the manifest) median {statistics.median(c.seconds for c in checks):.2f} s, "
+        f"max {max(c.seconds for c in checks):.2f} s ({runs} runs); full RECORD hash {seal.seconds:.2f} s"
+    )
+
+
+def _manifest_key(env_dir: Path) -> dict:
+    """The question the environment's manifest answers (what provision made it for)."""
+    return json.loads((env_dir / installed.MANIFEST).read_bytes().partition(b"\n")[0])["key"]
 
 
 def _pip_path(interpreter: str, lock: str, tmp: Path) -> tuple[float, float]:

@@ -107,6 +107,21 @@ def test_a_file_replaced_on_a_full_disk_keeps_its_old_content(small_disk):
 
 
 @pytest.mark.fault(19)
+def test_files_replaced_together_all_stay_when_the_second_does_not_fit(small_disk):
+    disk = small_disk("disk", "1m")
+    first, second = disk / "compatibility.md", disk / "compatibility.html"
+    files.write_together({first: "old table\n", second: "old page\n"})
+    fill(disk)
+    os.truncate(disk / "filler", (disk / "filler").stat().st_size - 64 * 1024)  # room for the first only
+    with pytest.raises(
+        files.DiskFull, match=rf"^disk full: {disk}: writing compatibility.html needs 200 kB, "
+    ):
+        files.write_together({first: "new table\n", second: "x" * 200_000})
+    assert (first.read_text(), second.read_text()) == ("old table\n", "old page\n")
+    assert sorted(p.name for p in disk.iterdir()) == ["compatibility.html", "compatibility.md", "filler"]
+
+
+@pytest.mark.fault(19)
 def test_a_report_that_does_not_fit_leaves_the_previous_one(small_disk, tmp_path):
     reports = small_disk("reports", "2m")
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])

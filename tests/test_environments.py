@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -31,10 +32,16 @@ QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "64",
 
 
 def build_wheel(folder: Path, version: str = "1.0", *, name: str = "tfcompat_sample") -> Path:
-    """A pure-Python wheel with a module and 100 kB of data, and a correct RECORD."""
+    """A pure-Python wheel with a module, 100 kB of data and a correct RECORD.
+
+    Like numpy's, it ships a ``.pyc`` that ``--compile-bytecode`` rewrites, so the installed one
+    no longer matches RECORD's hash.
+    """
     dist_info = f"{name}-{version}.dist-info"
+    tag = sys.implementation.cache_tag
     files = {
         f"{name}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{name}/__pycache__/__init__.{tag}.pyc": b"a bytecode file of another build",
         f"{name}/data.bin": bytes(range(256)) * 400,
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tfcompat-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
@@ -87,8 +94,9 @@ def test_a_new_environment_is_sealed_and_reused_without_hashing(sample):
     env_dir = python.parent.parent
     assert (env_dir / installed.MANIFEST).is_file()
     record = (site_of(python) / "tfcompat_sample-1.0.dist-info/RECORD").read_text().splitlines()
+    checked = [line for line in record if not line.startswith("tfcompat_sample/__pycache__/")]
     python, reused, lines = sample()
-    assert reused and lines[0].startswith(f"reusing {env_dir}: {len(record)} files match their RECORD (")
+    assert reused and lines[0].startswith(f"reusing {env_dir}: {len(checked)} files match their RECORD (")
     checked = installed.check(env_dir, site_of(python), key=_key(env_dir), expected=[f"{SAMPLE}==1.0"])
     assert (checked.sealed, checked.hashed_bytes) == (False, 0)
 
@@ -98,17 +106,18 @@ def _key(env_dir: Path) -> dict:
     return json.loads((env_dir / installed.MANIFEST).read_bytes().partition(b"\n")[0])["key"]
 
 
+DAMAGES = {
+    "delete": f"{DATA}: missing",
+    "truncate in place": f"{DATA}: 51200 bytes, its RECORD says 102400",
+    "truncate in place, then restore the mtime": f"{DATA}: 51200 bytes, its RECORD says 102400",
+    "replace with other bytes of the same size": f"{DATA}: content differs from its RECORD",
+    "rewrite in place": f"{DATA}: content differs from its RECORD",
+    "remove RECORD": "tfcompat_sample-1.0.dist-info/RECORD: missing",
+}
+
+
 @pytest.mark.fault(17)
-@pytest.mark.parametrize(
-    "damage",
-    [
-        "delete",
-        "truncate in place",
-        "replace with other bytes of the same size",
-        "rewrite in place",
-        "remove RECORD",
-    ],
-)
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_environment_is_rebuilt_with_one_line(sample, damage):
     python, _, _ = sample()
     env_dir, data = python.parent.parent, site_of(python) / DATA
@@ -121,6 +130,10 @@ def test_a_damaged_environment_is_rebuilt_with_one_line(sample, damage):
         data.unlink()
     elif damage == "truncate in place":
         os.truncate(data, len(original) // 2)
+    elif damage == "truncate in place, then restore the mtime":
+        before = data.stat()
+        os.truncate(data, len(original) // 2)
+        os.utime(data, ns=(before.st_atime_ns, before.st_mtime_ns))
     elif damage == "replace with other bytes of the same size":
         other = data.with_name("other")
         other.write_bytes(bytes(len(original)))
@@ -132,7 +145,7 @@ def test_a_damaged_environment_is_rebuilt_with_one_line(sample, damage):
         (site_of(python) / "tfcompat_sample-1.0.dist-info/RECORD").unlink()
     python, reused, lines = sample()
     assert not reused
-    assert len(lines) == 1 and lines[0].startswith(f"rebuilding {env_dir}: damaged: ")
+    assert lines == [f"rebuilding {env_dir}: damaged: {site_of(python) / DAMAGES[damage]}"]
     assert data.read_bytes() == original and imports(python)
     assert sample()[1]  # and the rebuilt one is reused
 

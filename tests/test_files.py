@@ -209,6 +209,19 @@ def test_a_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_pa
         living.wait()
 
 
+def test_a_live_owners_file_is_kept_before_it_is_locked(tmp_path):
+    """Between creating its temporary file and locking it, the owner is alive: its pid says so."""
+    owner = subprocess.Popen(["sleep", "600"])
+    try:
+        path = tmp_path / f".tmp-{owner.pid}-abc.json"
+        path.write_text("{")
+        assert files.sweep(tmp_path) == [] and path.exists()
+    finally:
+        owner.kill()
+        owner.wait()
+    assert files.sweep(tmp_path) == [path]
+
+
 def test_a_dead_pid_whose_lock_is_held_is_kept(tmp_path):
     """A process in another pid namespace (a container sharing the folder) looks dead by pid."""
     gone = subprocess.Popen(["true"])
