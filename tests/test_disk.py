@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_environments import sample  # noqa: F401 (a fixture: a small real environment)
 
 from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
 from tfcompat import abi, files, macwheels, provision
@@ -158,6 +159,27 @@ def test_a_download_that_does_not_fit_is_one_line(small_disk, tmp_path, monkeypa
             f"{files.size_text(files.free_space(tmp))} free; TMPDIR moves the temporary folder to another disk"
         )
         assert list(tmp.iterdir()) == [] and not root.exists()
+
+
+@pytest.mark.fault(19)
+@pytest.mark.parametrize("full", ["TFCOMPAT_CACHE", "UV_CACHE_DIR"])
+def test_an_environment_on_a_full_disk_is_one_line(small_disk, sample, monkeypatch, full):  # noqa: F811
+    """The environments' folder full (uv cannot even make the venv), or uv's own cache full
+    (uv cannot unpack the wheel): the line names the folder that is full."""
+    disk = small_disk("disk", "1m")
+    fill(disk)
+    monkeypatch.setenv(full, str(disk))
+    with pytest.raises(provision.ProvisionError) as caught:
+        sample()
+    message = str(caught.value)
+    assert caught.value.signature == "disk full" and "\n" not in message
+    if full == "TFCOMPAT_CACHE":
+        assert message.startswith(f"disk full: {disk / 'envs'}: uv venv needs more, ")
+        assert message.endswith(
+            " free; an environment takes up to about 1.5 GB (less where uv hard-links from its cache on that disk)"
+        )
+    else:  # uv's cache is needed from the first step on
+        assert message.startswith(f"disk full: {disk}") and message.endswith(": uv venv needs more, 0 B free")
 
 
 @pytest.mark.network

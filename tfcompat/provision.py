@@ -332,9 +332,10 @@ def _disk_full(failed: str | None, env_dir: Path | None, what: str) -> str:
     path = Path(failed) if failed and failed.startswith("/") else None
     if path is None or (env_dir is not None and path.is_relative_to(env_dir)):
         folder = env_dir.parent if env_dir is not None else Path(tempfile.gettempdir())
-    else:
-        folder = next((parent for parent in path.parents if parent.is_dir()), path.parent)
-    return str(DiskFull(folder, what=what, needed=None, hint=_ENV_SIZE_HINT if env_dir else ""))
+        hint = _ENV_SIZE_HINT if env_dir is not None else ""
+    else:  # uv's own cache, most likely: name the folder it could not write
+        folder, hint = next((parent for parent in path.parents if parent.is_dir()), path.parent), ""
+    return str(DiskFull(folder, what=what, needed=None, hint=hint))
 
 
 _UV_REASONS = (
