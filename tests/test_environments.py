@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -106,13 +107,15 @@ def _key(env_dir: Path) -> dict:
     return json.loads((env_dir / installed.MANIFEST).read_bytes().partition(b"\n")[0])["key"]
 
 
+# What the line says after the site-packages folder, for each damage.
 DAMAGES = {
-    "delete": f"{DATA}: missing",
-    "truncate in place": f"{DATA}: 51200 bytes, its RECORD says 102400",
-    "truncate in place, then restore the mtime": f"{DATA}: 51200 bytes, its RECORD says 102400",
-    "replace with other bytes of the same size": f"{DATA}: content differs from its RECORD",
-    "rewrite in place": f"{DATA}: content differs from its RECORD",
-    "remove RECORD": "tfcompat_sample-1.0.dist-info/RECORD: missing",
+    "delete": f"/{DATA}: missing",
+    "truncate in place": f"/{DATA}: 51200 bytes, its RECORD says 102400",
+    "truncate in place, then restore the mtime": f"/{DATA}: 51200 bytes, its RECORD says 102400",
+    "replace with other bytes of the same size": f"/{DATA}: content differs from its RECORD",
+    "rewrite in place": f"/{DATA}: content differs from its RECORD",
+    "remove RECORD": "/tfcompat_sample-1.0.dist-info/RECORD: missing",
+    "remove site-packages": ": missing",
 }
 
 
@@ -141,11 +144,13 @@ def test_a_damaged_environment_is_rebuilt_with_one_line(sample, damage):
     elif damage == "rewrite in place":
         with open(data, "r+b") as handle:
             handle.write(b"\xff")
-    else:
+    elif damage == "remove RECORD":
         (site_of(python) / "tfcompat_sample-1.0.dist-info/RECORD").unlink()
+    else:
+        shutil.rmtree(site_of(python))
     python, reused, lines = sample()
     assert not reused
-    assert lines == [f"rebuilding {env_dir}: damaged: {site_of(python) / DAMAGES[damage]}"]
+    assert lines == [f"rebuilding {env_dir}: damaged: {site_of(python)}{DAMAGES[damage]}"]
     assert data.read_bytes() == original and imports(python)
     assert sample()[1]  # and the rebuilt one is reused
 

@@ -74,13 +74,13 @@ def write_together(contents: dict[Path, bytes | str]) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
             except OSError as exc:
-                raise _write_error(exc, folder, what=f"writing {target.name}", needed=len(payload)) from None
+                raise write_failure(exc, folder, what=f"writing {target.name}", needed=len(payload)) from None
             ready.append((tmp, target, folder))
         for tmp, target, folder in ready:
             try:
                 os.replace(tmp, target)
             except OSError as exc:
-                raise _write_error(exc, folder, what=f"writing {target.name}", needed=0) from None
+                raise write_failure(exc, folder, what=f"writing {target.name}", needed=0) from None
 
 
 def write_new(folder: Path, names: Iterable[str], data: bytes) -> Path:
@@ -105,7 +105,7 @@ def write_new(folder: Path, names: Iterable[str], data: bytes) -> Path:
                 except FileExistsError:
                     continue
     except OSError as exc:
-        raise _write_error(exc, folder, what=f"writing {names[0]}", needed=len(data)) from None
+        raise write_failure(exc, folder, what=f"writing {names[0]}", needed=len(data)) from None
     raise FileExistsError(f"{folder}: every name like {names[0]} is taken")
 
 
@@ -241,7 +241,8 @@ def _folder_for_writing(folder: Path) -> Path:
     return folder
 
 
-def _write_error(exc: OSError, folder: Path, *, what: str, needed: int) -> FilesError:
+def write_failure(exc: OSError, folder: Path, *, what: str, needed: int | None) -> FilesError:
+    """``exc``, an error writing into ``folder``, as one line: ``DiskFull`` when it is for space."""
     if isinstance(exc, FilesError):
         return exc
     if exc.errno in _FULL:

@@ -143,7 +143,10 @@ def _canonical(name: str, version: str = "") -> tuple[str, str]:
 
 
 def _dist_infos(site: Path) -> list[str]:
-    return sorted(entry.name for entry in os.scandir(site) if entry.name.endswith(".dist-info"))
+    try:
+        return sorted(entry.name for entry in os.scandir(site) if entry.name.endswith(".dist-info"))
+    except OSError:
+        raise Damaged(f"{site}: missing") from None
 
 
 def _records(env_dir: Path, site: Path) -> list[_Entry]:

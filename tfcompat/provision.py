@@ -34,7 +34,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from tfcompat import cache, installed
-from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder
+from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder, write_failure
 from tfcompat.matrix import Row
 
 #: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
@@ -373,8 +373,12 @@ def explain_uv_error(stderr: str) -> tuple[str, str]:
 @contextlib.contextmanager
 def _exclusive(path: Path):
     """Hold an exclusive advisory lock on ``path`` (created if missing) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as exc:
+        raise write_failure(exc, path.parent, what=f"making {path.name}", needed=None) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
