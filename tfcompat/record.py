@@ -27,7 +27,7 @@ from tfcompat.files import write_new
 from tfcompat.matrix import Row
 
 SCHEMA = 2
-Kind = Literal["verify", "abi"]
+Kind = Literal["verify", "abi", "map"]
 Verdict = Literal["ok", "fail", "error", "not_installable"]
 #: ``error``: no verdict (infrastructure); ``skipped``: nothing to measure here (e.g. no GPU).
 ProbeStatus = Literal["ok", "fail", "error", "not_reached", "skipped"]
@@ -124,6 +124,75 @@ class Wheel(_Model, kw_only=True):
     sha256: str
 
 
+class Hazard(_Model, kw_only=True):
+    """A failure predicted for training (not loading) from the code in the wheels."""
+
+    kind: Literal["xla"]  # the default optimizer compiles with XLA, which the plugin cannot run
+    predicted: Literal["fails", "ok"]
+    keras: str  # which Keras tf.keras resolves to, with its version: "keras 2.11.0"
+    reason: str  # one line: what in the wheel decides it
+    workaround: str | None = None  # what a user can do, e.g. "tf.keras.optimizers.legacy.Adam"
+
+
+class InstallCommand(_Model, kw_only=True):
+    """The command a user types today for a pair, and what it needs to work."""
+
+    command: str  # python -m pip install "tensorflow-macos==2.12.0" "tensorflow-metal==0.8.0" ...
+    pins: list[str] = []  # extra pins the command carries, e.g. "numpy<2"
+    reason: str | None = None  # why the pins: what today's resolution breaks
+    works: bool = True  # False: no command installs the pair from wheels today
+
+
+class Preflight(_Model, kw_only=True):
+    """Can a pair be installed on macOS arm64 for one Python, from binary wheels, as of its release?"""
+
+    status: Literal["installs", "not_installable", "no_wheel", "error"]
+    requirement: str | None = None  # the first requirement with no arm64 wheel
+    exclude_newer: str | None = None
+    packages: list[str] = []
+    error: str | None = None  # why no answer (status "error")
+    install: InstallCommand | None = None
+
+
+class SecondLayer(_Model, kw_only=True):
+    """Where the first failure is a library not found: the plugin checked against that library
+    as the TensorFlow wheel ships it today, i.e. what a path fix would meet next."""
+
+    library: str  # the install name dyld looked for
+    found_as: str | None  # the file in the TensorFlow wheel that is that library today
+    verdict: Literal["ok", "fail"] | None
+    first: str | None = None
+    unresolved_count: int = 0
+
+
+class MapCell(_Model, kw_only=True):
+    tf: str
+    metal: str
+    abi: Literal["ok", "fail"] | None  # None: no prediction, ``error`` says why
+    first: str | None = None
+    unresolved_count: int = 0
+    error: str | None = None
+    second: SecondLayer | None = None
+    min_macos: str | None = None  # from the wheels' platform tags and the loaded images
+    hazard: Hazard | None = None
+    pythons: dict[str, Preflight] = {}  # per Python both packages have wheels for
+
+
+class Release(_Model, kw_only=True):
+    version: str
+    package: str  # the distribution that holds the macOS arm64 binaries
+    pythons: list[str] = []  # "3.10", ... with a macOS arm64 wheel
+
+
+class MapSection(_Model, kw_only=True):
+    """Every TensorFlow x tensorflow-metal release, predicted: one map run."""
+
+    tf_releases: list[Release]
+    metal_releases: list[Release]
+    cells: list[MapCell]
+    seconds: float | None = None
+
+
 class Abi(_Model, kw_only=True):
     verdict: Literal["ok", "fail"] | None  # None: no prediction (``error`` says why)
     first: str | None = None  # the first failure in dyld's wording
@@ -133,13 +202,16 @@ class Abi(_Model, kw_only=True):
     not_checked: list[str] = []
     seconds: float | None = None
     error: str | None = None
+    second: SecondLayer | None = None
+    min_macos: str | None = None
+    hazard: Hazard | None = None
 
 
 class Record(_Model, kw_only=True):
     schema: Literal[2]
     kind: Kind
     id: str
-    row: RowFields
+    row: RowFields | None  # None only for a map record: it covers every release
     host: Host
     tools: Tools
     started: datetime
@@ -148,10 +220,15 @@ class Record(_Model, kw_only=True):
     provision: Provision | None = None  # verify
     probes: dict[str, Probe] | None = None  # verify
     abi: Abi | None = None  # abi
+    map: MapSection | None = None  # map
 
     def __post_init__(self) -> None:
         if self.started.tzinfo is None:
             raise ValueError("'started' has no time zone")
+        if (self.row is None) != (self.kind == "map"):
+            raise ValueError("a map record has no 'row'; every other record has one")
+        if self.kind == "map" and self.map is None:
+            raise ValueError("a map record needs 'map'")
         if self.kind == "verify" and (self.provision is None or self.probes is None):
             raise ValueError("a verify record needs 'provision' and 'probes'")
         if self.kind == "abi" and self.abi is None:
@@ -199,8 +276,10 @@ def new_record(kind: str, row: Row, *, host: dict, tools: dict, started: str) ->
 
 def record_stem(record: dict) -> str:
     """The file name of a record without ``.json``: built only from validated values, so it
-    cannot leave the folder. ``{kind}-py{python}-tf{tf}-metal{metal}-{id}``."""
+    cannot leave the folder. ``{kind}-py{python}-tf{tf}-metal{metal}-{id}``, ``map-{id}``."""
     row = record["row"]
+    if row is None:
+        return f"{record['kind']}-{record['id']}"
     return f"{record['kind']}-py{row['python']}-tf{row['tf']}-metal{row['metal']}-{record['id']}"
 
 
