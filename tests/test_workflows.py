@@ -13,6 +13,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, write_matrix
+from conftest import ROOT, run_nox, write_matrix
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
@@ -398,3 +399,70 @@ def test_bad_runner_labels_stop_with_one_line(hosted, image, labels, line, tmp_p
     assert done.returncode != 0
     assert line in done.stdout
     assert "runner" not in outputs
+
+
+# The split-and-merge flow of verify.yml, for real ------------------------------------------------
+
+#: The control row's fit, kept short: the flow is under test here, not the fit.
+QUICK_FIT = ["--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "1"]
+
+
+def _records(folder: Path) -> list[tuple[str, str, str, str]]:
+    """(kind, tf, metal, verdict) of every record under ``folder``, sorted."""
+    found = []
+    for path in folder.rglob("*.json"):
+        if path.parent.name != "sessions" and not path.parent.name.startswith("job-"):
+            continue  # the report's own outputs
+        record = json.loads(path.read_text())
+        found.append((record["kind"], record["row"]["tf"], record["row"]["metal"], record["verdict"]))
+    return sorted(found)
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_sessions_run_apart_and_merged_report_the_same_rows_as_one_run(tmp_path):
+    # Two plugin rows (abi: real macOS wheels; one loads, one fails on a missing symbol) and the
+    # TensorFlow-alone control, verified here for real with tensorflow-cpu.
+    matrix = write_matrix(
+        tmp_path / "expected.toml",
+        [
+            {"tf": "2.17.0", "metal": "1.1.0", "supports": "yes"},
+            {"tf": "2.18.0", "metal": "1.1.0", "supports": "ambiguous"},
+            {"tf": "2.17.0", "metal": "none"},
+        ],
+    )
+    listing = run_nox("-l", "--json", "-t", "abi", "verify", matrix=matrix, reports=tmp_path / "unused")
+    assert listing.returncode == 0, listing.stderr
+    sessions = [entry["session"] for entry in json.loads(listing.stdout)]
+    assert len(sessions) == 5  # two abi, three verify (the plugin rows skip here: not a Mac)
+
+    # As the verify and merge jobs do: each session in its own workspace, then every job's
+    # sessions folder downloaded into one folder of its own under the merge's reports/sessions.
+    merged = tmp_path / "merged"
+    for index, session in enumerate(sessions):
+        job = tmp_path / f"job-{index}"
+        posargs = ["--", *QUICK_FIT] if session.startswith("verify") else []
+        done = run_nox("-s", session, *posargs, matrix=matrix, reports=job, timeout=1800)
+        assert "Traceback" not in done.stderr, done.stderr
+        if (job / "sessions").is_dir():
+            shutil.copytree(job / "sessions", merged / "sessions" / f"job-{index}")
+    report = run_nox("-s", "report", matrix=matrix, reports=merged)
+    assert report.returncode == 0, report.stderr
+
+    # One run of every session in one folder.
+    single = tmp_path / "single"
+    done = run_nox("-s", *sessions, "--", *QUICK_FIT, matrix=matrix, reports=single, timeout=1800)
+    assert "Traceback" not in done.stderr, done.stderr
+    report = run_nox("-s", "report", matrix=matrix, reports=single)
+    assert report.returncode == 0, report.stderr
+
+    expected_records = [
+        ("abi", "2.17.0", "1.1.0", "ok"),
+        ("abi", "2.18.0", "1.1.0", "fail"),
+        ("verify", "2.17.0", "none", "ok"),
+    ]
+    assert _records(merged) == _records(single) == expected_records
+    merged_rows = json.loads((merged / "compatibility.json").read_text())["rows"]
+    single_rows = json.loads((single / "compatibility.json").read_text())["rows"]
+    assert merged_rows == single_rows
+    assert len(merged_rows) == 3
