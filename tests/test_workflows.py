@@ -214,7 +214,7 @@ def test_every_verify_job_uploads_its_record_and_the_merge_reports_them_all():
     upload = step_named(workflow, "verify", "Upload the record and its probe logs")
     assert (upload["if"], upload["with"]["name"], upload["with"]["path"]) == (
         "always()",
-        "${{ matrix.artifact }}",
+        "${{ matrix.artifact }}attempt-${{ github.run_attempt }}",
         "reports/sessions/",
     )
     merge = workflow["jobs"]["merge"]
