@@ -401,6 +401,55 @@ def test_bad_runner_labels_stop_with_one_line(hosted, image, labels, line, tmp_p
     assert "runner" not in outputs
 
 
+def _discover_step():
+    return step_named(load("predict"), "predict", "discover (new releases on the index)")
+
+
+@pytest.mark.network
+def test_discover_step_proposes_new_releases_as_a_diff(checkout, tmp_path):
+    # A matrix that ends at TensorFlow 2.20.0: the index has newer releases, whatever day it is.
+    write_matrix(checkout / "expected.toml", [{"tf": "2.20.0", "metal": "1.2.0", "supports": "ambiguous"}])
+    before = (checkout / "expected.toml").read_text()
+    done, outputs = run_step(_discover_step(), {}, cwd=checkout, temp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert outputs["new"] == "true"
+    diff = (tmp_path / "discover" / "expected.toml.diff").read_text()
+    assert diff.startswith("--- a/expected.toml\n+++ b/expected.toml\n")
+    assert '+tf = "2.21.0"' in diff
+    rows = diff.count("+[[row]]")
+    assert f"::warning title=discover::new releases on the index: {rows} rows proposed" in done.stdout
+    assert (checkout / "expected.toml").read_text() == before  # the checkout's matrix is untouched
+    # The diff applies to the committed matrix as it is.
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(
+        ["git", "-C", str(checkout), "apply", str(tmp_path / "discover" / "expected.toml.diff")], check=True
+    )
+    assert (checkout / "expected.toml").read_text() == (tmp_path / "discover" / "expected.toml").read_text()
+
+
+def test_discover_step_without_the_index_warns_and_goes_on(checkout, tmp_path, monkeypatch):
+    write_matrix(checkout / "expected.toml", [{"tf": "2.20.0", "metal": "1.2.0", "supports": "ambiguous"}])
+    monkeypatch.setenv("TFCOMPAT_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
+    done, outputs = run_step(_discover_step(), {}, cwd=checkout, temp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "::warning title=discover::no verdict: the index could not be asked" in done.stdout
+    assert "new" not in outputs
+
+
+@pytest.mark.parametrize(("code", "passes"), [(0, True), (1, True), (3, False)])
+def test_a_predicted_failure_is_a_result_but_a_broken_run_is_not(code, passes, tmp_path):
+    # nox exits 1 when a session is red (a pair predicted to fail) and otherwise higher when it
+    # could not run its sessions (3: sessions not found). A stand-in for uv exits with that code.
+    tools = tmp_path / ".tools" / "bin"
+    tools.mkdir(parents=True)
+    (tools / "uv").write_text(f"#!/bin/sh\nexit {code}\n")
+    (tools / "uv").chmod(0o755)
+    for name in ("abi (does each row's plugin load?)", "map (every TensorFlow x tensorflow-metal release)"):
+        done, _ = run_step(step_named(load("predict"), "predict", name), {}, cwd=tmp_path, temp=tmp_path)
+        assert (done.returncode == 0) is passes, done.stdout
+        assert (f"nox exited {code}" in done.stdout) is passes
+
+
 # The split-and-merge flow of verify.yml, for real ------------------------------------------------
 
 #: The control row's fit, kept short: the flow is under test here, not the fit.
