@@ -450,6 +450,43 @@ def test_a_predicted_failure_is_a_result_but_a_broken_run_is_not(code, passes, t
         assert (f"nox exited {code}" in done.stdout) is passes
 
 
+@pytest.mark.parametrize(
+    ("event", "branch", "asked", "always", "publish"),
+    [
+        ("push", "main", "", "", "false"),  # off by default
+        ("workflow_dispatch", "main", "true", "", "true"),
+        ("schedule", "main", "", "true", "true"),
+        ("push", "main", "", "true", "true"),
+        ("workflow_dispatch", "topic", "true", "", "false"),  # only the default branch
+        ("pull_request", "main", "", "true", "false"),  # never from a pull request
+    ],
+)
+def test_pages_are_published_only_when_asked(event, branch, asked, always, publish, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for suffix in ("md", "html", "json"):
+        (reports / f"compatibility.{suffix}").write_text(suffix)
+    values = {"ASKED": asked, "ALWAYS": always, "EVENT": event, "BRANCH": branch, "DEFAULT_BRANCH": "main"}
+    done, outputs = run_step(
+        step_named(load("predict"), "predict", "Decide whether to publish"),
+        values,
+        cwd=tmp_path,
+        temp=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert outputs["publish"] == publish
+    site = tmp_path / "site"
+    if publish == "true":
+        assert sorted(path.name for path in site.iterdir()) == [
+            "compatibility.json",
+            "compatibility.md",
+            "index.html",
+        ]
+        assert (site / "index.html").read_text() == "html"
+    else:
+        assert not site.exists()
+
+
 # The split-and-merge flow of verify.yml, for real ------------------------------------------------
 
 #: The control row's fit, kept short: the flow is under test here, not the fit.
