@@ -10,9 +10,11 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tfcompat import host
+from tfcompat.record import Host
 
 # Recorded outputs ---------------------------------------------------------------------------
 #
@@ -310,33 +312,52 @@ def test_this_linux_host_for_real():
     assert host.host_info(HOSTED_MAC_ENV)["ci"] == host.ci_facts(HOSTED_MAC_ENV)
 
 
+def _on_a_mac(monkeypatch, *, sw_vers: str, sysctl: str, system_profiler: str) -> dict:
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(host, "SW_VERS", sw_vers)
+    monkeypatch.setattr(host, "SYSCTL", sysctl)
+    monkeypatch.setattr(host, "SYSTEM_PROFILER", system_profiler)
+    host._mac_facts.cache_clear()
+    try:
+        return host.host_info(HOSTED_MAC_ENV)
+    finally:
+        host._mac_facts.cache_clear()
+
+
+def test_on_a_mac_whose_tools_cannot_be_asked_the_record_says_unknown(tmp_path, monkeypatch):
+    missing = str(tmp_path / "no-such-tool")
+    facts = _on_a_mac(monkeypatch, sw_vers=missing, sysctl=missing, system_profiler=missing)
+    assert (facts["os_version"], facts["os_build"], facts["chip"], facts["gpus"]) == (
+        "unknown",
+        None,
+        None,
+        [],
+    )
+    msgspec.convert(facts, Host)  # still a host section the record model takes
+
+
+def test_the_host_section_is_the_record_model_s():
+    assert msgspec.to_builtins(msgspec.convert(host.host_info(HOSTED_MAC_ENV), Host)) == host.host_info(
+        HOSTED_MAC_ENV
+    )
+
+
 def test_on_a_mac_the_record_carries_what_the_tools_said(tmp_path, monkeypatch):
     # The Mac code path, with stand-ins for the three tools that print the recorded outputs: it
     # must ask each with the right arguments and put every answer in its place.
-    monkeypatch.setattr(platform, "system", lambda: "Darwin")
-    monkeypatch.setattr(host, "SW_VERS", _stand_in(tmp_path, "sw_vers", SW_VERS_STAND_IN))
-    monkeypatch.setattr(
-        host,
-        "SYSCTL",
-        _stand_in(
+    (tmp_path / "displays.json").write_text(PARAVIRTUAL_JSON)
+    facts = _on_a_mac(
+        monkeypatch,
+        sw_vers=_stand_in(tmp_path, "sw_vers", SW_VERS_STAND_IN),
+        sysctl=_stand_in(
             tmp_path, "sysctl", '[ "$*" = "-n machdep.cpu.brand_string" ] && echo "Apple M1 (Virtual)"'
         ),
-    )
-    (tmp_path / "displays.json").write_text(PARAVIRTUAL_JSON)
-    monkeypatch.setattr(
-        host,
-        "SYSTEM_PROFILER",
-        _stand_in(
+        system_profiler=_stand_in(
             tmp_path,
             "system_profiler",
             f'[ "$*" = "SPDisplaysDataType -json" ] && cat {tmp_path}/displays.json',
         ),
     )
-    host._mac_facts.cache_clear()
-    try:
-        facts = host.host_info(HOSTED_MAC_ENV)
-    finally:
-        host._mac_facts.cache_clear()
     assert (facts["os"], facts["os_version"], facts["os_build"], facts["chip"]) == (
         "Darwin",
         "26.1",
@@ -347,3 +368,4 @@ def test_on_a_mac_the_record_carries_what_the_tools_said(tmp_path, monkeypatch):
         {"name": "Apple Paravirtual device", "metal_support": "Metal 3", "virtual": True}
     ]
     assert facts["ci"]["runner_environment"] == "github-hosted"
+    assert msgspec.to_builtins(msgspec.convert(facts, Host)) == facts

@@ -30,6 +30,8 @@ TOOL_TIMEOUT = 30
 #: The GPU name macOS virtual machines show (Apple's paravirtualized graphics), e.g. on every
 #: GitHub-hosted macOS runner; GitHub documents that Metal Performance Shaders are unsupported there.
 PARAVIRTUAL_GPU = "Apple Paravirtual device"
+#: The macOS version of a record whose Mac could not tell it.
+UNKNOWN = "unknown"
 
 _PRODUCT_VERSION = re.compile(r"\d+(\.\d+){0,2}")
 _BUILD_VERSION = re.compile(r"\d+[A-Z]\d+[a-z]?")  # 24G90, 25B78, a beta's 25A5279m
@@ -40,21 +42,23 @@ _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 def host_info(environ: Mapping[str, str] | None = None) -> dict:
     """The host section of a record (``environ`` defaults to this process's environment).
 
-    ``{"os", "os_version", "os_build", "machine", "chip", "python", "gpus", "ci"}``: on a Mac the
-    macOS version and build from ``sw_vers``, the chip, and ``gpus`` as ``[{"name",
-    "metal_support", "virtual"}]`` (None when system_profiler could not be asked); elsewhere the
-    kernel release, no build or chip, and no Metal GPUs. ``ci`` is :func:`ci_facts`.
+    ``{"os", "os_version", "os_build", "machine", "chip", "python", "gpus", "ci"}`` (the record
+    model's ``Host``): on a Mac the macOS version and build from ``sw_vers`` ("unknown" and None
+    when it cannot be asked), the chip, and ``gpus`` as ``[{"name", "metal_support", "virtual"}]``;
+    elsewhere the kernel release, no build or chip, and no Metal GPUs. ``ci`` is :func:`ci_facts`.
     """
     system = platform.system()
     mac = _mac_facts() if system == "Darwin" else None
     return {
         "os": system,
-        "os_version": mac["os_version"] if mac else platform.release(),
+        # The record model holds a version string: a Mac whose sw_vers could not be asked says so.
+        "os_version": (mac["os_version"] or UNKNOWN) if mac else platform.release(),
         "os_build": mac["os_build"] if mac else None,
         "machine": platform.machine(),
         "chip": mac["chip"] if mac else None,
         "python": platform.python_version(),
-        "gpus": mac["gpus"] if mac else [],
+        # A list in the record model: empty when system_profiler could not be asked either.
+        "gpus": (mac["gpus"] or []) if mac else [],
         "ci": ci_facts(os.environ if environ is None else environ),
     }
 
