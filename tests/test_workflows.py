@@ -2,9 +2,9 @@
 
 Each property is a check that returns the problems it finds; the shipped workflows must have
 none, and each check must find the problem in a copy of a workflow broken on purpose, so a check
-that stopped looking would fail here. The steps that turn `nox -l --json` into the job matrix and
-choose the runners are bash: they run here with bash, jq and the real nox on a small matrix,
-with a stand-in for the pinned uv that hands `uv run noxfile.py ARGS` to nox.
+that stopped looking would fail here. The steps that turn `nox -l --json` into the job matrix,
+choose the runners, ask for new releases and decide on publishing are bash: they run here with
+bash, jq, the suite's pinned uv and the real noxfile on a small matrix.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import ROOT, run_nox, write_matrix
+from tfcompat.provision import uv_binary
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
@@ -267,14 +267,11 @@ def run_step(step: dict, values: dict[str, str], *, cwd: Path, temp: Path):
     script.write_text(step["run"])
     output = temp / "github_output"
     output.write_text("")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", str(temp)),
-        "RUNNER_TEMP": str(temp),
-        "GITHUB_OUTPUT": str(output),
-        **{key: value for key, value in os.environ.items() if key.startswith(("TFCOMPAT_", "UV_", "PYENV"))},
-        **values,
+    # This machine's environment (its certificates and caches), less any CI's own variables.
+    inherited = {
+        key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "RUNNER_"))
     }
+    env = {**inherited, "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output), **values}
     done = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
         cwd=cwd,
@@ -290,18 +287,14 @@ def run_step(step: dict, values: dict[str, str], *, cwd: Path, temp: Path):
 
 @pytest.fixture
 def checkout(tmp_path) -> Path:
-    """A folder laid out as a job's workspace, whose .tools/bin/uv stands in for the pinned uv."""
-    tools = tmp_path / "workspace" / ".tools" / "bin"
+    """A job's workspace: this repository's noxfile, and the suite's pinned uv in .tools/bin."""
+    workspace = tmp_path / "workspace"
+    tools = workspace / ".tools" / "bin"
     tools.mkdir(parents=True)
-    uv = tools / "uv"
-    # `uv run [options] noxfile.py ARGS` -> nox on this repository's noxfile with ARGS.
-    uv.write_text(
-        "#!/bin/bash\n"
-        'while [ "$#" -gt 0 ] && [ "$1" != noxfile.py ]; do shift; done\nshift\n'
-        f'exec {sys.executable} -m nox -f {ROOT / "noxfile.py"} "$@"\n'
-    )
-    uv.chmod(0o755)
-    return tmp_path / "workspace"
+    (tools / "uv").symlink_to(uv_binary())
+    # The noxfile finds tfcompat beside its resolved path, so a link to it is the checkout's.
+    (workspace / "noxfile.py").symlink_to(ROOT / "noxfile.py")
+    return workspace
 
 
 @pytest.fixture
