@@ -139,10 +139,15 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lint(session: nox.Session) -> None:
-    """Check formatting and lint everything with ruff."""
+    """Check formatting and lint with ruff; check the GitHub workflows with zizmor and their schema."""
     session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "lint"))
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
+    # zizmor's offline audits (no GitHub API); a finding of medium severity or higher fails.
+    session.run("zizmor", "--offline", "--min-severity", "medium", ".github/workflows")
+    # The structure, against the GitHub workflow schema check-jsonschema ships.
+    workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 # Helpers
