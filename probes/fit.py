@@ -14,6 +14,7 @@ import math
 import time
 
 CIFAR100_TRAIN_SAMPLES = 50_000
+XLA_CHOICES = ("default", "legacy-optimizer", "off")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,6 +42,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="auto: the first GPU when one is listed, else the CPU",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--xla",
+        choices=XLA_CHOICES,
+        default="default",
+        help="default: Adam and compile as the user writes them; legacy-optimizer: "
+        "tf.keras.optimizers.legacy.Adam; off: jit_compile=False for Adam and compile (the two "
+        "workarounds for an optimizer that compiles with XLA, which tensorflow-metal cannot run)",
+    )
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
@@ -93,6 +102,18 @@ def seed_everything(tf, seed: int) -> None:
     tf.random.set_seed(seed)
 
 
+def training_setup(tf, args):
+    """The optimizer and the extra ``compile`` arguments for ``--xla``. Keras 3 has no legacy
+    optimizers and its Adam takes no ``jit_compile``: the probe fails there with Keras's own
+    error rather than quietly train another way."""
+    adam = tf.keras.optimizers.Adam
+    if args.xla == "legacy-optimizer":
+        return tf.keras.optimizers.legacy.Adam(learning_rate=args.learning_rate), {}
+    if args.xla == "off":
+        return adam(learning_rate=args.learning_rate, jit_compile=False), {"jit_compile": False}
+    return adam(learning_rate=args.learning_rate), {}
+
+
 def variable_device(variable) -> str:
     """Where a variable lives; Keras 3 wraps the tf.Variable in ``.value``."""
     return getattr(variable, "device", None) or getattr(getattr(variable, "value", None), "device", "")
@@ -134,10 +155,12 @@ def main() -> None:
     started = time.perf_counter()
     with tf.device(device):
         model = build_model(tf, args.model)
+        optimizer, compile_options = training_setup(tf, args)
         model.compile(
-            optimizer=tf.keras.optimizers.Adam(learning_rate=args.learning_rate),
+            optimizer=optimizer,
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=False),
             metrics=["accuracy"],
+            **compile_options,
         )
         # TerminateOnNaN: once the loss is NaN the rest of the run proves nothing; stop early.
         model.fit(
@@ -156,6 +179,10 @@ def main() -> None:
         "batch_size": args.batch_size,
         "learning_rate": finite_or_none(args.learning_rate),
         "device": device,
+        "xla": args.xla,
+        "optimizer": type(optimizer).__module__ + "." + type(optimizer).__name__,
+        "optimizer_jit_compile": getattr(optimizer, "jit_compile", None),
+        "model_jit_compile": getattr(model, "jit_compile", getattr(model, "_jit_compile", None)),
         "gpus": [gpu.name for gpu in gpus],
         "placed_on": variable_device(model.trainable_variables[0]),
         "epochs": epochs,
