@@ -9,6 +9,7 @@ traceback or the signal is the result.
 """
 
 import argparse
+import inspect
 import json
 import math
 import time
@@ -103,14 +104,19 @@ def seed_everything(tf, seed: int) -> None:
 
 
 def training_setup(tf, args):
-    """The optimizer and the extra ``compile`` arguments for ``--xla``. Keras 3 has no legacy
-    optimizers and its Adam takes no ``jit_compile``: the probe fails there with Keras's own
-    error rather than quietly train another way."""
-    adam = tf.keras.optimizers.Adam
+    """The optimizer and the extra ``compile`` arguments for ``--xla``. ``off`` passes
+    ``jit_compile=False`` wherever there is such a parameter (Keras 2.10's Adam and Keras 3's
+    take none); Keras 3 has no legacy optimizers, so ``legacy-optimizer`` fails there with
+    Keras's own error rather than quietly train another way."""
     if args.xla == "legacy-optimizer":
         return tf.keras.optimizers.legacy.Adam(learning_rate=args.learning_rate), {}
+    adam = tf.keras.optimizers.Adam
     if args.xla == "off":
-        return adam(learning_rate=args.learning_rate, jit_compile=False), {"jit_compile": False}
+
+        def off(function) -> dict:
+            return {"jit_compile": False} if "jit_compile" in inspect.signature(function).parameters else {}
+
+        return adam(learning_rate=args.learning_rate, **off(adam)), off(tf.keras.Model.compile)
     return adam(learning_rate=args.learning_rate), {}
 
 

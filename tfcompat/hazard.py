@@ -68,36 +68,67 @@ def predict(*, tf: str, metal: str, python: str, cache_dir: Path | None = None) 
     ones read the cache. Raises ``HazardError`` (one line) when there is no prediction.
     """
     cache = Path(cache_dir or provision.cache_dir())
-    reqs = macresolve.requirements(tf, metal)
-    try:
-        date = macresolve.release_date(reqs, python=python, cache_dir=cache)
-        pins = macresolve.resolve(reqs, python=python, exclude_newer=date, binary_only=False, cache_dir=cache)
-    except macresolve.ResolveError as exc:
-        raise HazardError(f"tensorflow {tf} + tensorflow-metal {metal}, Python {python}: {exc}") from None
-    tf_pin = macresolve.find(pins, abi.tf_package(tf))
-    keras_pins = [pin for pin in pins if pin.name in KERAS_DISTRIBUTIONS]
-    if tf_pin is None or not tf_pin.is_wheel:
-        raise HazardError(f"tensorflow {tf}, Python {python}: no macOS arm64 wheel of {abi.tf_package(tf)}")
+    wheels = WheelSet.of(tf=tf, metal=metal, python=python, cache=cache)
     facts = MAC if metal != "none" else Facts(gpus=0, pluggable=0)
-    key = _key(facts, [tf_pin] + keras_pins)
-    path = cache / "hazard" / FORMAT / f"{key}.json"
+    path = cache / "hazard" / FORMAT / f"{_key(facts, wheels.pins)}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         pass  # not cached, or damaged: decide again
-    for pin in keras_pins:
-        if not pin.is_wheel:
-            raise HazardError(f"{pin.name} {pin.version}: only a source distribution, not read")
-    missing = {top for name, top in KERAS_DISTRIBUTIONS.items() if not macresolve.find(pins, name)}
-    missing -= {top for name, top in KERAS_DISTRIBUTIONS.items() if macresolve.find(pins, name)}
-    refs = [tf_pin.wheel] + [pin.wheel for pin in keras_pins]
     try:
-        with wheelsource.SourceSet(refs, root=cache / "wheelsource") as sources:
-            section = judge(sources, facts, missing=missing)
+        with wheels.sources(cache) as sources:
+            section = judge(sources, facts, missing=wheels.missing)
     except (macwheels.WheelError, pyeval.EvalError) as exc:
         raise HazardError(str(exc)) from None
     write_atomic(path, json.dumps(section, indent=1).encode())
     return section
+
+
+@dataclass(frozen=True)
+class WheelSet:
+    """The wheels whose code decides the hazard: TensorFlow's and the Keras distributions in
+    the pair's set as of its release; ``missing`` the Keras modules not installed with them."""
+
+    pins: list[macresolve.Pin]
+    missing: frozenset[str]
+
+    @classmethod
+    def of(cls, *, tf: str, metal: str, python: str, cache: Path) -> WheelSet:
+        reqs = macresolve.requirements(tf, metal)
+        try:
+            pins = _as_of_release(reqs, python=python, cache=cache)
+        except macresolve.ResolveError as exc:
+            raise HazardError(f"tensorflow {tf} + tensorflow-metal {metal}, Python {python}: {exc}") from None
+        tf_pin = macresolve.find(pins, abi.tf_package(tf))
+        if tf_pin is None or not tf_pin.is_wheel:
+            raise HazardError(
+                f"tensorflow {tf}, Python {python}: no macOS arm64 wheel of {abi.tf_package(tf)}"
+            )
+        keras_pins = [pin for pin in pins if pin.name in KERAS_DISTRIBUTIONS]
+        for pin in keras_pins:
+            if not pin.is_wheel:
+                raise HazardError(f"{pin.name} {pin.version}: only a source distribution, not read")
+        installed = {KERAS_DISTRIBUTIONS[pin.name] for pin in keras_pins}
+        return cls([tf_pin, *keras_pins], frozenset(set(KERAS_DISTRIBUTIONS.values()) - installed))
+
+    def sources(self, cache: Path) -> wheelsource.SourceSet:
+        return wheelsource.SourceSet([pin.wheel for pin in self.pins], root=cache / "wheelsource")
+
+
+def _as_of_release(reqs: list[str], *, python: str, cache: Path) -> list[macresolve.Pin]:
+    """The pair's set as of its release. Where that has no solution on macOS arm64 (TF 2.7:
+    no libclang for it yet), the set of today with only the Keras distributions dated: the
+    Keras a user got then is what the hazard is about."""
+    date = macresolve.release_date(reqs, python=python, cache_dir=cache)
+    try:
+        return macresolve.resolve(reqs, python=python, exclude_newer=date, binary_only=False, cache_dir=cache)
+    except macresolve.ResolveError as exc:
+        if exc.offline:
+            raise
+        limits = tuple((name, date) for name in KERAS_DISTRIBUTIONS)
+        return macresolve.resolve(
+            reqs, python=python, exclude_newer=None, binary_only=False, newer_limits=limits, cache_dir=cache
+        )
 
 
 def judge(sources: wheelsource.SourceSet, facts: Facts, *, missing: set[str] = frozenset()) -> dict:
@@ -113,7 +144,9 @@ def judge(sources: wheelsource.SourceSet, facts: Facts, *, missing: set[str] = f
             _workaround(sources, facts, missing, use),
         )
     if use.requested:
-        reason = f"XLA is on by default with a GPU ({use.where}), but turned off on macOS arm64"
+        reason = f"XLA is on by default with a GPU ({use.where}), " + (
+            "but turned off on macOS arm64" if facts.gpus else "and this Mac lists no GPU"
+        )
         return _section("ok", use.keras, reason)
     return _section(
         "ok", use.keras, "neither the default Adam nor the train step compiles with XLA by default"

@@ -96,14 +96,17 @@ def resolve(
     exclude_newer: str | None,
     constraints: tuple[str, ...] = (),
     binary_only: bool = True,
+    newer_limits: tuple[tuple[str, str], ...] = (),
     cache_dir: Path | None = None,
 ) -> list[Pin]:
     """The full set pip would install for ``reqs`` on macOS arm64 with CPython ``python``: as of
     ``exclude_newer``, or today when it is None. ``binary_only=False`` lets pip build from
-    source distributions, as it did by default (the versions a user got then)."""
+    source distributions, as it did by default (the versions a user got then).
+    ``newer_limits`` dates single packages: ``(("keras", date),)`` (uv's ``--exclude-newer-package``)."""
     day = "asof" if exclude_newer else datetime.now(UTC).strftime("today-%Y-%m-%d")
     folder = _cache(cache_dir) / day
-    key = _key(python, str(exclude_newer), str(binary_only), *reqs, "--", *constraints)
+    limits = [f"{name}={date}" for name, date in newer_limits]
+    key = _key(python, str(exclude_newer), str(binary_only), *reqs, "--", *constraints, "--", *limits)
     path = folder / f"{key}.json"
     cached = _read(path)
     if cached is not None:
@@ -111,7 +114,12 @@ def resolve(
     if not exclude_newer:
         _drop_other_days(folder)
     pins = _compile(
-        reqs, python=python, exclude_newer=exclude_newer, constraints=constraints, binary_only=binary_only
+        reqs,
+        python=python,
+        exclude_newer=exclude_newer,
+        constraints=constraints,
+        binary_only=binary_only,
+        newer_limits=limits,
     )
     write_atomic(path, json.dumps({"pins": [asdict(pin) for pin in pins]}, indent=1).encode())
     return pins
@@ -131,6 +139,7 @@ def _compile(
     binary_only: bool = True,
     exclude_newer: str | None = None,
     constraints: tuple[str, ...] = (),
+    newer_limits: list[str] = (),
 ) -> list[Pin]:
     try:
         uv = provision.uv_binary()
@@ -146,6 +155,8 @@ def _compile(
         argv += ["--only-binary", ":all:"] if binary_only else []
         argv += ["--no-deps"] if no_deps else []
         argv += ["--exclude-newer", exclude_newer] if exclude_newer else []
+        for limit in newer_limits:
+            argv += ["--exclude-newer-package", limit]
         if constraints:
             constraints_file = Path(tmp) / "constraints.txt"
             constraints_file.write_text("".join(f"{line}\n" for line in constraints))
@@ -163,8 +174,9 @@ def _compile(
             raise ResolveError(f"{wanted}: uv gave no answer in {_TIMEOUT:.0f} s", offline=True) from None
         if done.returncode != 0:
             offline = any(sign in done.stderr for sign in _OFFLINE_SIGNS)
-            _, reason = provision.explain_uv_error(done.stderr)
-            raise ResolveError(f"{wanted}: {reason}", offline=offline)
+            # macwheels' reading of uv's error keeps a no-solution cause whole (which package
+            # has no wheel, and why it is needed); ``explain_uv_error`` keeps its first line.
+            raise ResolveError(f"{wanted}: {macwheels._uv_why(done)}", offline=offline)
         packages = tomllib.loads(lock.read_text()).get("packages", [])
     return [_pin(package) for package in packages]
 
