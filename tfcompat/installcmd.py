@@ -67,9 +67,7 @@ def install_command(*, tf: str, metal: str, python: str, cache_dir: Path | None 
             pins += [pin for pin, _ in new]
             reasons += [reason for _, reason in new]
     except macresolve.ResolveError as exc:
-        raise InstallError(
-            f"{' '.join(reqs)}: cannot resolve on macOS arm64 for Python {python}: {exc}"
-        ) from None
+        raise InstallError(f"{command(reqs)} (macOS arm64, Python {python}): no answer: {exc}") from None
     return _section(reqs, pins, "; ".join([*reasons, f"still a new major after {MAX_ROUNDS} rounds"]), False)
 
 

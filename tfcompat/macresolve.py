@@ -145,7 +145,6 @@ def _compile(
         uv = provision.uv_binary()
     except provision.ProvisionError:
         raise ResolveError("uv not found: install it (pip install uv)", offline=True) from None
-    wanted = " ".join(reqs + list(constraints))
     with tempfile.TemporaryDirectory(prefix="tfcompat-resolve-") as tmp:
         lock = Path(tmp) / "pylock.toml"
         # This interpreter only stands in for uv's interpreter discovery: the flags set the target.
@@ -171,14 +170,32 @@ def _compile(
                 argv, input="\n".join(reqs), capture_output=True, text=True, env=env, timeout=_TIMEOUT
             )
         except subprocess.TimeoutExpired:
-            raise ResolveError(f"{wanted}: uv gave no answer in {_TIMEOUT:.0f} s", offline=True) from None
+            raise ResolveError(
+                f"uv gave no answer in {_TIMEOUT:.0f} s: is the index reachable?", offline=True
+            ) from None
         if done.returncode != 0:
-            offline = any(sign in done.stderr for sign in _OFFLINE_SIGNS)
-            # macwheels' reading of uv's error keeps a no-solution cause whole (which package
-            # has no wheel, and why it is needed); ``explain_uv_error`` keeps its first line.
-            raise ResolveError(f"{wanted}: {macwheels._uv_why(done)}", offline=offline)
+            raise _error(done.stderr)
         packages = tomllib.loads(lock.read_text()).get("packages", [])
     return [_pin(package) for package in packages]
+
+
+def _error(stderr: str) -> ResolveError:
+    """One line: for the network, what could not be reached and the fix; for an answer about
+    the pair, uv's whole cause (which requirement has no wheel, and what needs it)."""
+    if any(sign in stderr for sign in _OFFLINE_SIGNS):
+        _, reason = provision.explain_uv_error(stderr)
+        return ResolveError(f"{reason}; connect to the index once, the answers are then cached", offline=True)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [
+        line.removeprefix("error:").removeprefix("cause:").strip()
+        for line in lines
+        if not line.startswith("hint:")
+    ]
+    if not lines:
+        return ResolveError("uv failed with no message", offline=False)
+    return ResolveError(
+        ": ".join([lines[0], " ".join(lines[1:])] if lines[1:] else lines)[:600], offline=False
+    )
 
 
 def _pin(package: dict) -> Pin:

@@ -707,9 +707,11 @@ class Interpreter:
             scope.vars = {**scope.vars, stmt.name: Class(stmt, scope.module, scope)}
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
+                self._importable(alias.name)
                 target = alias.name if alias.asname else alias.name.split(".")[0]
                 scope.vars = {**scope.vars, alias.asname or target: _LazyImport(self, target, None)}
         elif isinstance(stmt, ast.ImportFrom):
+            self._importable(_absolute(scope.module, stmt))
             for alias in stmt.names:
                 lazy = _LazyImport(self, _absolute(scope.module, stmt), alias.name)
                 scope.vars = {**scope.vars, alias.asname or alias.name: lazy}
@@ -717,6 +719,12 @@ class Interpreter:
             for target in stmt.targets:
                 self._assign(target, UNKNOWN, scope)
         return None
+
+    def _importable(self, dotted: str) -> None:
+        """An import statement of a package that is not installed raises where it stands (the
+        module itself is read only when used)."""
+        if dotted.split(".", 1)[0] in self.missing:
+            raise Dead("ImportError")
 
     def _assign(self, target: ast.expr | None, value: Any, scope: Scope) -> None:
         if isinstance(target, ast.Name):
