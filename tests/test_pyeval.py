@@ -162,9 +162,11 @@ def test_a_raise_ends_its_way(evaluate) -> None:
     source = """
     import secrets
     def checked():
+        result = "the other way"
         if secrets.choice([1, 2]):
+            result = "this way"
             raise ValueError("not this way")
-        return "the other way"
+        return result
     """
     assert evaluate({"demo/__init__.py": source}, "checked()")[0] == "the other way"
 
