@@ -4,9 +4,9 @@ by uv for macOS arm64 from any OS, as of the pair's release or as of today.
 ``release_date`` is one day after the newest upload of the pair's own wheels (as ``provision``
 dates a row: the day a user could first install it, with the fixes released alongside);
 ``resolve`` gives every distribution with the file pip would take (URL, sha256), from ``uv pip
-compile --python-platform aarch64-apple-darwin --format pylock.toml``. Answers are cached in
-``<cache>/macresolve/v1/``: a dated resolution for good (the date fixes it), today's for the
-current UTC day only (new releases change it).
+compile --python-platform aarch64-apple-darwin --format pylock.toml``. Answers, "no solution"
+included, are cached in ``<cache>/macresolve/v1/``: a dated resolution for good (the date
+fixes it), today's for the current UTC day only (new releases change it).
 """
 
 from __future__ import annotations
@@ -109,18 +109,25 @@ def resolve(
     key = _key(python, str(exclude_newer), str(binary_only), *reqs, "--", *constraints, "--", *limits)
     path = folder / f"{key}.json"
     cached = _read(path)
+    if cached is not None and "error" in cached:
+        raise ResolveError(cached["error"], offline=False)
     if cached is not None:
         return [Pin(**pin) for pin in cached["pins"]]
     if not exclude_newer:
         _drop_other_days(folder)
-    pins = _compile(
-        reqs,
-        python=python,
-        exclude_newer=exclude_newer,
-        constraints=constraints,
-        binary_only=binary_only,
-        newer_limits=limits,
-    )
+    try:
+        pins = _compile(
+            reqs,
+            python=python,
+            exclude_newer=exclude_newer,
+            constraints=constraints,
+            binary_only=binary_only,
+            newer_limits=limits,
+        )
+    except ResolveError as exc:
+        if not exc.offline:  # "no solution" is an answer too, as fixed as a set
+            write_atomic(path, json.dumps({"error": str(exc)}).encode())
+        raise
     write_atomic(path, json.dumps({"pins": [asdict(pin) for pin in pins]}, indent=1).encode())
     return pins
 

@@ -261,6 +261,7 @@ class Interpreter:
         self.read: set[str] = set()  # member paths read, for the record
         self._answers: dict[str, Callable | None] = {}
         self._in_getattr: set[tuple[int, str]] = set()
+        self._bound: dict[int, tuple[ast.stmt, frozenset[str]]] = {}
         sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
 
     # Modules
@@ -318,6 +319,9 @@ class Interpreter:
     def _bind_in(self, body: list[ast.stmt], name: str, scope: Scope, value: Any) -> Any:
         """The value ``name`` has after the top-level statements ``body`` (``value`` before)."""
         for stmt in body:
+            names = self._names_bound(stmt)
+            if name not in names and "*" not in names:
+                continue  # cannot bind it: not even its conditions need evaluating
             if value is not _NOT_BOUND:
                 scope.module.partial[name] = value
             if isinstance(stmt, ast.If):
@@ -337,6 +341,27 @@ class Interpreter:
                 if bound is not _NOT_BOUND:
                     value = bound
         return value
+
+    def _names_bound(self, stmt: ast.stmt) -> frozenset[str]:
+        """The names a top-level statement may bind (``*`` for a star import); memoized."""
+        key = id(stmt)
+        if key not in self._bound:
+            names: set[str] = set()
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                    names.add(node.id)
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    names.update((a.asname or a.name.split(".")[0]) for a in node.names)
+                elif (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "setattr"
+                ):
+                    names.update(a.value for a in node.args[1:2] if isinstance(a, ast.Constant))
+            self._bound[key] = (stmt, frozenset(names))  # the statement kept alive: its id stays its own
+        return self._bound[key][1]
 
     def _binding(self, stmt: ast.stmt, name: str, scope: Scope) -> Any:
         """What a top-level statement binds to ``name``, or ``_NOT_BOUND``."""
