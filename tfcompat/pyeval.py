@@ -258,7 +258,6 @@ class Interpreter:
         self.steps = 0
         self.limit = MAX_STEPS
         self.cutoffs: list[str] = []
-        self.read: set[str] = set()  # member paths read, for the record
         self._answers: dict[str, Callable | None] = {}
         self._in_getattr: set[tuple[int, str]] = set()
         self._bound: dict[int, tuple[ast.stmt, frozenset[str]]] = {}
@@ -282,7 +281,6 @@ class Interpreter:
             tree = ast.parse(self.sources.read(path), filename=path)
         except SyntaxError as exc:
             raise EvalError(f"{path}: not valid Python ({exc.msg}, line {exc.lineno})") from None
-        self.read.add(path)
         module = Module(dotted, path, tree)
         self.modules[dotted] = module
         return module
