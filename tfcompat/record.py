@@ -310,7 +310,7 @@ def load_record(path: Path, data: bytes | None = None) -> Record:
         raise RecordError(f"{path.name}: cannot read: {exc.strerror}") from None
     try:
         header = msgspec.json.decode(data, type=_Header)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter for bad UTF-8
         raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
     except msgspec.ValidationError:
         raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)") from None

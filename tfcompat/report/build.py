@@ -20,7 +20,7 @@ from tfcompat.report import cells
 from tfcompat.report.cells import Place
 from tfcompat.report.collect import Collection, Entry, MachineKey
 from tfcompat.report.evidence import GATES, LEGEND_NOTE, LEVELS, VERIFIED, legend
-from tfcompat.report.history import changes_of, disagreements, flags_of, abi_result, row_label
+from tfcompat.report.history import abi_result, changes_of, disagreements, flags_of, row_label
 from tfcompat.report.install import install_command, lock_name, lock_text
 from tfcompat.report.model import (
     COLUMNS,
@@ -73,10 +73,14 @@ class _Builder:
         answers = []
         macs = [(key, machine) for key, machine in self.machines.items() if machine.os == "Darwin"]
         for key, machine in [*macs, (None, _predicted_machine())]:
-            machine_grids = [self._grid(key, machine, python, tf_versions, metal_versions) for python in pythons]
+            machine_grids = [
+                self._grid(key, machine, python, tf_versions, metal_versions) for python in pythons
+            ]
             grids += machine_grids
             answers.append(
-                MachineAnswers(machine=machine.id, answers=[self._answer(key, grid) for grid in machine_grids])
+                MachineAnswers(
+                    machine=machine.id, answers=[self._answer(key, grid) for grid in machine_grids]
+                )
             )
         tables = [self._table(key, machine, host_os) for key, machine in self.machines.items()] or [
             self._table(None, None, host_os)
@@ -87,7 +91,9 @@ class _Builder:
             record_count=self.found.count,
             machines=[*self.machines.values(), _predicted_machine()],
             answers=answers,
-            legend=[LegendEntry(level=level, marks=marks, meaning=meaning) for level, marks, meaning in legend()],
+            legend=[
+                LegendEntry(level=level, marks=marks, meaning=meaning) for level, marks, meaning in legend()
+            ],
             legend_note=LEGEND_NOTE,
             tables=tables,
             grids=grids,
@@ -153,7 +159,9 @@ class _Builder:
         if key is not None and row is not None:
             entry = self.found.verify.get((key, row.key))
             if entry is not None:
-                found.append(cells.verify_evidence(entry, self.notes, Place(machine.label, python, tf, metal)))
+                found.append(
+                    cells.verify_evidence(entry, self.notes, Place(machine.label, python, tf, metal))
+                )
         if key is not None and minimum and cells.older_macos(machine.os_version, minimum):
             found.append(cells.needs_macos(minimum, machine.os_version, origin))
         return cells.strongest_first(found), install, note
@@ -190,26 +198,38 @@ class _Builder:
         supports = self.claims.get((tf, metal))
         if supports is not None:
             found.append(cells.claim(supports))
-        command, note = install_command(tf, metal, install) if _is_release(tf) and _is_release(metal) else (None, None)
+        command, note = (
+            install_command(tf, metal, install) if _is_release(tf) and _is_release(metal) else (None, None)
+        )
         return tuple(found), command, note, clean(minimum) or None, origin
 
     def _missing_wheels(self, python: str, tf: str, metal: str) -> list[str]:
         missing = []
-        for name, release in (("TensorFlow", self.found.tf_releases.get(tf)), ("tensorflow-metal", self.found.metal_releases.get(metal))):
+        for name, release in (
+            ("TensorFlow", self.found.tf_releases.get(tf)),
+            ("tensorflow-metal", self.found.metal_releases.get(metal)),
+        ):
             if release is not None and python not in release.pythons:
                 missing.append(f"{name} {tf if name == 'TensorFlow' else metal} has none")
         return missing
 
     # Grids and the answer
 
-    def _grid(self, key, machine: Machine, python: str, tf_versions: list[str], metal_versions: list[str]) -> Grid:
+    def _grid(
+        self, key, machine: Machine, python: str, tf_versions: list[str], metal_versions: list[str]
+    ) -> Grid:
         rows = []
         for tf in tf_versions:
             row_cells = []
             for metal in metal_versions:
                 evidence, install, _ = self._evidence(key, machine, python, tf, metal)
                 row_cells.append(
-                    GridCell(metal=metal, anchor=anchor(machine.id, python, tf, metal), evidence=evidence, install=install)
+                    GridCell(
+                        metal=metal,
+                        anchor=anchor(machine.id, python, tf, metal),
+                        evidence=evidence,
+                        install=install,
+                    )
                 )
             rows.append(GridRow(tf=tf, cells=row_cells))
         return Grid(machine=machine.id, python=python, metal=metal_versions, rows=rows)
@@ -268,7 +288,9 @@ class _Builder:
     # Row lists
 
     def _table(self, key: MachineKey | None, machine: Machine | None, host_os: str) -> Table:
-        rows = [self._table_row(key, machine, row, host_os) for row in _controls_beside_pairs(self.matrix.rows)]
+        rows = [
+            self._table_row(key, machine, row, host_os) for row in _controls_beside_pairs(self.matrix.rows)
+        ]
         return Table(
             machine=machine.id if machine else PREDICTED,
             title=machine.label if machine else "No verify records yet",
@@ -284,8 +306,12 @@ class _Builder:
         abi = self.found.abi.get(row.key)
         abi_error = self.found.abi_no_verdict.get(row.key)
         results = {"supports": Result(row.supports)}
-        results["abi"] = abi_result(abi.record) if abi else Result(None, "ABI not checked yet" if row.has_plugin else None)
-        results |= verify_results(verify.record) if verify else _not_run(row, machine.os if machine else host_os)
+        results["abi"] = (
+            abi_result(abi.record) if abi else Result(None, "ABI not checked yet" if row.has_plugin else None)
+        )
+        results |= (
+            verify_results(verify.record) if verify else _not_run(row, machine.os if machine else host_os)
+        )
         extra: dict[str, list[Result]] = {column: [] for column in COLUMNS}
         for column, text in disagreements(verify, abi):
             extra[column].append(Result("flag", text))
@@ -297,11 +323,11 @@ class _Builder:
         for column in COLUMNS:
             # A prediction holds on any host: its footnote names no machine.
             where = "" if column in ("abi", "supports") else label
-            values[column] = value(results[column], self.notes, machine=where, place=place, extra=extra[column])
-        evidence = None
-        if machine is not None:
-            found, _, _ = self._evidence(key, machine, row.python, row.tf, row.metal)
-            evidence = found[0] if found else None
+            values[column] = value(
+                results[column], self.notes, machine=where, place=place, extra=extra[column]
+            )
+        found, _, _ = self._evidence(key, machine or _predicted_machine(), row.python, row.tf, row.metal)
+        evidence = found[0] if found else None
         return TableRow(
             anchor=anchor(machine.id if machine else PREDICTED, row.python, row.tf, row.metal),
             python=row.python,

@@ -111,12 +111,7 @@ def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> l
     found = []
     if verdict == "fail":
         first = clean(abi.first) or "unresolved symbols"
-        detail = first + "".join(f"\n{clean(name)}" for name in getattr(abi, "unresolved", []))
-        more = abi.unresolved_count - len(getattr(abi, "unresolved", []))
-        if more > 0:
-            detail += f"\n... and {more} more"
-        if abi.second is not None:
-            detail += "\n" + second_layer(abi.second)
+        detail = abi_detail(abi)
         text = f"predicted: {first_line(first)}"
         number = notes.add(text, detail, place=place.label)
         found.append(
@@ -160,6 +155,18 @@ def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> l
         )
     )
     return found
+
+
+def abi_detail(abi: Abi | MapCell) -> str:
+    """A predicted failure in full: the first reason, the unresolved names, the second layer."""
+    unresolved = [clean(name) for name in getattr(abi, "unresolved", [])]
+    more = abi.unresolved_count - len(unresolved)
+    lines = [clean(abi.first) or "unresolved symbols", *unresolved] + (
+        [f"... and {more} more"] if more > 0 else []
+    )
+    if abi.second is not None:
+        lines.append(second_layer(abi.second))
+    return "\n".join(lines)
 
 
 def second_layer(second) -> str:

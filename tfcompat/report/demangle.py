@@ -50,7 +50,7 @@ def demangle(name: str) -> str | None:
     if runtime is None:
         return None
     cxa_demangle, free = runtime
-    for candidate in ([name[1:], name] if name.startswith("__Z") else [name]):
+    for candidate in [name[1:], name] if name.startswith("__Z") else [name]:
         status = ctypes.c_int(-1)
         pointer = cxa_demangle(candidate.encode("ascii", "replace"), None, None, ctypes.byref(status))
         if pointer:

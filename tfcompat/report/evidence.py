@@ -36,7 +36,7 @@ LEVELS: dict[str, tuple[str, str]] = {
     ),
     "verified-virtual": (
         "V",
-        "verified on a virtual GPU (a hosted CI Mac: \"Apple Paravirtual device\") or on a GPU the record "
+        'verified on a virtual GPU (a hosted CI Mac: "Apple Paravirtual device") or on a GPU the record '
         "does not name",
     ),
     "verified-short": ("S", "verified with a shortened or synthetic fit (the cell says which)"),
@@ -141,7 +141,8 @@ def verified_level(record: Record, *, plugin: bool) -> tuple[str, str]:
 LEGEND_NOTE = (
     "✓ works · ✗ fails · ! loads, training predicted to fail · ? unclear. A cell shows its strongest "
     "evidence: a real run, else what keeps the pair from being installed, else a prediction, else PyPI's "
-    "claim; the cell's details list the rest. A run with no verdict never hides an earlier verdict. A failure "
+    "claim; the cell's details list the rest. A run with no verdict never hides an earlier verdict. "
+    "A failure "
     "is as strong as the machine it was seen on. TensorFlow alone (the control) sits beside its pairs."
 )
 
@@ -156,7 +157,9 @@ def legend() -> list[tuple[str | None, list[str], str]]:
             marks = [GLYPHS["works"] + letter, GLYPHS["fails"] + letter]
         entries.append((level, marks, meaning))
         if level == "predicted":
-            entries.append((level, [mark(level, "hazard")], OUTCOME_WORDS["hazard"] + " (the cell names the workaround)"))
+            entries.append(
+                (level, [mark(level, "hazard")], OUTCOME_WORDS["hazard"] + " (the cell names the workaround)")
+            )
         if level == "claimed":
             entries.append((level, [mark(level, "unclear")], OUTCOME_WORDS["unclear"]))
     entries.append((None, [SLOWER_MARK], f"{SLOWER}: a warning beside the mark, not a failure"))

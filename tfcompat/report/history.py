@@ -10,6 +10,7 @@ missing from the older record (it predates the probe) is not a change.
 from __future__ import annotations
 
 from tfcompat.record import Record
+from tfcompat.report.cells import abi_detail
 from tfcompat.report.collect import Collection, Entry
 from tfcompat.report.model import COLUMNS, Change, Flag
 from tfcompat.report.rows import NO_GPU, PREDATES_PROBES, SYMBOLS, Result, verify_results
@@ -28,10 +29,7 @@ def abi_result(record: Record) -> Result:
     if abi.verdict == "ok":
         return Result("ok")
     first = clean(abi.first) or "unresolved symbols"
-    unresolved = [clean(name) for name in abi.unresolved]
-    more = abi.unresolved_count - len(unresolved)
-    detail = "\n".join([first, *unresolved] + ([f"... and {more} more"] if more > 0 else []))
-    return Result("fail", f"predicted: {first_line(first)}", detail)
+    return Result("fail", f"predicted: {first_line(first)}", abi_detail(abi))
 
 
 def disagreements(verify: Entry | None, abi: Entry | None) -> list[tuple[str, str]]:
@@ -134,8 +132,13 @@ def _host_changes(before: Record, after: Record) -> list[str]:
     """What changed on the computer and in the suite's tools between two verify records of it."""
     os_name = "macOS" if after.host.os == "Darwin" else f"{clean(after.host.os)} version"
     lines = []
-    pairs = [(os_name, before.host.os_version, after.host.os_version), ("Python", before.host.python, after.host.python)]
-    pairs += [(tool, getattr(before.tools, tool), getattr(after.tools, tool)) for tool in ("nox", "tfcompat", "uv")]
+    pairs = [
+        (os_name, before.host.os_version, after.host.os_version),
+        ("Python", before.host.python, after.host.python),
+    ]
+    pairs += [
+        (tool, getattr(before.tools, tool), getattr(after.tools, tool)) for tool in ("nox", "tfcompat", "uv")
+    ]
     for name, old, new in pairs:
         if old != new:
             lines.append(f"{name} {clean(old) or '?'} → {clean(new) or '?'}")
@@ -145,7 +148,10 @@ def _host_changes(before: Record, after: Record) -> list[str]:
 def _packages(record: Record) -> dict[str, str]:
     """name → version of what a record installed (verify) or read (abi); empty when unknown."""
     if record.kind == "abi":
-        return {clean(wheel.name): f"{clean(wheel.version)} ({clean(wheel.sha256)[:12]})" for wheel in record.abi.wheels}
+        return {
+            clean(wheel.name): f"{clean(wheel.version)} ({clean(wheel.sha256)[:12]})"
+            for wheel in record.abi.wheels
+        }
     pins = (clean(item).partition("==") for item in record.provision.packages)
     return {name: version for name, _, version in pins}
 

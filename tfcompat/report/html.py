@@ -15,7 +15,7 @@ import jinja2
 
 from tfcompat.report.evidence import GLYPHS
 from tfcompat.report.model import COLUMNS, Compatibility
-from tfcompat.report.text import show_time
+from tfcompat.report.text import show_generated, show_time
 
 GLYPH_OUTCOMES = {glyph: outcome for outcome, glyph in GLYPHS.items() if glyph}
 #: No scripts, no remote loads: only the page's own inline style.
@@ -32,6 +32,7 @@ def _template() -> jinja2.Template:
         lstrip_blocks=True,
     )
     environment.filters["when"] = show_time
+    environment.filters["generated"] = show_generated
     return environment.get_template("compatibility.html.j2")
 
 

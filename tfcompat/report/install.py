@@ -17,7 +17,9 @@ from tfcompat.record import InstallCommand, Record
 
 #: From 2.13 ``tensorflow`` is the name to install on macOS (a stub for ``tensorflow-macos`` up to 2.15).
 FIRST_TENSORFLOW_ON_MACOS = Version("2.13")
-_PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?(\s*(===?|[<>!~]=|[<>])\s*[A-Za-z0-9.*+!_-]+,?)+")
+_PIN = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?(\s*(===?|[<>!~]=|[<>])\s*[A-Za-z0-9.*+!_-]+,?)+"
+)
 _LOCKED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})*")
 _RECORD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 
@@ -32,9 +34,16 @@ def install_command(tf: str, metal: str, install: InstallCommand | None) -> tupl
     The command is None when the map found that no command installs the pair from wheels today.
     """
     if install is not None and not install.works:
-        return None, f"no command installs this pair from wheels today: {install.reason or 'see the map record'}"
+        return (
+            None,
+            f"no command installs this pair from wheels today: {install.reason or 'see the map record'}",
+        )
     pins = [pin for pin in (install.pins if install else []) if _safe_pin(pin)]
-    parts = [f"{tensorflow_distribution(tf)}=={tf}", *([f"tensorflow-metal=={metal}"] if metal != "none" else []), *pins]
+    parts = [
+        f"{tensorflow_distribution(tf)}=={tf}",
+        *([f"tensorflow-metal=={metal}"] if metal != "none" else []),
+        *pins,
+    ]
     command = "python -m pip install " + " ".join(f'"{part}"' for part in parts)
     note = f"pins {', '.join(pins)}: {install.reason}" if pins and install and install.reason else None
     return command, note

@@ -8,7 +8,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from tfcompat.report.model import COLUMNS, Answer, Compatibility, Evidence, Grid, Table
-from tfcompat.report.text import excerpt, fenced, md, show_time, superscript
+from tfcompat.report.text import excerpt, fenced, md, show_generated, show_time, superscript
 
 ROW_HEADERS = ["Python", "TensorFlow", "tensorflow-metal", "Evidence", *COLUMNS.values()]
 
@@ -19,13 +19,17 @@ def render_markdown(report: Compatibility) -> str:
     on = f" on {md('; '.join(real))}" if real else ""
     parts = [
         "# tensorflow-metal compatibility",
-        f"Generated {md(report.generated)} from {report.record_count} records{on}.",
+        f"Generated {md(show_generated(report.generated))} from {report.record_count} records{on}.",
         "## The answer: which pair to install",
     ]
     if report.record_count == 0:
-        parts.insert(2, "No records yet: run `nox -s abi` (any OS) or `nox -s verify` (macOS), then `nox -s report`.")
+        parts.insert(
+            2, "No records yet: run `nox -s abi` (any OS) or `nox -s verify` (macOS), then `nox -s report`."
+        )
     for group in report.answers:
-        parts.append(f"### {md(labels[group.machine])}\n\n" + "\n".join(_answer(answer) for answer in group.answers))
+        parts.append(
+            f"### {md(labels[group.machine])}\n\n" + "\n".join(_answer(answer) for answer in group.answers)
+        )
     parts.append(_legend(report))
     grids = {}
     for grid in report.grids:
@@ -43,12 +47,16 @@ def render_markdown(report: Compatibility) -> str:
         lines = [f"- {md(flag.row)} on {md(flag.machine)}: {md(flag.text)}" for flag in report.flags]
         parts.append("## Claim against observation\n\n" + "\n".join(lines))
     if report.changes:
-        parts.append("## Changed since the previous run\n\n" + "\n".join(_change(change) for change in report.changes))
+        parts.append(
+            "## Changed since the previous run\n\n" + "\n".join(_change(change) for change in report.changes)
+        )
     if report.footnotes:
         parts.append("## Footnotes\n\n" + "\n\n".join(_footnote(note) for note in report.footnotes))
     for title, items in (("Records skipped", report.skipped), ("Records repaired", report.repaired)):
         if items:
-            parts.append(f"## {title}\n\n" + "\n".join(f"- {md(item.name)}: {md(item.reason)}" for item in items))
+            parts.append(
+                f"## {title}\n\n" + "\n".join(f"- {md(item.name)}: {md(item.reason)}" for item in items)
+            )
     return "\n\n".join(parts) + "\n"
 
 
@@ -85,7 +93,9 @@ def _mark(evidence: Evidence | None) -> str:
 
 def _legend(report: Compatibility) -> str:
     rows = [[" ".join(entry.marks), md(entry.meaning)] for entry in report.legend]
-    body = tabulate(rows, headers=["Mark", "Evidence, strongest first"], tablefmt="github", disable_numparse=True)
+    body = tabulate(
+        rows, headers=["Mark", "Evidence, strongest first"], tablefmt="github", disable_numparse=True
+    )
     return f"## Evidence, strongest first\n\n{body}\n\n{md(report.legend_note)}"
 
 
@@ -127,7 +137,9 @@ def _change(change) -> str:
 
 def _footnote(note) -> str:
     places = "; ".join(
-        (f"{machine}: " if machine else "") + ", ".join(rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        (f"{machine}: " if machine else "")
+        + ", ".join(rows[:5])
+        + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
         for machine, rows in note.where.items()
     )
     text = f"{superscript([note.number])} **{md(note.text)}**" + (f" — {md(places)}" if places else "")

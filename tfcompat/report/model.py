@@ -94,7 +94,7 @@ class GridRow(_Part, kw_only=True):
 
 
 class Grid(_Part, kw_only=True):
-    """TensorFlow releases down (newest first), plugin releases across: TensorFlow alone, then newest first."""
+    """TensorFlow releases down, newest first; across, TensorFlow alone and then the plugins, newest first."""
 
     machine: str
     python: str

@@ -17,7 +17,13 @@ from tfcompat.report.notes import Notes
 from tfcompat.report.text import clean, figure, first_line, show_time
 
 #: Which probe fills which column.
-PROBE_OF_COLUMN = {"import": "import", "devices": "devices", "verify": "fit", "agrees": "agree", "speedup": "speedup"}
+PROBE_OF_COLUMN = {
+    "import": "import",
+    "devices": "devices",
+    "verify": "fit",
+    "agrees": "agree",
+    "speedup": "speedup",
+}
 #: The probes a record made before them lacks: their cells say so instead of staying blank.
 NEWER_PROBES = {"agree", "speedup"}
 PREDATES_PROBES = "not measured: the record predates the agree and speed-up probes"
@@ -40,7 +46,9 @@ def verify_results(record: Record) -> dict[str, Result]:
     provision = record.provision
     if provision.status != "ok":
         error = clean(provision.error)
-        words = "not installable from wheels" if provision.status == "not_installable" else "provisioning failed"
+        words = (
+            "not installable from wheels" if provision.status == "not_installable" else "provisioning failed"
+        )
         reason = f"{words}: {clean(provision.signature) or first_line(error)}"
         return {column: Result(None) for column in PROBE_OF_COLUMN} | {"import": Result(None, reason, error)}
     probes = record.probes

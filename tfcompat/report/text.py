@@ -8,7 +8,7 @@ so no output can fail to encode and a reader sees where text was replaced.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 REPLACEMENT = "\ufffd"
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
@@ -54,6 +54,13 @@ def show_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def show_generated(generated: str) -> str:
+    try:
+        return show_time(datetime.fromisoformat(generated).astimezone(UTC))
+    except ValueError:
+        return clean(generated)
+
+
 def md(text: str) -> str:
     """Untrusted text as one line of Markdown that renders as itself: no markup, no HTML, no cell break."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(clean(text).split()))
@@ -77,7 +84,9 @@ def excerpt(detail: str) -> str:
         return "\n".join(lines)
     hidden = len(lines) - 2 * EXCERPT_LINES
     return "\n".join(
-        lines[:EXCERPT_LINES] + [f"... {hidden} lines, all in compatibility.html ..."] + lines[-EXCERPT_LINES:]
+        lines[:EXCERPT_LINES]
+        + [f"... {hidden} lines, all in compatibility.html ..."]
+        + lines[-EXCERPT_LINES:]
     )
 
 
