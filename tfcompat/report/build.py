@@ -65,23 +65,23 @@ class _Builder:
         self.claims = {(row.tf, row.metal): row.supports for row in matrix.rows if row.has_plugin}
         self.machines = self._machines()
         self.labels = {key: machine.label for key, machine in self.machines.items()}
+        self.evidence: list[Evidence] = []  # what grid cells point to, each piece once
+        self._indices: dict[int, int] = {}
+        self._predicted_grids: set[str] = set()  # Pythons the predicted machine has a grid for
 
     def build(self, *, generated: str, host_os: str) -> Built:
         pythons = self._pythons()
-        tf_versions, metal_versions = self._releases()
-        grids = []
-        answers = []
+        releases = self._releases()
         macs = [(key, machine) for key, machine in self.machines.items() if machine.os == "Darwin"]
-        for key, machine in [*macs, (None, _predicted_machine())]:
-            machine_grids = [
-                self._grid(key, machine, python, tf_versions, metal_versions) for python in pythons
-            ]
-            grids += machine_grids
-            answers.append(
-                MachineAnswers(
-                    machine=machine.id, answers=[self._answer(key, grid) for grid in machine_grids]
-                )
-            )
+        grids: dict[str, list[Grid]] = {}
+        answers: dict[str, MachineAnswers] = {}
+        # The predicted machine first: the cells of a real Mac that add nothing to its prediction
+        # link to the predicted cell's details.
+        for key, machine in [(None, _predicted_machine()), *macs]:
+            found = [self._grid(key, machine, python, *releases) for python in pythons]
+            grids[machine.id] = [grid for grid, _ in found if grid is not None]
+            answers[machine.id] = MachineAnswers(machine=machine.id, answers=[answer for _, answer in found])
+        order = [machine.id for _, machine in macs] + [PREDICTED]
         tables = [self._table(key, machine, host_os) for key, machine in self.machines.items()] or [
             self._table(None, None, host_os)
         ]
@@ -90,13 +90,14 @@ class _Builder:
             generated=generated,
             record_count=self.found.count,
             machines=[*self.machines.values(), _predicted_machine()],
-            answers=answers,
+            answers=[answers[machine] for machine in order],
             legend=[
                 LegendEntry(level=level, marks=marks, meaning=meaning) for level, marks, meaning in legend()
             ],
             legend_note=LEGEND_NOTE,
             tables=tables,
-            grids=grids,
+            grids=[grid for machine in order for grid in grids[machine]],
+            evidence=self.evidence,
             footnotes=self.notes.footnotes,
             flags=flags_of(self.found, self.labels.get),
             changes=changes_of(self.found, self.labels.get),
@@ -140,7 +141,7 @@ class _Builder:
 
     def _pythons(self) -> list[str]:
         pythons = {row.python for row in self.matrix.rows}
-        for release in self.found.metal_releases.values():
+        for release in [*self.found.metal_releases.values(), *self.found.tf_releases.values()]:
             pythons.update(python for python in release.pythons if _PYTHON.fullmatch(python))
         return sorted(pythons, key=lambda python: int(python.split(".")[1]), reverse=True)
 
@@ -152,19 +153,30 @@ class _Builder:
     # The evidence of a pair
 
     def _evidence(self, key: MachineKey | None, machine: Machine, python: str, tf: str, metal: str):
-        """(strongest-first evidence, install command, its note) of a pair on a machine."""
+        """(strongest-first evidence, whether the machine adds its own, install command, its note)."""
         predicted, install, note, minimum, origin = self._predicted(python, tf, metal)
-        found = list(predicted)
-        row = self.rows.get((python, tf, metal))
-        if key is not None and row is not None:
-            entry = self.found.verify.get((key, row.key))
-            if entry is not None:
-                found.append(
-                    cells.verify_evidence(entry, self.notes, Place(machine.label, python, tf, metal))
-                )
+        own = []
+        if key is not None and (python, tf, metal) in self.rows:
+            verified = self._verified(key, (python, tf, metal))
+            if verified is not None:
+                own.append(verified)
         if key is not None and minimum and cells.older_macos(machine.os_version, minimum):
-            found.append(cells.needs_macos(minimum, machine.os_version, origin))
-        return cells.strongest_first(found), install, note
+            own.append(cells.needs_macos(minimum, machine.os_version, origin))
+        return cells.strongest_first([*predicted, *own]), bool(own), install, note
+
+    @cache  # noqa: B019 - one builder per report; the cache dies with it
+    def _verified(self, key: MachineKey, row: tuple[str, str, str]) -> Evidence | None:
+        entry = self.found.verify.get((key, row))
+        if entry is None:
+            return None
+        return cells.verify_evidence(entry, self.notes, Place(self.labels[key], *row))
+
+    def _index(self, evidence: Evidence) -> int:
+        index = self._indices.get(id(evidence))
+        if index is None:
+            index = self._indices[id(evidence)] = len(self.evidence)
+            self.evidence.append(evidence)
+        return index
 
     @cache  # noqa: B019 - one builder per report; the cache dies with it
     def _predicted(self, python: str, tf: str, metal: str):
@@ -195,8 +207,11 @@ class _Builder:
             origin = cells.source(abi_entry)
             found += cells.prediction(abi_entry.record.abi, origin, self.notes, place)
             minimum = abi_entry.record.abi.min_macos or minimum
+        # PyPI's table names no Python: its claim holds where the matrix has the pair, or the map
+        # found wheels of both for this Python.
         supports = self.claims.get((tf, metal))
-        if supports is not None:
+        has_wheels = held is not None and held[1].pythons.get(python, None) is not None
+        if supports is not None and ((python, tf, metal) in self.rows or has_wheels):
             found.append(cells.claim(supports))
         command, note = (
             install_command(tf, metal, install) if _is_release(tf) and _is_release(metal) else (None, None)
@@ -217,73 +232,79 @@ class _Builder:
 
     def _grid(
         self, key, machine: Machine, python: str, tf_versions: list[str], metal_versions: list[str]
-    ) -> Grid:
-        rows = []
+    ) -> tuple[Grid | None, Answer]:
+        """The machine's grid for ``python`` and its answer. No grid when no pair has a wheel for
+        ``python``, nor for a real Mac that has nothing of its own there (no run, no macOS limit)."""
+        rows, candidates, shown, owned = [], [], False, False
         for tf in tf_versions:
             row_cells = []
             for metal in metal_versions:
-                evidence, install, _ = self._evidence(key, machine, python, tf, metal)
+                evidence, own, command, _ = self._evidence(key, machine, python, tf, metal)
+                here = anchor(machine.id, python, tf, metal)
+                shared = key is not None and not own and python in self._predicted_grids
                 row_cells.append(
                     GridCell(
                         metal=metal,
-                        anchor=anchor(machine.id, python, tf, metal),
-                        evidence=evidence,
-                        install=install,
+                        anchor=here,
+                        evidence=[self._index(item) for item in evidence],
+                        details=anchor(PREDICTED, python, tf, metal) if shared else here,
+                        install=command if key is None else None,
                     )
                 )
+                best = evidence[0] if evidence else None
+                shown = shown or (best is not None and best.level not in GATES)
+                owned = owned or own
+                if (
+                    metal != "none"
+                    and best
+                    and best.outcome in ("works", "hazard")
+                    and best.level not in GATES
+                ):
+                    candidates.append((tf, metal, best))
             rows.append(GridRow(tf=tf, cells=row_cells))
-        return Grid(machine=machine.id, python=python, metal=metal_versions, rows=rows)
+        if key is None and shown:
+            self._predicted_grids.add(python)
+        # A real Mac's grid only where it adds its own evidence: elsewhere it is the predicted grid.
+        if key is not None and not owned:
+            shown = False
+        grid = Grid(machine=machine.id, python=python, metal=metal_versions, rows=rows) if shown else None
+        return grid, self._answer(key, machine, python, candidates)
 
-    def _answer(self, key, grid: Grid) -> Answer:
+    def _answer(self, key, machine: Machine, python: str, candidates: list) -> Answer:
         """The newest pair with the strongest evidence that it works (a training hazard ranks
         below a pair without one; final releases before pre-releases)."""
-        candidates = []
-        for row in grid.rows:
-            for cell in row.cells:
-                if cell.metal == "none" or not cell.evidence:
-                    continue
-                best = cell.evidence[0]
-                if best.outcome in ("works", "hazard") and best.level not in GATES:
-                    candidates.append((row.tf, cell, best))
         if not candidates:
-            return Answer(python=grid.python, pair=None, reason=self._why_nothing(grid))
+            return Answer(python=python, pair=None, reason=self._why_nothing(python))
 
         def strength(item) -> tuple:
-            tf, cell, best = item
+            tf, metal, best = item
             return (
                 list(LEVELS).index(best.level),
                 best.outcome == "hazard",
-                _version(tf).is_prerelease or _version(cell.metal).is_prerelease,
-                [-part for part in _version(tf).release],
-                [-part for part in _version(cell.metal).release],
+                _version(tf).is_prerelease or _version(metal).is_prerelease,
+                _newest(tf, metal),
             )
 
-        candidates.sort(key=strength)
-        tf, cell, best = candidates[0]
-        newest = min(candidates, key=lambda item: (
-            [-part for part in _version(item[0]).release], [-part for part in _version(item[1].metal).release]
-        ))  # fmt: skip
+        tf, metal, best = min(candidates, key=strength)
+        newest = min(candidates, key=lambda item: _newest(item[0], item[1]))
         newer = None
-        if (_version(newest[0]), _version(newest[1].metal)) > (_version(tf), _version(cell.metal)):
-            newer = Pair(tf=newest[0], metal=newest[1].metal, evidence=newest[2])
-        _, command, note = self._evidence(key, _machine_of(grid, self), grid.python, tf, cell.metal)
-        lock = self._lock_for(key, grid.python, tf, cell.metal) if best.level in VERIFIED else None
+        if _newest(*newest[:2]) < _newest(tf, metal):
+            newer = Pair(tf=newest[0], metal=newest[1], evidence=newest[2])
+        _, _, command, note = self._evidence(key, machine, python, tf, metal)
         return Answer(
-            python=grid.python,
-            pair=Pair(tf=tf, metal=cell.metal, evidence=best),
+            python=python,
+            pair=Pair(tf=tf, metal=metal, evidence=best),
             install=command,
             install_note=note,
-            lock=lock,
+            lock=self._lock_for(key, python, tf, metal) if best.level in VERIFIED else None,
             newer=newer,
         )
 
-    def _why_nothing(self, grid: Grid) -> str:
-        has_plugin_wheel = any(
-            grid.python in release.pythons for release in self.found.metal_releases.values()
-        )
-        if self.found.metal_releases and not has_plugin_wheel:
-            return f"no tensorflow-metal release has a wheel for Python {grid.python}"
-        return f"nothing has evidence that a pair works on Python {grid.python}"
+    def _why_nothing(self, python: str) -> str:
+        releases = self.found.metal_releases.values()
+        if releases and not any(python in release.pythons for release in releases):
+            return f"no tensorflow-metal release has a wheel for Python {python}"
+        return f"nothing has evidence that a pair works on Python {python}"
 
     # Row lists
 
@@ -326,7 +347,7 @@ class _Builder:
             values[column] = value(
                 results[column], self.notes, machine=where, place=place, extra=extra[column]
             )
-        found, _, _ = self._evidence(key, machine or _predicted_machine(), row.python, row.tf, row.metal)
+        found, _, _, _ = self._evidence(key, machine or _predicted_machine(), row.python, row.tf, row.metal)
         evidence = found[0] if found else None
         return TableRow(
             anchor=anchor(machine.id if machine else PREDICTED, row.python, row.tf, row.metal),
@@ -365,13 +386,6 @@ class _Builder:
                 href = os.path.relpath(target, self.folder).replace(os.sep, "/")
                 links.append(Link(text=f"{clean(probe_name)} {clean(stream)}", href=clean(href)))
         return links
-
-
-def _machine_of(grid: Grid, builder: _Builder) -> Machine:
-    for machine in builder.machines.values():
-        if machine.id == grid.machine:
-            return machine
-    return _predicted_machine()
 
 
 def _not_run(row: Row, os_name: str) -> dict[str, Result]:
@@ -432,3 +446,8 @@ def _is_release(text: str) -> bool:
 
 def _newest_first(versions: set[str]) -> list[str]:
     return sorted((v for v in versions if _is_release(v)), key=_version, reverse=True)
+
+
+def _newest(tf: str, metal: str) -> tuple:
+    """Sort key: the newest pair first."""
+    return ([-part for part in _version(tf).release], [-part for part in _version(metal).release])

@@ -150,7 +150,7 @@ def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> l
             level="predicted",
             outcome="works",
             mark=mark("predicted", "works"),
-            label="predicted to load (every library and symbol the plugin needs resolves)",
+            label="predicted to load",
             source=origin,
         )
     )

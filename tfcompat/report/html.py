@@ -50,5 +50,6 @@ def render_html(report: Compatibility) -> str:
         tables=tables,
         rows_shown=rows_shown,
         labels={machine.id: machine.label for machine in report.machines},
+        sources=sorted({e.source for e in report.evidence if e.source.startswith("map record")}),
         outcome_of=lambda mark: GLYPH_OUTCOMES.get(mark[:1], "none"),
     )

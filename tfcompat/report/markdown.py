@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from tfcompat.report.model import COLUMNS, Answer, Compatibility, Evidence, Grid, Table
+from tfcompat.report.model import COLUMNS, Answer, Compatibility, Evidence, Grid, GridCell, Table
 from tfcompat.report.text import excerpt, fenced, md, show_generated, show_time, superscript
 
 ROW_HEADERS = ["Python", "TensorFlow", "tensorflow-metal", "Evidence", *COLUMNS.values()]
@@ -38,7 +38,7 @@ def render_markdown(report: Compatibility) -> str:
         table = next((table for table in report.tables if table.machine == machine.id), None)
         if machine.id in grids or table:
             parts.append(f"## {md(machine.label)}")
-        parts += [_grid(grid) for grid in grids.get(machine.id, [])]
+        parts += [_grid(grid, report.evidence) for grid in grids.get(machine.id, [])]
         if table:
             parts.append(_table(table))
     if not any(table.machine in labels for table in report.tables):
@@ -99,19 +99,18 @@ def _legend(report: Compatibility) -> str:
     return f"## Evidence, strongest first\n\n{body}\n\n{md(report.legend_note)}"
 
 
-def _grid(grid: Grid) -> str:
+def _grid(grid: Grid, evidence: list[Evidence]) -> str:
     headers = ["TensorFlow", *("alone" if metal == "none" else metal for metal in grid.metal)]
-    rows = [
-        [md(row.tf), *(_grid_cell(cell.evidence, cell.anchor) for cell in row.cells)] for row in grid.rows
-    ]
+    rows = [[md(row.tf), *(_grid_cell(evidence, cell) for cell in row.cells)] for row in grid.rows]
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     return f"### Python {md(grid.python)}: TensorFlow down, tensorflow-metal across\n\n{body}"
 
 
-def _grid_cell(evidence: list[Evidence], anchor: str) -> str:
-    if not evidence:
+def _grid_cell(evidence: list[Evidence], cell: GridCell) -> str:
+    if not cell.evidence:
         return ""
-    return f"[{md(evidence[0].mark)}](compatibility.html#{anchor}){superscript(evidence[0].footnotes)}"
+    best = evidence[cell.evidence[0]]
+    return f"[{md(best.mark)}](compatibility.html#{cell.details}){superscript(best.footnotes)}"
 
 
 def _table(table: Table) -> str:

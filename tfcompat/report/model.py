@@ -84,8 +84,9 @@ class Table(_Part, kw_only=True):
 class GridCell(_Part, kw_only=True):
     metal: str
     anchor: str
-    evidence: list[Evidence]  # strongest first; empty: nothing known
-    install: str | None = None
+    evidence: list[int]  # indices into Compatibility.evidence, strongest first; empty: nothing known
+    details: str  # the anchor of its details: its own, its row in the row list, or the predicted cell's
+    install: str | None = None  # on the cells of the predicted machine: the command is machine-independent
 
 
 class GridRow(_Part, kw_only=True):
@@ -182,7 +183,8 @@ class Compatibility(_Part, kw_only=True):
     legend: list[LegendEntry]  # strongest first
     legend_note: str
     tables: list[Table]
-    grids: list[Grid]
+    grids: list[Grid]  # per machine and Python; a Python with no wheel of any pair has none
+    evidence: list[Evidence]  # every piece of evidence a grid cell names, once
     footnotes: list[Footnote]
     flags: list[Flag]
     changes: list[Change]
