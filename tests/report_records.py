@@ -99,7 +99,9 @@ def agree_run(reference: str = "CPU", *, errors: dict[str, float | None] | None 
         tolerance = 1e-3 if name == "training_steps" else 1e-4
         error = errors.get(name, 3e-7)
         agrees = error is not None and error <= tolerance
-        comparisons.append({"name": name, "max_relative_error": error, "tolerance": tolerance, "agrees": agrees})
+        comparisons.append(
+            {"name": name, "max_relative_error": error, "tolerance": tolerance, "agrees": agrees}
+        )
     candidate = "GPU:0" if reference == "CPU" else "CPU, oneDNN on"
     return ok_run(
         {
@@ -144,7 +146,10 @@ def fit_run(*, gpu: bool = True, data="cifar100", model="resnet50", samples=50_0
             "device": "/GPU:0" if gpu else "/CPU:0",
             "gpus": ["/physical_device:GPU:0"] if gpu else [],
             "placed_on": "/job:localhost/replica:0/task:0/device:GPU:0" if gpu else "/device:CPU:0",
-            "epochs": [{"epoch": n + 1, "loss": 4.6 - n / 10, "accuracy": 0.01, "seconds": 50.0} for n in range(epochs)],
+            "epochs": [
+                {"epoch": n + 1, "loss": 4.6 - n / 10, "accuracy": 0.01, "seconds": 50.0}
+                for n in range(epochs)
+            ],
             "finite": True,
             "loss_fell": epochs > 1,
             "seconds": 250.0,
@@ -248,7 +253,12 @@ def abi_record(
             if first
             else [],
             "wheels": [
-                {"name": "tensorflow", "version": row.tf, "filename": f"tensorflow-{row.tf}.whl", "sha256": "ab" * 32},
+                {
+                    "name": "tensorflow",
+                    "version": row.tf,
+                    "filename": f"tensorflow-{row.tf}.whl",
+                    "sha256": "ab" * 32,
+                },
                 {"name": "tensorflow-metal", "version": row.metal, "filename": "m.whl", "sha256": "cd" * 32},
             ],
             "not_checked": ["weak imports", "Objective-C classes"],
@@ -291,7 +301,12 @@ TF_RELEASES = [
     ("2.21.0", "tensorflow", range(10, 14)),
 ]
 #: As of their release, these did not install from binary wheels (issue 11's facts).
-NOT_INSTALLABLE = {"2.5.0": "numpy==1.19.5", "2.6.0": "numpy==1.19.5", "2.7.0": "libclang==12.0.0", "2.8.0": "h5py==3.6.0"}
+NOT_INSTALLABLE = {
+    "2.5.0": "numpy==1.19.5",
+    "2.6.0": "numpy==1.19.5",
+    "2.7.0": "libclang==12.0.0",
+    "2.8.0": "h5py==3.6.0",
+}
 RPATH_FAILURE = "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"
 
 
@@ -334,7 +349,9 @@ def map_cell(tf: str, tf_pythons: range, metal: str, metal_pythons: range) -> di
             },
         )
     elif tf in ("2.18.0", "2.18.1", "2.19.0", "2.19.1") and metal == "1.1.0":
-        cell.update(abi="fail", first="Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii", unresolved_count=3)
+        cell.update(
+            abi="fail", first="Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii", unresolved_count=3
+        )
     elif tf == "2.11.0":
         cell["hazard"] = XLA_HAZARD
     return cell
@@ -346,7 +363,8 @@ def map_record(started: str, host: dict = LINUX) -> dict:
     record["row"] = None
     record["map"] = {
         "tf_releases": [
-            {"version": v, "package": package, "pythons": [f"3.{m}" for m in pythons]} for v, package, pythons in TF_RELEASES
+            {"version": v, "package": package, "pythons": [f"3.{m}" for m in pythons]}
+            for v, package, pythons in TF_RELEASES
         ],
         "metal_releases": [
             {"version": v, "package": "tensorflow-metal", "pythons": [f"3.{m}" for m in pythons]}

@@ -310,10 +310,10 @@ def load_record(path: Path, data: bytes | None = None) -> Record:
         raise RecordError(f"{path.name}: cannot read: {exc.strerror}") from None
     try:
         header = msgspec.json.decode(data, type=_Header)
+    except msgspec.ValidationError:  # first: it is a subclass of DecodeError
+        raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter for bad UTF-8
         raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
-    except msgspec.ValidationError:
-        raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)") from None
     if header.schema != SCHEMA:
         raise RecordError(f"{path.name}: unknown schema {header.schema!r} (this tfcompat reads {SCHEMA})")
     try:

@@ -99,7 +99,7 @@ class _Builder:
             grids=[grid for machine in order for grid in grids[machine]],
             evidence=self.evidence,
             footnotes=self.notes.footnotes,
-            flags=flags_of(self.found, self.labels.get),
+            flags=flags_of(self.found, list(self.machines), self.labels.get),
             changes=changes_of(self.found, self.labels.get),
             skipped=self.found.skipped,
             repaired=self.found.repaired,
@@ -265,14 +265,15 @@ class _Builder:
         if key is None and shown:
             self._predicted_grids.add(python)
         # A real Mac's grid only where it adds its own evidence: elsewhere it is the predicted grid.
-        if key is not None and not owned:
-            shown = False
+        if key is not None:
+            shown = owned
         grid = Grid(machine=machine.id, python=python, metal=metal_versions, rows=rows) if shown else None
         return grid, self._answer(key, machine, python, candidates)
 
     def _answer(self, key, machine: Machine, python: str, candidates: list) -> Answer:
-        """The newest pair with the strongest evidence that it works (a training hazard ranks
-        below a pair without one; final releases before pre-releases)."""
+        """The newest pair with the strongest evidence that it works (at the same strength, a
+        training hazard or a GPU slower than the CPU ranks below a pair without; final releases
+        before pre-releases)."""
         if not candidates:
             return Answer(python=python, pair=None, reason=self._why_nothing(python))
 
@@ -280,7 +281,7 @@ class _Builder:
             tf, metal, best = item
             return (
                 list(LEVELS).index(best.level),
-                best.outcome == "hazard",
+                best.outcome == "hazard" or best.slower is not None,
                 _version(tf).is_prerelease or _version(metal).is_prerelease,
                 _newest(tf, metal),
             )

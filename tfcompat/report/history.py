@@ -51,9 +51,13 @@ def disagreements(verify: Entry | None, abi: Entry | None) -> list[tuple[str, st
     return flags
 
 
-def flags_of(collection: Collection, label_of) -> list[Flag]:
+def flags_of(collection: Collection, machines: list, label_of) -> list[Flag]:
+    """Every disagreement, by machine (in the report's order), then in matrix order."""
     flags = []
-    for (machine, key), entry in collection.verify.items():
+    held = sorted(
+        collection.verify.items(), key=lambda item: (machines.index(item[0][0]), item[1].row.number)
+    )
+    for (machine, key), entry in held:
         for _, text in disagreements(entry, collection.abi.get(key)):
             flags.append(Flag(machine=label_of(machine), row=row_label(entry.row), text=text))
     return flags
