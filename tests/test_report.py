@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from report_helpers import assert_golden, report, section_of
 from report_records import (
     CI_MAC,
@@ -40,6 +39,7 @@ from report_records import (
     speedup_run,
     verify_record,
 )
+
 from tfcompat.matrix import PROBES, Row, load_matrix
 from tfcompat.record import write_record
 from tfcompat.report.demangle import names_in
