@@ -19,7 +19,7 @@ from tfcompat.report.collect import collect
 from tfcompat.report.html import render_html
 from tfcompat.report.json import render_json
 from tfcompat.report.markdown import render_markdown
-from tfcompat.report.publish import ReportError, publish
+from tfcompat.report.publish import ReportError, write_together
 from tfcompat.report.read import read_folder
 
 OUTPUTS = ("compatibility.md", "compatibility.html", "compatibility.json")
@@ -50,5 +50,5 @@ def write_reports(
     outputs["compatibility.md"] = render_markdown(built.report).encode("utf-8")
     outputs["compatibility.html"] = render_html(built.report).encode("utf-8")
     outputs["compatibility.json"] = render_json(built.report)
-    publish(folder, outputs)
+    write_together(folder, outputs)
     return [folder / name for name in OUTPUTS]

@@ -68,6 +68,7 @@ class _Builder:
         self.evidence: list[Evidence] = []  # what grid cells point to, each piece once
         self._indices: dict[int, int] = {}
         self._predicted_grids: set[str] = set()  # Pythons the predicted machine has a grid for
+        self.locks_by_row: dict = {}  # (machine, row) → the lock of an answer, shown in its row too
 
     def build(self, *, generated: str, host_os: str) -> Built:
         pythons = self._pythons()
@@ -358,7 +359,7 @@ class _Builder:
             label=place,
             values=values,
             evidence=evidence,
-            lock=self._lock_for(key, row.python, row.tf, row.metal) if key else None,
+            lock=self.locks_by_row.get((key, row.key)),
             logs=self._logs(verify) if verify else [],
         )
 
@@ -372,6 +373,7 @@ class _Builder:
             if text is None:
                 return None
             self.locks[name] = text
+            self.locks_by_row[(key, (python, tf, metal))] = name
         return name
 
     def _logs(self, entry: Entry) -> list[Link]:
@@ -379,10 +381,11 @@ class _Builder:
         links = []
         for probe_name, probe in (entry.record.probes or {}).items():
             for stream, relative in sorted((probe.logs or {}).items()):
-                target = os.path.realpath(entry.path.parent / relative)
+                given = os.path.join(os.path.dirname(entry.path), relative)
+                target = os.path.realpath(given)
                 if os.path.commonpath([self.folder, target]) != self.folder or not os.path.isfile(target):
-                    continue
-                if os.path.islink(entry.path.parent / relative):
+                    continue  # a link never leads out of the folder
+                if os.path.islink(given):
                     continue
                 href = os.path.relpath(target, self.folder).replace(os.sep, "/")
                 links.append(Link(text=f"{clean(probe_name)} {clean(stream)}", href=clean(href)))

@@ -6,9 +6,9 @@ verdict per row and computer (what changed). Map cells merge the same way, cell 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tfcompat.matrix import Matrix, MatrixError, Row, canonical_version
 from tfcompat.record import MapCell, Record, Release
@@ -24,7 +24,7 @@ MachineKey = tuple[str, str, str, str]
 @dataclass(frozen=True)
 class Entry:
     name: str
-    path: Path
+    path: str  # the record's file
     record: Record
     row: Row | None  # the matrix row (None for a map record)
     machine: MachineKey
@@ -80,7 +80,7 @@ def _entry(item: Loaded, rows: dict[RowKey, Row]) -> Entry | str:
     except (OverflowError, ValueError, OSError):
         return "'started' is out of range"
     host = record.host
-    machine = (clean(host.os), clean(host.machine), clean(host.chip), clean(host.os_version))
+    machine = _machine(host.os, host.machine, host.chip, host.os_version)
     if record.kind == "map":
         return Entry(item.name, item.path, record, None, machine, order)
     key = (record.row.python, record.row.tf, record.row.metal)
@@ -109,9 +109,10 @@ def _add(found: Collection, entry: Entry) -> None:
         return
     _keep_newest(verdicts, group, entry)
     history = found.history.setdefault((kind, computer, key), [])
-    history.append(entry)
-    history.sort(key=lambda e: e.order, reverse=True)
-    del history[2:]
+    if len(history) < 2 or history[1].order < entry.order:
+        history.append(entry)
+        history.sort(key=lambda e: e.order, reverse=True)
+        del history[2:]
 
 
 def _keep_newest(table: dict, key, entry: Entry) -> None:
@@ -152,3 +153,8 @@ def _release(version: str) -> bool:
     except MatrixError:
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _machine(os_name: str, arch: str, chip: str | None, version: str) -> MachineKey:
+    return (clean(os_name), clean(arch), clean(chip), clean(version))

@@ -19,16 +19,20 @@ class ReportError(Exception):
     """The report could not be written; the message is one line."""
 
 
-def publish(folder: Path, outputs: dict[str, bytes]) -> list[Path]:
+def write_together(folder: Path, outputs: dict[str, bytes]) -> list[Path]:
     """Write ``outputs`` (path under ``folder`` → bytes) together; return their paths.
 
     Lock files no longer named in ``outputs`` are removed from ``folder/locks`` afterwards.
     """
     staged: list[tuple[Path, Path]] = []
+    kept: set[Path] = set()
     try:
         for name, data in outputs.items():
             path = folder / name
             _folder_for(path, folder)
+            if name.startswith(f"{LOCKS}/") and _holds(path, data):
+                kept.add(path)  # a lock file is named after its run: the same name, the same text
+                continue
             temporary = path.parent / f".tmp-{secrets.token_hex(6)}-{path.name}"
             staged.append((temporary, path))
             _write(temporary, data)
@@ -42,7 +46,7 @@ def publish(folder: Path, outputs: dict[str, bytes]) -> list[Path]:
     # Locks first, so that the pages never link to a lock that is not there yet.
     for temporary, path in sorted(staged, key=lambda item: not item[1].is_relative_to(folder / LOCKS)):
         os.replace(temporary, path)
-    _remove_stale_locks(folder, {path for _, path in staged})
+    _remove_stale_locks(folder, kept | {path for _, path in staged})
     return [path for _, path in staged]
 
 
@@ -53,6 +57,13 @@ def _folder_for(path: Path, folder: Path) -> None:
     if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()):
         raise OSError(0, f"{path.parent.name} is not a folder (a link or a file)")
     path.parent.mkdir(exist_ok=True)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return not path.is_symlink() and path.is_file() and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _write(path: Path, data: bytes) -> None:

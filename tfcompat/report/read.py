@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from tfcompat.record import Record, RecordError, load_record
 from tfcompat.report.text import clean, cut
 
@@ -24,6 +26,8 @@ from tfcompat.report.text import clean, cut
 MAX_RECORD_BYTES = 32 * 1024 * 1024
 #: Folders the suite writes beside records that hold no records: skipped without a look.
 NOT_RECORDS = re.compile(r".*\.logs|locks")
+#: Decodes straight into the record model (a reused decoder is the fastest way msgspec has).
+_RECORD = msgspec.json.Decoder(Record)
 #: A JSON string escape of a lone UTF-16 surrogate, or an escaped backslash (consumed first, so a
 #: literal ``\\ud800`` is left alone), or a valid surrogate pair (kept).
 _ESCAPES = re.compile(
@@ -34,7 +38,7 @@ _ESCAPES = re.compile(
 @dataclass(frozen=True)
 class Loaded:
     name: str  # relative to the folder, as the report shows it
-    path: Path
+    path: str
     record: Record
     repaired: bool  # text that could not be encoded was replaced with U+FFFD
 
@@ -49,7 +53,7 @@ def read_folder(folder: Path, *, outputs: set[str]) -> Iterator[Loaded | Unread]
     """Every ``*.json`` under ``folder`` (sorted, hidden files and ``outputs`` left out)."""
     root = os.path.realpath(folder)
     seen: set[tuple[int, int]] = set()
-    for name, path, is_link in _json_files(Path(root), ""):
+    for name, path, is_link in _json_files(root, ""):
         if name in outputs:
             continue
         shown = clean(name)
@@ -62,12 +66,12 @@ def read_folder(folder: Path, *, outputs: set[str]) -> Iterator[Loaded | Unread]
         try:
             record, repaired = _decode(path, data)
         except RecordError as exc:
-            yield Unread(shown, cut(str(exc).removeprefix(f"{path.name}: ")))
+            yield Unread(shown, cut(str(exc).removeprefix(f"{os.path.basename(path)}: ")))
             continue
         yield Loaded(shown, path, _slim(record), repaired)
 
 
-def _json_files(folder: Path, prefix: str) -> Iterator[tuple[str, Path, bool]]:
+def _json_files(folder: str, prefix: str) -> Iterator[tuple[str, str, bool]]:
     """(name relative to the root, path, is a link) of each ``*.json``; links to folders are not entered."""
     try:
         with os.scandir(folder) as scan:
@@ -79,14 +83,14 @@ def _json_files(folder: Path, prefix: str) -> Iterator[tuple[str, Path, bool]]:
             continue  # hidden: a record being written (files.write_new's temporary files)
         if entry.is_dir(follow_symlinks=False):
             if not NOT_RECORDS.fullmatch(entry.name):
-                yield from _json_files(Path(entry.path), f"{prefix}{entry.name}/")
+                yield from _json_files(entry.path, f"{prefix}{entry.name}/")
         elif entry.name.endswith(".json"):
-            yield f"{prefix}{entry.name}", Path(entry.path), entry.is_symlink()
+            yield f"{prefix}{entry.name}", entry.path, entry.is_symlink()
 
 
-def _read_bytes(path: Path, root: str, is_link: bool, seen: set) -> bytes | str | None:
+def _read_bytes(path: str, root: str, is_link: bool, seen: set) -> bytes | str | None:
     """The file's bytes, a one-line reason it was not read, or None for a file already read."""
-    target = str(path)
+    target = path
     if is_link:
         target = os.path.realpath(path)
         if os.path.commonpath([root, target]) != root:
@@ -95,7 +99,7 @@ def _read_bytes(path: Path, root: str, is_link: bool, seen: set) -> bytes | str 
         fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         return f"cannot read: {exc.strerror}"
-    with open(fd, "rb", closefd=True) as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return "not a regular file (a FIFO, device or folder): not read"
@@ -104,26 +108,47 @@ def _read_bytes(path: Path, root: str, is_link: bool, seen: set) -> bytes | str 
         seen.add((info.st_dev, info.st_ino))
         if info.st_size > MAX_RECORD_BYTES:
             return f"larger than {MAX_RECORD_BYTES >> 20} MiB: not read"
-        try:
-            data = handle.read(MAX_RECORD_BYTES + 1)
-        except OSError as exc:
-            return f"cannot read: {exc.strerror}"
+        data = _read_capped(fd, info.st_size)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror}"
+    finally:
+        os.close(fd)
     if len(data) > MAX_RECORD_BYTES:
         return f"larger than {MAX_RECORD_BYTES >> 20} MiB: not read"
     return data
 
 
-def _decode(path: Path, data: bytes) -> tuple[Record, bool]:
-    """The record, and whether text had to be replaced to read it. Raises ``RecordError``."""
+def _read_capped(fd: int, size: int) -> bytes:
+    """At most ``MAX_RECORD_BYTES + 1`` bytes: the size ``fstat`` gave first (no large buffer
+    for a small file), then on until the end, in case the file grew or its size was not real."""
+    parts = [os.read(fd, size + 1)]
+    total = len(parts[0])
+    while total > size and total <= MAX_RECORD_BYTES:
+        chunk = os.read(fd, min(1 << 20, MAX_RECORD_BYTES + 1 - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
+
+
+def _decode(path: str, data: bytes) -> tuple[Record, bool]:
+    """The record, and whether text had to be replaced to read it. Raises ``RecordError``.
+
+    The fast path decodes straight into the model; only a file that does not fit goes through
+    ``load_record`` again, for its reason.
+    """
     try:
-        return load_record(path, data), False
-    except (RecordError, UnicodeDecodeError) as exc:
+        return _RECORD.decode(data), False
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        pass
+    try:
+        return load_record(Path(path), data), False
+    except RecordError:
         repaired = _repaired(data)
         if repaired is None:
-            if isinstance(exc, UnicodeDecodeError):
-                raise RecordError(f"{path.name}: not UTF-8") from None
             raise
-    return load_record(path, repaired), True
+    return load_record(Path(path), repaired), True
 
 
 def _repaired(data: bytes) -> bytes | None:

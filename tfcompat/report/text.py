@@ -24,6 +24,8 @@ def clean(value: object) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
+    if text.isprintable():  # the common case: no control character, no surrogate
+        return text
     return _SURROGATE.sub(REPLACEMENT, _CONTROL.sub("", text))
 
 
