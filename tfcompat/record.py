@@ -318,7 +318,7 @@ def load_record(path: Path, data: bytes | None = None) -> Record:
         raise RecordError(f"{path.name}: unknown schema {header.schema!r} (this tfcompat reads {SCHEMA})")
     try:
         return msgspec.json.decode(data, type=Record)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise RecordError(f"{path.name}: {exc}") from None
 
 

@@ -144,7 +144,7 @@ def _decode(path: str, data: bytes) -> tuple[Record, bool]:
         pass
     try:
         return load_record(Path(path), data), False
-    except RecordError:
+    except (RecordError, UnicodeDecodeError):  # the latter: msgspec's word for bad UTF-8
         repaired = _repaired(data)
         if repaired is None:
             raise
