@@ -144,10 +144,10 @@ def _decode(path: str, data: bytes) -> tuple[Record, bool]:
         pass
     try:
         return load_record(Path(path), data), False
-    except (RecordError, UnicodeDecodeError):  # the latter: msgspec's word for bad UTF-8
+    except (RecordError, UnicodeDecodeError) as exc:  # the latter: msgspec's word for bad UTF-8
         repaired = _repaired(data)
         if repaired is None:
-            raise
+            raise RecordError(str(exc)) from None
     return load_record(Path(path), repaired), True
 
 
