@@ -19,7 +19,7 @@ from report_records import MAC_15, PROBES_OK, verify_record
 
 from conftest import run_nox
 from tfcompat.matrix import load_matrix
-from tfcompat.record import write_record
+from tfcompat.record import record_stem, write_record
 from tfcompat.report import ReportError, write_reports
 from tfcompat.report.read import MAX_RECORD_BYTES
 
@@ -235,3 +235,24 @@ def test_a_full_disk_leaves_the_old_set_and_one_line(matrix, small_disk, tmp_pat
     assert json.loads(before["compatibility.json"]) == json.loads(
         (folder / "compatibility.json").read_bytes()
     )
+
+
+def test_probe_logs_are_linked_only_inside_the_folder(matrix, tmp_path):
+    folder = tmp_path / "reports"
+    record = verify_record(matrix.rows[0], STARTED, MAC_15, PROBES_OK)
+    stem = record_stem(record)
+    record["probes"]["fit"]["logs"] = {
+        "stdout": f"{stem}.logs/fit.stdout.txt",
+        "stderr": "../../../etc/passwd",
+    }
+    record["probes"]["import"]["logs"] = {"stdout": f"{stem}.logs/import.stdout.txt"}  # a link: not followed
+    write_record(record, folder / "sessions")
+    logs = folder / "sessions" / f"{stem}.logs"
+    logs.mkdir()
+    (logs / "fit.stdout.txt").write_text("Epoch 1/5 ...")
+    (logs / "import.stdout.txt").symlink_to("/etc/hostname")
+    out = report(matrix, folder)
+    assert out.data["tables"][0]["rows"][0]["logs"] == [
+        {"text": "fit stdout", "href": f"sessions/{stem}.logs/fit.stdout.txt"}
+    ]
+    assert f'<a href="sessions/{stem}.logs/fit.stdout.txt">fit stdout</a>' in out.html

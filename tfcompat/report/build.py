@@ -19,7 +19,7 @@ from tfcompat.matrix import Matrix, Row
 from tfcompat.report import cells
 from tfcompat.report.cells import Place
 from tfcompat.report.collect import Collection, Entry, MachineKey
-from tfcompat.report.evidence import GATES, LEGEND_NOTE, LEVELS, VERIFIED, legend
+from tfcompat.report.evidence import GATES, LEGEND_NOTE, LEVELS, VERIFIED, legend, machine_kind
 from tfcompat.report.history import abi_result, changes_of, disagreements, flags_of, row_label
 from tfcompat.report.install import install_command, lock_name, lock_text
 from tfcompat.report.model import (
@@ -116,9 +116,8 @@ class _Builder:
         machines = {}
         for number, (key, entry) in enumerate(ordered, start=1):
             host = entry.record.host
-            kind_virtual = host.ci is not None and host.ci.runner_environment != "self-hosted"
             gpus = [clean(gpu.name) for gpu in host.gpus]
-            virtual = kind_virtual or any(gpu.virtual for gpu in host.gpus)
+            virtual = machine_kind(host)[0] == "virtual"
             os_name, arch, chip, version = key
             if os_name == "Darwin":
                 label = f"{chip or arch} · macOS {version}"
@@ -211,7 +210,8 @@ class _Builder:
         # PyPI's table names no Python: its claim holds where the matrix has the pair, or the map
         # found wheels of both for this Python.
         supports = self.claims.get((tf, metal))
-        has_wheels = held is not None and held[1].pythons.get(python, None) is not None
+        preflight = held[1].pythons.get(python) if held is not None else None
+        has_wheels = preflight is not None and preflight.status != "no_wheel"
         if supports is not None and ((python, tf, metal) in self.rows or has_wheels):
             found.append(cells.claim(supports))
         command, note = (

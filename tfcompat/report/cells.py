@@ -7,6 +7,7 @@ Python, the pair's minimum macOS, and PyPI's claim for the pair.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
@@ -105,9 +106,9 @@ def _speedup(record) -> float | None:
 def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> list[Evidence]:
     """What an abi record or a map cell predicts: loads or fails (the first reason), and the
     training hazard when the wheels carry one. Empty when it has no prediction."""
-    if abi.abi is None if isinstance(abi, MapCell) else abi.verdict is None:
-        return []
     verdict = abi.abi if isinstance(abi, MapCell) else abi.verdict
+    if verdict is None:
+        return []
     found = []
     if verdict == "fail":
         first = clean(abi.first) or "unresolved symbols"
@@ -215,6 +216,7 @@ def no_wheel(python: str, missing: list[str], origin: str) -> Evidence:
     )
 
 
+@functools.cache  # one piece of evidence per pair minimum and machine version, shared by its cells
 def needs_macos(minimum: str, have: str, origin: str) -> Evidence:
     return Evidence(
         level="needs-macos",

@@ -133,7 +133,7 @@ def _probe_reason(probe: Probe) -> str:
     return clean(probe.error) or clean(probe.signature)
 
 
-def value(result: Result, notes: Notes, *, machine: str, place: str, extra: list[Result] = ()) -> Value:
+def value(result: Result, notes: Notes, *, machine: str, place: str, extra: tuple | list = ()) -> Value:
     """The cell of ``result``, with every note (its own and ``extra``'s) numbered."""
     footnotes = [
         notes.add(item.note, item.detail, machine=machine, place=place)
