@@ -44,7 +44,7 @@ from tfcompat.report.collect import collect  # noqa: E402
 from tfcompat.report.html import render_html  # noqa: E402
 from tfcompat.report.json import render_json  # noqa: E402
 from tfcompat.report.markdown import render_markdown  # noqa: E402
-from tfcompat.report.read import read_folder  # noqa: E402
+from tfcompat.report.read import scan_folder  # noqa: E402
 from tfcompat.runner import TAIL_BYTES  # noqa: E402
 
 GENERATED = "2026-11-24T12:00:00+00:00"
@@ -107,10 +107,10 @@ def measure(matrix: Matrix, folder: Path, *, runs: int) -> None:
     )
     print("outputs: " + ", ".join(f"{path.name} {path.stat().st_size / 1e3:.0f} KB" for path in paths))
     started = time.perf_counter()
-    found = collect(read_folder(folder, outputs={"compatibility.json"}), matrix)
+    found = collect(scan_folder(folder, outputs={"compatibility.json"}), matrix)
     read = time.perf_counter()
     built = build(matrix, found, generated=GENERATED, host_os="Darwin", folder=str(folder.resolve()))
-    stages = {"read": read - started, "model": time.perf_counter() - read}
+    stages = {"read and choose": read - started, "model": time.perf_counter() - read}
     for name, render in (("markdown", render_markdown), ("html", render_html), ("json", render_json)):
         before = time.perf_counter()
         render(built.report)

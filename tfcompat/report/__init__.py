@@ -1,7 +1,7 @@
 """The report: every record in a folder → compatibility.md, .html and .json, and lock files.
 
-    read (read.py) → collect (collect.py) → model (build.py, model.py) → render (markdown.py,
-    html.py, json.py) → publish (publish.py)
+    scan (read.py: every record's head) → collect (collect.py: choose, and load those in full)
+    → model (build.py, model.py) → render (markdown.py, html.py, json.py) → publish (publish.py)
 
 Data flows one way; no renderer imports another, and none reads a record: they render the
 model, which ``compatibility.json`` holds whole.
@@ -20,7 +20,7 @@ from tfcompat.report.html import render_html
 from tfcompat.report.json import render_json
 from tfcompat.report.markdown import render_markdown
 from tfcompat.report.publish import ReportError, write_together
-from tfcompat.report.read import read_folder
+from tfcompat.report.read import scan_folder
 
 OUTPUTS = ("compatibility.md", "compatibility.html", "compatibility.json")
 
@@ -38,7 +38,7 @@ def write_reports(
     Raises ``ReportError`` (one line) when they cannot be written; the old ones are then kept.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    found = collect(read_folder(folder, outputs={"compatibility.json"}), matrix)
+    found = collect(scan_folder(folder, outputs={"compatibility.json"}), matrix)
     built = build(
         matrix,
         found,

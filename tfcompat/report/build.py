@@ -115,7 +115,7 @@ class _Builder:
         ordered = sorted(newest_first, key=lambda item: item[0][0] != "Darwin")
         machines = {}
         for number, (key, entry) in enumerate(ordered, start=1):
-            host = entry.record.host
+            host = entry.scanned.header.host  # the newest record's head: enough for its facts
             gpus = [clean(gpu.name) for gpu in host.gpus]
             virtual = machine_kind(host)[0] == "virtual"
             os_name, arch, chip, version = key
@@ -135,7 +135,7 @@ class _Builder:
                 gpus=gpus,
                 virtual=virtual,
                 ci=clean(host.ci.provider) if host.ci else None,
-                newest=entry.record.started,
+                newest=entry.scanned.header.started,
             )
         return machines
 

@@ -1,7 +1,9 @@
-"""Records → the few the report needs, folded one at a time so that memory does not grow with
-the folder: per row and machine the newest record with a verdict (a run with no verdict never
-hides it), the newest without one when it is newer (to say so), and the two newest with a
-verdict per row and computer (what changed). Map cells merge the same way, cell by cell.
+"""Records → the few the report shows, chosen by their heads and decoded in full only then.
+
+Per row and machine: the newest record with a verdict (a run with no verdict never hides it) and
+the newest without one when it is newer (to say so); per row and computer, the two newest with a
+verdict (what changed). A chosen record that does not load in full is listed as skipped and the
+next one takes its place. Map records merge cell by cell.
 """
 
 from __future__ import annotations
@@ -13,26 +15,34 @@ from dataclasses import dataclass, field
 from tfcompat.matrix import Matrix, MatrixError, Row, canonical_version
 from tfcompat.record import MapCell, Record, Release
 from tfcompat.report.model import Skipped
-from tfcompat.report.read import Loaded, Unread
+from tfcompat.report.read import Scanned, Unread, load
 from tfcompat.report.text import clean
 
 RowKey = tuple[str, str, str]  # (python, tf, metal)
 #: A machine: OS, architecture, chip ("" for none), OS version. A computer is the first three.
 MachineKey = tuple[str, str, str, str]
+REPAIRED = "text that is not valid Unicode was replaced with \ufffd"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry:
-    name: str
-    path: str  # the record's file
-    record: Record
+    scanned: Scanned
     row: Row | None  # the matrix row (None for a map record)
     machine: MachineKey
     order: tuple[float, str]  # (start time as a timestamp, name): newest is largest
+    record: Record | None = None  # the whole record, once it is chosen and loaded
+
+    @property
+    def name(self) -> str:
+        return self.scanned.name
+
+    @property
+    def path(self) -> str:
+        return self.scanned.path
 
     @property
     def has_verdict(self) -> bool:
-        return self.record.verdict != "error"
+        return self.scanned.header.verdict != "error"
 
 
 @dataclass
@@ -44,7 +54,7 @@ class Collection:
     abi_no_verdict: dict[RowKey, Entry] = field(default_factory=dict)
     #: (kind, computer or (), row) → the two newest records with a verdict, newest first
     history: dict[tuple, list[Entry]] = field(default_factory=dict)
-    #: machine → its newest verify record (for its host facts and its table's date)
+    #: machine → its newest verify record's head (for its host facts and its table's date)
     machines: dict[MachineKey, Entry] = field(default_factory=dict)
     map_cells: dict[tuple[str, str], tuple[Entry, MapCell]] = field(default_factory=dict)
     tf_releases: dict[str, Release] = field(default_factory=dict)
@@ -53,9 +63,10 @@ class Collection:
     repaired: list[Skipped] = field(default_factory=list)
 
 
-def collect(items: Iterable[Loaded | Unread], matrix: Matrix) -> Collection:
+def collect(items: Iterable[Scanned | Unread], matrix: Matrix) -> Collection:
     rows = {row.key: row for row in matrix.rows}
     found = Collection()
+    groups: dict[tuple, list[Entry]] = {}
     for item in items:
         if isinstance(item, Unread):
             found.skipped.append(Skipped(name=item.name, reason=item.reason))
@@ -64,68 +75,91 @@ def collect(items: Iterable[Loaded | Unread], matrix: Matrix) -> Collection:
         if isinstance(entry, str):
             found.skipped.append(Skipped(name=item.name, reason=entry))
             continue
+        if item.header.kind == "map":
+            if entry.has_verdict and _load(found, entry):
+                found.count += 1
+                _add_map(found, entry)
+            continue
         found.count += 1
-        if item.repaired:
-            found.repaired.append(
-                Skipped(name=item.name, reason="text that is not valid Unicode was replaced with \ufffd")
-            )
-        _add(found, entry)
+        computer = entry.machine[:3] if item.header.kind == "verify" else ()
+        groups.setdefault((item.header.kind, computer, entry.row.key), []).append(entry)
+        if item.header.kind == "verify":
+            newest = found.machines.get(entry.machine)
+            if newest is None or newest.order < entry.order:
+                found.machines[entry.machine] = entry
+    for (kind, computer, key), entries in groups.items():
+        _choose(found, kind, computer, key, sorted(entries, key=lambda e: e.order, reverse=True))
+    found.skipped.sort(key=lambda item: item.name)
+    found.repaired.sort(key=lambda item: item.name)
     return found
 
 
-def _entry(item: Loaded, rows: dict[RowKey, Row]) -> Entry | str:
-    record = item.record
+def _entry(item: Scanned, rows: dict[RowKey, Row]) -> Entry | str:
+    header = item.header
     try:
-        order = (record.started.timestamp(), item.name)
+        order = (header.started.timestamp(), item.name)
     except (OverflowError, ValueError, OSError):
         return "'started' is out of range"
-    host = record.host
-    machine = _machine(host.os, host.machine, host.chip, host.os_version)
-    if record.kind == "map":
-        return Entry(item.name, item.path, record, None, machine, order)
-    key = (record.row.python, record.row.tf, record.row.metal)
+    machine = _machine(header.host.os, header.host.machine, header.host.chip, header.host.os_version)
+    if header.kind == "map":
+        return Entry(item, None, machine, order)
+    key = (header.row.python, header.row.tf, header.row.metal)
     if key not in rows:
         return "row not in expected.toml"
-    return Entry(item.name, item.path, record, rows[key], machine, order)
+    return Entry(item, rows[key], machine, order)
 
 
-def _add(found: Collection, entry: Entry) -> None:
-    kind = entry.record.kind
-    if kind == "map":
-        _add_map(found, entry)
-        return
-    key = entry.row.key
-    if kind == "abi":
-        verdicts, others, computer = found.abi, found.abi_no_verdict, ()
-        group = key
-    else:
-        verdicts, others, computer = found.verify, found.verify_no_verdict, entry.machine[:3]
-        group = (entry.machine, key)
-        newest = found.machines.get(entry.machine)
-        if newest is None or newest.order < entry.order:
-            found.machines[entry.machine] = entry
-    if not entry.has_verdict:
-        _keep_newest(others, group, entry)
-        return
-    _keep_newest(verdicts, group, entry)
-    history = found.history.setdefault((kind, computer, key), [])
-    if len(history) < 2 or history[1].order < entry.order:
-        history.append(entry)
-        history.sort(key=lambda e: e.order, reverse=True)
-        del history[2:]
+def _choose(found: Collection, kind: str, computer: tuple, key: RowKey, newest_first: list[Entry]) -> None:
+    """Load, newest first, only the records the report shows from one row's history."""
+    verdicts, others = (
+        (found.verify, found.verify_no_verdict) if kind == "verify" else (found.abi, found.abi_no_verdict)
+    )
+    history: list[Entry] = []
+    decided: set = set()  # machines whose newest verdict is known (abi: one for every host)
+    for entry in newest_first:
+        machine = entry.machine if kind == "verify" else ()
+        place = (entry.machine, key) if kind == "verify" else key
+        if entry.has_verdict:
+            wanted = machine not in decided or len(history) < 2
+        else:
+            wanted = machine not in decided and place not in others
+        if not wanted or not _load(found, entry):
+            continue
+        if not entry.has_verdict:
+            others[place] = entry
+            continue
+        if machine not in decided:
+            decided.add(machine)
+            verdicts[place] = entry
+        if len(history) < 2:
+            history.append(entry)
+    if history:
+        found.history[(kind, computer, key)] = history
 
 
-def _keep_newest(table: dict, key, entry: Entry) -> None:
-    held = table.get(key)
-    if held is None or held.order < entry.order:
-        table[key] = entry
+def _load(found: Collection, entry: Entry) -> bool:
+    """Decode the whole record; one that does not load becomes a skipped file."""
+    if entry.record is not None:
+        return True
+    loaded = load(entry.scanned)
+    if isinstance(loaded, str):
+        found.skipped.append(Skipped(name=entry.name, reason=loaded))
+        found.count -= entry.row is not None
+        return False
+    entry.record, repaired = loaded
+    if repaired:
+        found.repaired.append(Skipped(name=entry.name, reason=REPAIRED))
+    return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _machine(os_name: str, arch: str, chip: str | None, version: str) -> MachineKey:
+    return (clean(os_name), clean(arch), clean(chip), clean(version))
 
 
 def _add_map(found: Collection, entry: Entry) -> None:
     """Merge a map record cell by cell: a newer cell replaces an older one unless it has no
     prediction and the older one has."""
-    if not entry.has_verdict or entry.record.map is None:
-        return
     section = entry.record.map
     for release in section.tf_releases:
         if _release(release.version):
@@ -147,14 +181,10 @@ def _add_map(found: Collection, entry: Entry) -> None:
             found.map_cells[(cell.tf, cell.metal)] = (entry, cell)
 
 
+@functools.lru_cache(maxsize=4096)
 def _release(version: str) -> bool:
     try:
         canonical_version(version, where="map record")
     except MatrixError:
         return False
     return True
-
-
-@functools.lru_cache(maxsize=1024)
-def _machine(os_name: str, arch: str, chip: str | None, version: str) -> MachineKey:
-    return (clean(os_name), clean(arch), clean(chip), clean(version))

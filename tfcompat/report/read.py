@@ -1,6 +1,11 @@
 """Reading a reports folder that nobody vouches for: every ``*.json`` under it, as a record or a
 reason it was skipped.
 
+Reading is in two steps, because a folder of 100,000 records is mostly output tails the report
+never shows: ``scan_folder`` decodes the head of every file (``Header``: kind, row, host, start,
+verdict; msgspec skips the rest without building it), and ``load`` decodes the whole record into
+the model (``tfcompat.record.Record``, which validates it) only for the few the report shows.
+
 Nothing in the folder can stop the report: only regular files are read (a FIFO is opened
 non-blocking and refused by ``fstat``, so it cannot hang the read), a link is followed only when
 it stays inside the folder (so ``x.json -> /dev/zero`` or a link to another user's files is
@@ -15,17 +20,20 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
-from tfcompat.record import Record, RecordError, load_record
+from tfcompat.record import Host, Kind, Record, RecordError, RowFields, Verdict, load_record
 from tfcompat.report.text import clean, cut
 
 #: The largest record read (a map record of every release and Python is a few MB).
 MAX_RECORD_BYTES = 32 * 1024 * 1024
 #: Folders the suite writes beside records that hold no records: skipped without a look.
 NOT_RECORDS = re.compile(r".*\.logs|locks")
+_LEADS_OUT = "a link that leads out of the folder: not followed"
 #: Decodes straight into the record model (a reused decoder is the fastest way msgspec has).
 _RECORD = msgspec.json.Decoder(Record)
 #: A JSON string escape of a lone UTF-16 surrogate, or an escaped backslash (consumed first, so a
@@ -35,11 +43,25 @@ _ESCAPES = re.compile(
 )
 
 
+class Header(msgspec.Struct, kw_only=True):
+    """The head of a record: these fields of ``tfcompat.record.Record``, with the same types."""
+
+    schema: Literal[2]
+    kind: Kind
+    row: RowFields | None
+    host: Host
+    started: datetime
+    verdict: Verdict
+
+
+_HEADER = msgspec.json.Decoder(Header)
+
+
 @dataclass(frozen=True)
-class Loaded:
+class Scanned:
     name: str  # relative to the folder, as the report shows it
-    path: str
-    record: Record
+    path: str  # the file (a link's target inside the folder)
+    header: Header
     repaired: bool  # text that could not be encoded was replaced with U+FFFD
 
 
@@ -49,26 +71,40 @@ class Unread:
     reason: str  # one line
 
 
-def read_folder(folder: Path, *, outputs: set[str]) -> Iterator[Loaded | Unread]:
-    """Every ``*.json`` under ``folder`` (sorted, hidden files and ``outputs`` left out)."""
+def scan_folder(folder: Path, *, outputs: set[str]) -> Iterator[Scanned | Unread]:
+    """The head of every ``*.json`` under ``folder`` (sorted, hidden files and ``outputs`` left out)."""
     root = os.path.realpath(folder)
     seen: set[tuple[int, int]] = set()
     for name, path, is_link in _json_files(root, ""):
         if name in outputs:
             continue
         shown = clean(name)
-        data = _read_bytes(path, root, is_link, seen)
+        target = os.path.realpath(path) if is_link else path
+        data = _read_bytes(target, seen) if not is_link or _inside(root, target) else _LEADS_OUT
         if data is None:
             continue  # the same file again, through a link
         if isinstance(data, str):
             yield Unread(shown, data)
             continue
         try:
-            record, repaired = _decode(path, data)
+            header, repaired = _decode(_HEADER, target, data)
         except RecordError as exc:
-            yield Unread(shown, cut(str(exc).removeprefix(f"{os.path.basename(path)}: ")))
+            yield Unread(shown, cut(str(exc).removeprefix(f"{os.path.basename(target)}: ")))
             continue
-        yield Loaded(shown, path, _slim(record), repaired)
+        yield Scanned(shown, target, header, repaired)
+
+
+def load(scanned: Scanned) -> tuple[Record, bool] | str:
+    """(the whole record of ``scanned`` decoded into the model, whether text was replaced), or a
+    one-line reason it cannot be."""
+    data = _read_bytes(scanned.path, None)
+    if not isinstance(data, bytes):
+        return data or "changed while the report read it"
+    try:
+        record, repaired = _decode(_RECORD, scanned.path, data)
+    except RecordError as exc:
+        return cut(str(exc).removeprefix(f"{os.path.basename(scanned.path)}: "))
+    return _slim(record), repaired or scanned.repaired
 
 
 def _json_files(folder: str, prefix: str) -> Iterator[tuple[str, str, bool]]:
@@ -88,24 +124,24 @@ def _json_files(folder: str, prefix: str) -> Iterator[tuple[str, str, bool]]:
             yield f"{prefix}{entry.name}", entry.path, entry.is_symlink()
 
 
-def _read_bytes(path: str, root: str, is_link: bool, seen: set) -> bytes | str | None:
+def _inside(root: str, target: str) -> bool:
+    return os.path.commonpath([root, target]) == root
+
+
+def _read_bytes(path: str, seen: set | None) -> bytes | str | None:
     """The file's bytes, a one-line reason it was not read, or None for a file already read."""
-    target = path
-    if is_link:
-        target = os.path.realpath(path)
-        if os.path.commonpath([root, target]) != root:
-            return "a link that leads out of the folder: not followed"
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         return f"cannot read: {exc.strerror}"
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return "not a regular file (a FIFO, device or folder): not read"
-        if (info.st_dev, info.st_ino) in seen:
-            return None
-        seen.add((info.st_dev, info.st_ino))
+        if seen is not None:
+            if (info.st_dev, info.st_ino) in seen:
+                return None
+            seen.add((info.st_dev, info.st_ino))
         if info.st_size > MAX_RECORD_BYTES:
             return f"larger than {MAX_RECORD_BYTES >> 20} MiB: not read"
         data = _read_capped(fd, info.st_size)
@@ -132,23 +168,32 @@ def _read_capped(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _decode(path: str, data: bytes) -> tuple[Record, bool]:
-    """The record, and whether text had to be replaced to read it. Raises ``RecordError``.
+def _decode(decoder: msgspec.json.Decoder, path: str, data: bytes):
+    """(decoded, whether text had to be replaced to read it). Raises ``RecordError``.
 
-    The fast path decodes straight into the model; only a file that does not fit goes through
-    ``load_record`` again, for its reason.
+    A file that does not fit goes through ``load_record``, for the model's own reason.
     """
     try:
-        return _RECORD.decode(data), False
-    except (msgspec.DecodeError, UnicodeDecodeError):
+        return _checked(decoder.decode(data)), False
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
         pass
     try:
-        return load_record(Path(path), data), False
+        load_record(Path(path), data)
     except (RecordError, UnicodeDecodeError) as exc:  # the latter: msgspec's word for bad UTF-8
         repaired = _repaired(data)
         if repaired is None:
             raise RecordError(str(exc)) from None
-    return load_record(Path(path), repaired), True
+        load_record(Path(path), repaired)
+        return _checked(decoder.decode(repaired)), True
+    raise RecordError(f"{os.path.basename(path)}: does not fit the model")  # the header did not
+
+
+def _checked(decoded):
+    """The header's share of the model's own checks (``Record.__post_init__``)."""
+    if isinstance(decoded, Header):
+        if decoded.started.tzinfo is None or (decoded.row is None) != (decoded.kind == "map"):
+            raise ValueError("see the model's reason")
+    return decoded
 
 
 def _repaired(data: bytes) -> bytes | None:
