@@ -221,6 +221,16 @@ def test_a_python_with_no_evidence_says_so(matrix, folder):
     assert not [grid for grid in out.data["grids"] if grid["python"] == "3.13"]  # nothing to draw
 
 
+def test_a_pair_no_command_installs_today_says_so():
+    from tfcompat.record import InstallCommand
+
+    install = InstallCommand(command="", works=False, reason="grpcio 1.46 has no macOS arm64 wheel today")
+    assert install_command("2.9.0", "0.5.0", install) == (
+        None,
+        "no command installs this pair from wheels today: grpcio 1.46 has no macOS arm64 wheel today",
+    )
+
+
 @pytest.mark.parametrize(
     ("tf", "metal", "pins", "command"),
     [

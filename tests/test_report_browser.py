@@ -169,8 +169,12 @@ def browser(tmp_path_factory):
 
 
 def test_no_emoji_font_is_installed_here():
+    """The proof needs a machine without one (CI's); elsewhere the test says why it cannot run."""
     fonts = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True, check=True).stdout
-    assert "emoji" not in fonts.lower(), "the browser tests assume a machine without an emoji font"
+    emoji = sorted({line for line in fonts.splitlines() if "emoji" in line.lower()})
+    if emoji and not os.environ.get("CI"):
+        pytest.skip(f"an emoji font is installed ({emoji[0]}): the page could lean on it unseen")
+    assert not emoji, "CI must have no emoji font: the marks must not need one"
 
 
 def test_every_mark_is_drawn_as_text_in_a_font_that_has_its_glyphs(page, browser):
