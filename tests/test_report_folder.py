@@ -253,6 +253,6 @@ def test_probe_logs_are_linked_only_inside_the_folder(matrix, tmp_path):
     (logs / "import.stdout.txt").symlink_to("/etc/hostname")
     out = report(matrix, folder)
     assert out.data["tables"][0]["rows"][0]["logs"] == [
-        {"text": "fit stdout", "href": f"sessions/{stem}.logs/fit.stdout.txt"}
+        {"text": "fit stdout", "href": f"./sessions/{stem}.logs/fit.stdout.txt"}
     ]
-    assert f'<a href="sessions/{stem}.logs/fit.stdout.txt">fit stdout</a>' in out.html
+    assert f'<a href="./sessions/{stem}.logs/fit.stdout.txt">fit stdout</a>' in out.html

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
 
@@ -387,8 +388,9 @@ class _Builder:
                     continue  # a link never leads out of the folder
                 if os.path.islink(given):
                     continue
-                href = os.path.relpath(target, self.folder).replace(os.sep, "/")
-                links.append(Link(text=f"{clean(probe_name)} {clean(stream)}", href=clean(href)))
+                # "./" and quoting: a file named "javascript:..." or "a#b" stays a path in the folder.
+                href = "./" + quote(clean(os.path.relpath(target, self.folder)).replace(os.sep, "/"))
+                links.append(Link(text=f"{clean(probe_name)} {clean(stream)}", href=href))
         return links
 
 
