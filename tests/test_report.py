@@ -604,3 +604,37 @@ def test_untrusted_text_is_escaped_everywhere(matrix, folder):
 def test_write_reports_prints_nothing(matrix, folder, capsys):
     report(matrix, history(matrix, folder))
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("packages", "expected"),
+    [
+        (["numpy==1.26.4 --hash=sha256:" + "ab" * 32], ["numpy==1.26.4 --hash=sha256:" + "ab" * 32]),
+        (
+            ["numpy==1.26.4", "keras==3.6.0"],
+            ["# no hashes: the record lists versions only", "keras==3.6.0", "numpy==1.26.4"],
+        ),
+        # A line a requirements file would read as an option is no pin: no lock at all.
+        (["numpy==1.26.4", "--index-url https://example.invalid/simple"], None),
+        (["-e git+https://example.invalid/x.git#egg=x"], None),
+    ],
+)
+def test_a_lock_holds_plain_pins_only(matrix, packages, expected):
+    import msgspec
+
+    from tfcompat.record import Record
+    from tfcompat.report.install import lock_text
+
+    record = msgspec.convert(
+        verify_record(rows(matrix)["old"], t(2), MAC_15, PROBES_OK, packages=packages), Record
+    )
+    text = lock_text(record, name="sessions/x.json", machine=M2_15)
+    if expected is None:
+        assert text is None
+    else:
+        assert [line for line in text.splitlines() if not line.startswith("# ") or "hashes" in line][
+            -len(expected) :
+        ] == expected
+        assert "# no hashes" in text or all(
+            "--hash=" in line for line in text.splitlines() if not line.startswith("#")
+        )
