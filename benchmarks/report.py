@@ -106,16 +106,25 @@ def measure(matrix: Matrix, folder: Path, *, runs: int) -> None:
         f"CPU time median {statistics.median(cpu):.2f} s (load average now {os.getloadavg()[0]:.1f})"
     )
     print("outputs: " + ", ".join(f"{path.name} {path.stat().st_size / 1e3:.0f} KB" for path in paths))
-    started = time.perf_counter()
+    clocks = [time.perf_counter(), time.process_time()]
+    stages: dict[str, tuple[float, float]] = {}
+
+    def lap(name: str) -> None:
+        now = [time.perf_counter(), time.process_time()]
+        stages[name] = (now[0] - clocks[0], now[1] - clocks[1])
+        clocks[:] = now
+
     found = collect(scan_folder(folder, outputs={"compatibility.json"}), matrix)
-    read = time.perf_counter()
+    lap("read and choose")
     built = build(matrix, found, generated=GENERATED, host_os="Darwin", folder=str(folder.resolve()))
-    stages = {"read and choose": read - started, "model": time.perf_counter() - read}
+    lap("model")
     for name, render in (("markdown", render_markdown), ("html", render_html), ("json", render_json)):
-        before = time.perf_counter()
         render(built.report)
-        stages[name] = time.perf_counter() - before
-    print("stages: " + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in stages.items()))
+        lap(name)
+    print(
+        "stages, wall/CPU: "
+        + ", ".join(f"{name} {wall:.3f}/{cpu:.3f} s" for name, (wall, cpu) in stages.items())
+    )
     report = built.report
     print(
         f"{found.count} records read, {len(report.machines)} machines, {len(report.grids)} grids, "

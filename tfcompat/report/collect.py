@@ -24,7 +24,7 @@ MachineKey = tuple[str, str, str, str]
 REPAIRED = "text that is not valid Unicode was replaced with \ufffd"
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     scanned: Scanned
     row: Row | None  # the matrix row (None for a map record)

@@ -57,7 +57,7 @@ class Header(msgspec.Struct, kw_only=True):
 _HEADER = msgspec.json.Decoder(Header)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Scanned:
     name: str  # relative to the folder, as the report shows it
     path: str  # the file (a link's target inside the folder)
