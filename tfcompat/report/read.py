@@ -2,8 +2,8 @@
 reason it was skipped.
 
 Reading is in two steps, because a folder of 100,000 records is mostly output tails the report
-never shows: ``scan_folder`` decodes the head of every file (``Header``: kind, row, host, start,
-verdict; msgspec skips the rest without building it), and ``load`` decodes the whole record into
+never shows: ``scan_folder`` reads and decodes only the head of every file (``Header``: kind,
+row, host, start, verdict; the first 8 KiB hold it), and ``load`` decodes the whole record into
 the model (``tfcompat.record.Record``, which validates it) only for the few the report shows.
 
 Nothing in the folder can stop the report: only regular files are read (a FIFO is opened
@@ -15,6 +15,7 @@ lone surrogate escape) is replaced with U+FFFD and the record listed as repaired
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -34,6 +35,11 @@ MAX_RECORD_BYTES = 32 * 1024 * 1024
 #: Folders the suite writes beside records that hold no records: skipped without a look.
 NOT_RECORDS = re.compile(r".*\.logs|locks")
 _LEADS_OUT = "a link that leads out of the folder: not followed"
+#: How much of a record ``scan_folder`` reads first: its head is a few hundred bytes.
+HEAD_BYTES = 8192
+#: Where the head of a record laid out by ``write_record`` ends: its first section, a key at the
+#: top level (one space in). A newline cannot occur inside a JSON string, so this is structure.
+_SECTION = re.compile(rb'\n "(?:provision|probes|abi|map)":')
 #: Decodes straight into the record model (a reused decoder is the fastest way msgspec has).
 _RECORD = msgspec.json.Decoder(Record)
 #: A JSON string escape of a lone UTF-16 surrogate, or an escaped backslash (consumed first, so a
@@ -80,26 +86,25 @@ def scan_folder(folder: Path, *, outputs: set[str]) -> Iterator[Scanned | Unread
             continue
         shown = clean(name)
         target = os.path.realpath(path) if is_link else path
-        data = _read_bytes(target, seen) if not is_link or _inside(root, target) else _LEADS_OUT
-        if data is None:
+        read = _read_bytes(target, seen, HEAD_BYTES) if not is_link or _inside(root, target) else _LEADS_OUT
+        if read is None:
             continue  # the same file again, through a link
-        if isinstance(data, str):
-            yield Unread(shown, data)
+        if isinstance(read, str):
+            yield Unread(shown, read)
             continue
         try:
-            header, repaired = _decode(_HEADER, target, data)
+            yield Scanned(shown, target, *_header(target, *read))
         except RecordError as exc:
             yield Unread(shown, cut(str(exc).removeprefix(f"{os.path.basename(target)}: ")))
-            continue
-        yield Scanned(shown, target, header, repaired)
 
 
 def load(scanned: Scanned) -> tuple[Record, bool] | str:
     """(the whole record of ``scanned`` decoded into the model, whether text was replaced), or a
     one-line reason it cannot be."""
-    data = _read_bytes(scanned.path, None)
-    if not isinstance(data, bytes):
-        return data or "changed while the report read it"
+    read = _read_bytes(scanned.path, None)
+    if not isinstance(read, tuple):
+        return read or "changed while the report read it"
+    data, _ = read
     try:
         record, repaired = _decode(_RECORD, scanned.path, data)
     except RecordError as exc:
@@ -128,8 +133,27 @@ def _inside(root: str, target: str) -> bool:
     return os.path.commonpath([root, target]) == root
 
 
-def _read_bytes(path: str, seen: set | None) -> bytes | str | None:
-    """The file's bytes, a one-line reason it was not read, or None for a file already read."""
+def _header(path: str, data: bytes, whole: bool) -> tuple[Header, bool]:
+    """(the head of the record in ``data``, whether text was replaced). Raises ``RecordError``.
+
+    From the first ``HEAD_BYTES`` of a file written by ``write_record`` (its head comes first, one
+    field a line), closed where its first section starts; any other file is read whole.
+    """
+    if not whole:
+        section = _SECTION.search(data)
+        if section is not None:
+            with contextlib.suppress(RecordError):
+                return _decode(_HEADER, path, data[: section.start()].rstrip().rstrip(b",") + b"\n}")
+        data = _read_bytes(path, None)
+        if not isinstance(data, tuple):
+            raise RecordError(f"{os.path.basename(path)}: {data or 'changed while the report read it'}")
+        data = data[0]
+    return _decode(_HEADER, path, data)
+
+
+def _read_bytes(path: str, seen: set | None, most: int = MAX_RECORD_BYTES) -> tuple[bytes, bool] | str | None:
+    """(the file's first ``most`` bytes, whether that is all of it), a one-line reason it was not
+    read, or None for a file already read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
@@ -144,6 +168,8 @@ def _read_bytes(path: str, seen: set | None) -> bytes | str | None:
             seen.add((info.st_dev, info.st_ino))
         if info.st_size > MAX_RECORD_BYTES:
             return f"larger than {MAX_RECORD_BYTES >> 20} MiB: not read"
+        if info.st_size > most:
+            return os.read(fd, most), False
         data = _read_capped(fd, info.st_size)
     except OSError as exc:
         return f"cannot read: {exc.strerror}"
@@ -151,7 +177,7 @@ def _read_bytes(path: str, seen: set | None) -> bytes | str | None:
         os.close(fd)
     if len(data) > MAX_RECORD_BYTES:
         return f"larger than {MAX_RECORD_BYTES >> 20} MiB: not read"
-    return data
+    return data, True
 
 
 def _read_capped(fd: int, size: int) -> bytes:
