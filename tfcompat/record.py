@@ -311,6 +311,10 @@ def load_record(path: Path, data: bytes | None = None) -> Record:
     try:
         header = msgspec.json.decode(data, type=_Header)
     except msgspec.ValidationError:  # first: it is a subclass of DecodeError
+        try:  # valid JSON of another shape, or no JSON at all?
+            msgspec.json.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # nesting too deep
+            raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
         raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter for bad UTF-8
         raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
