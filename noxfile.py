@@ -7,6 +7,7 @@
 #   "tabulate[widechars]>=0.9",
 #   "tomlkit>=0.13",
 #   "msgspec>=0.19",
+#   "jinja2>=3.1",
 # ]
 # ///
 """tfcompat: which tensorflow releases work with tensorflow-metal, found out for real.
@@ -106,9 +107,13 @@ def abi(session: nox.Session, py: str, tf: str, metal: str) -> None:
 def report(session: nox.Session) -> None:
     """Write the compatibility table (Markdown, HTML, JSON) from every record so far."""
     from tfcompat.record import reports_dir
-    from tfcompat.report import write_reports
+    from tfcompat.report import ReportError, write_reports
 
-    for path in write_reports(_matrix(session), reports_dir()):
+    try:
+        paths = write_reports(_matrix(session), reports_dir())
+    except ReportError as exc:
+        session.error(str(exc))
+    for path in paths:
         session.log(f"wrote {path}")
 
 

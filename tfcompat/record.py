@@ -310,15 +310,19 @@ def load_record(path: Path, data: bytes | None = None) -> Record:
         raise RecordError(f"{path.name}: cannot read: {exc.strerror}") from None
     try:
         header = msgspec.json.decode(data, type=_Header)
-    except msgspec.DecodeError as exc:
-        raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
-    except msgspec.ValidationError:
+    except msgspec.ValidationError:  # first: it is a subclass of DecodeError
+        try:  # valid JSON of another shape, or no JSON at all?
+            msgspec.json.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # nesting too deep
+            raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
         raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter for bad UTF-8
+        raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
     if header.schema != SCHEMA:
         raise RecordError(f"{path.name}: unknown schema {header.schema!r} (this tfcompat reads {SCHEMA})")
     try:
         return msgspec.json.decode(data, type=Record)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise RecordError(f"{path.name}: {exc}") from None
 
 

@@ -1,5 +1,7 @@
 """The published JSON Schemas, generated from the typed models: ``python -m tfcompat.schemas``.
 
+The record (``tfcompat.record.Record``) and the report (``tfcompat.report.model.Compatibility``).
+
 The files under ``schemas/`` are committed so that a reader in another language can validate a
 record without tfcompat; a test fails when a model changes and its file was not regenerated.
 """
@@ -13,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from tfcompat.record import SCHEMA, Record
+from tfcompat.report.model import REPORT_SCHEMA, Compatibility
 
 FOLDER = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -25,7 +28,12 @@ def schemas() -> dict[str, dict]:
         "title": f"tfcompat record, schema {SCHEMA}",
         **record,
     }
-    return {"record.schema.json": record}
+    report = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"tfcompat compatibility.json, schema {REPORT_SCHEMA}",
+        **msgspec.json.schema(Compatibility),
+    }
+    return {"record.schema.json": record, "compatibility.schema.json": report}
 
 
 def render(schema: dict) -> str:
