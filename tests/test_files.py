@@ -42,9 +42,13 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+#: A real host section of this machine's kind (the record model requires these fields).
+HOST = {"os": "Linux", "os_version": "6.1", "machine": "x86_64", "python": "3.11.7"}
+
+
 def a_record(tmp_path: Path) -> Path:
     row = Row(number=1, python=PYTHON, tf="2.17.0", metal="none", supports=None)
-    record = new_record("verify", row, host={"os": "Linux"}, tools={}, started=now())
+    record = new_record("verify", row, host=HOST, tools={}, started=now())
     record.update(verdict="error", finished=now(), provision={"status": "error", "error": "x"}, probes={})
     return write_record(record, tmp_path / "reports" / "sessions")
 

@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 #: A temporary file or folder of this suite, and the pid of the process that made it.
@@ -53,60 +53,44 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
     Raises ``DiskFull`` or ``FilesError`` (one line); the temporary file never outlives a failure.
     """
-    write_together({path: data})
+    target = Path(os.path.realpath(path))  # a symlink is edited at its target, and stays a link
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    folder = _folder_for_writing(target.parent)
+    try:
+        with _temporary_file(folder, target.suffix) as (handle, tmp):
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise write_failure(exc, folder, what=f"writing {target.name}", needed=len(payload)) from None
 
 
-def write_together(contents: dict[Path, bytes | str]) -> None:
-    """Replace several files so that a failure leaves every one of them as it was.
-
-    Every temporary file is written (and synced) first, and only then is each renamed over its
-    file: a full disk stops the first part, which changes nothing a reader sees.
-    """
-    with contextlib.ExitStack() as stack:
-        ready = []
-        for path, data in contents.items():
-            target = Path(os.path.realpath(path))  # a symlink is edited at its target, and stays a link
-            payload = data.encode("utf-8") if isinstance(data, str) else data
-            folder = _folder_for_writing(target.parent)
-            try:
-                handle, tmp = stack.enter_context(_temporary_file(folder, target.suffix))
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            except OSError as exc:
-                raise write_failure(exc, folder, what=f"writing {target.name}", needed=len(payload)) from None
-            ready.append((tmp, target, folder))
-        for tmp, target, folder in ready:
-            try:
-                os.replace(tmp, target)
-            except OSError as exc:
-                raise write_failure(exc, folder, what=f"writing {target.name}", needed=0) from None
-
-
-def write_new(folder: Path, names: Iterable[str], data: bytes) -> Path:
-    """Write ``data`` under the first of ``names`` that is free in ``folder``; return that path.
+def write_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write ``data`` to a new file ``folder/stem[-N]suffix`` and return its path; never overwrite.
 
     The file appears whole or not at all: it is written to a temporary file and hard-linked to
-    its name, and ``link`` fails rather than replace an existing file. On a file system without
-    hard links (exFAT, some network shares) an exclusive create still never replaces a file, at
-    the price of atomicity. Raises ``FileExistsError`` when every name is taken.
+    its name, and ``link`` fails rather than replace an existing file, so two runs never
+    overwrite each other. On a file system without hard links (exFAT, some network shares) an
+    exclusive create still never replaces a file, at the price of atomicity. Raises
+    ``FileExistsError`` when 100 names are taken, ``DiskFull`` or ``FilesError`` (one line).
     """
     folder = _folder_for_writing(folder)
-    names = list(names)
     try:
-        with _temporary_file(folder, ".json") as (handle, tmp):
+        with _temporary_file(folder, suffix) as (handle, tmp):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-            for name in names:
+            for attempt in range(100):
+                path = folder / (f"{stem}{suffix}" if attempt == 0 else f"{stem}-{attempt}{suffix}")
                 try:
-                    _link_or_copy(tmp, folder / name, data)
-                    return folder / name
+                    _link_or_copy(tmp, path, data)
+                    return path
                 except FileExistsError:
                     continue
     except OSError as exc:
-        raise write_failure(exc, folder, what=f"writing {names[0]}", needed=len(data)) from None
-    raise FileExistsError(f"{folder}: every name like {names[0]} is taken")
+        raise write_failure(exc, folder, what=f"writing {stem}{suffix}", needed=len(data)) from None
+    raise FileExistsError(f"{folder / stem}{suffix}: 100 files with this name already exist")
 
 
 def _link_or_copy(tmp: Path, path: Path, data: bytes) -> None:
