@@ -24,7 +24,7 @@ import pytest
 from test_claims import TABLE_1_2_0, a_wheel, recorded_index, serve_wheel
 
 from conftest import PYTHON, ROOT, TF_MAIN
-from tfcompat import abi, cache, claims, macwheels, provision, wheelfacts
+from tfcompat import abi, cache, claims, hazard, macresolve, macwheels, provision, wheelfacts, wheelsource
 
 PYWRAP = "tensorflow/python/pywrap_tensorflow.py"
 
@@ -328,3 +328,56 @@ def test_no_cache_content_ends_in_a_traceback(tmp_path, lines):
             entry.write_bytes(damaged)
             assert macwheels.facts(ref, root=root).texts == {PYWRAP: "import ctypes\n" * 50}
     assert len(lines()) == 2 * len(range(0, len(good), 7))
+
+
+# The caches of the hazard prediction: resolutions for a Mac, wheel sources, the judged section
+
+
+@pytest.mark.fault(18)
+def test_a_garbled_wheel_source_entry_is_read_from_the_wheel_again(tmp_path, lines):
+    ref = serve(tmp_path / "served", {"demo/__init__.py": b"VALUE = 1\n" * 30}, name="demo", version="1.0")
+    root = tmp_path / "cache"
+    with wheelsource.SourceSet([ref], root=root) as sources:
+        assert sources.read("demo/__init__.py") == "VALUE = 1\n" * 30
+    [entry] = (root / wheelsource.FORMAT).glob("*.zip")
+    entry.write_bytes(garbled(entry.read_bytes(), member_data_offset(entry.read_bytes(), "names.txt")))
+    with wheelsource.SourceSet([ref], root=root) as sources:
+        assert sources.read("demo/__init__.py") == "VALUE = 1\n" * 30
+    assert [
+        line.startswith(f"cache: {entry}: its content does not match its checksum") for line in lines()
+    ] == [True]
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_garbled_or_swapped_resolutions_for_a_mac_are_asked_of_uv_again(tmp_path, lines):
+    reqs_17, reqs_16 = macresolve.requirements("2.17.0", "1.1.0"), macresolve.requirements("2.16.1", "1.1.0")
+
+    def ask(reqs):
+        date = macresolve.release_date(reqs, python="3.10", cache_dir=tmp_path)
+        return date, macresolve.resolve(reqs, python="3.10", exclude_newer=date, cache_dir=tmp_path)
+
+    mine = ask(reqs_17)
+    my_entries = sorted(tmp_path.rglob("*.json"))
+    assert ask(reqs_16) != mine
+    for path in my_entries:
+        path.write_bytes(garbled(path.read_bytes(), path.stat().st_size - 5))
+    assert ask(reqs_17) == mine
+    others = [p for p in sorted(tmp_path.rglob("*.json")) if p not in my_entries]
+    for path, other in zip(my_entries, others, strict=True):
+        shutil.copy(other, path)
+    assert ask(reqs_17) == mine
+    assert ["checksum" in line for line in lines()[:2]] == [True, True]
+    assert ["another question" in line for line in lines()[2:]] == [True, True]
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_a_garbled_hazard_section_is_judged_again(tmp_path, lines):
+    expected = hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10")  # warm in the suite's cache
+    for kind in ("macresolve", "wheelsource", "hazard"):
+        shutil.copytree(provision.cache_dir() / kind, tmp_path / kind)
+    for entry in (tmp_path / "hazard").rglob("*.json"):
+        entry.write_bytes(garbled(entry.read_bytes(), entry.stat().st_size - 5))
+    assert hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10", cache_dir=tmp_path) == expected
+    assert any("hazard" in line and "checksum" in line for line in lines())

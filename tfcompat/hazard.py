@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tfcompat import abi, macresolve, macwheels, provision, pyeval, wheelsource
-from tfcompat.files import write_atomic
+import msgspec
+
+from tfcompat import abi, cache, macresolve, macwheels, provision, pyeval, wheelsource
+from tfcompat.files import FilesError
 from tfcompat.pyeval import UNKNOWN, Class, Facts, Instance, Interpreter
+from tfcompat.record import Hazard
 
 FORMAT = "v1"
 #: The distributions that can provide ``tf.keras`` besides TensorFlow itself.
@@ -67,20 +69,20 @@ def predict(*, tf: str, metal: str, python: str, cache_dir: Path | None = None) 
     Any OS; the first call per TensorFlow release downloads its wheel (about 250 MB), later
     ones read the cache. Raises ``HazardError`` (one line) when there is no prediction.
     """
-    cache = Path(cache_dir or provision.cache_dir())
-    wheels = WheelSet.of(tf=tf, metal=metal, python=python, cache=cache)
+    folder = Path(cache_dir or provision.cache_dir())
+    wheels = WheelSet.of(tf=tf, metal=metal, python=python, cache=folder)
     facts = MAC if metal != "none" else Facts(gpus=0, pluggable=0)
-    path = cache / "hazard" / FORMAT / f"{_key(facts, wheels.pins)}.json"
+    question = _question(facts, wheels.pins)
+    path = cache.entry_path(folder / "hazard" / FORMAT, question)
+    cached = cache.load_json(path, question, valid=_valid_section)
+    if cached is not None:
+        return cached
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        pass  # not cached, or damaged: decide again
-    try:
-        with wheels.sources(cache) as sources:
+        with wheels.sources(folder) as sources:
             section = judge(sources, facts, missing=wheels.missing)
-    except (macwheels.WheelError, pyeval.EvalError) as exc:
+        cache.store_json(path, question, section)
+    except (macwheels.WheelError, pyeval.EvalError, FilesError) as exc:
         raise HazardError(str(exc)) from None
-    write_atomic(path, json.dumps(section, indent=1).encode())
     return section
 
 
@@ -385,11 +387,15 @@ def _workaround(sources: wheelsource.SourceSet, facts: Facts, missing: set[str],
     return ", or ".join(ways) or None
 
 
-def _key(facts: Facts, pins: list[macresolve.Pin]) -> str:
-    digest = hashlib.sha256()
-    for path in _CODE:
-        digest.update(path.read_bytes())
-    digest.update(json.dumps(asdict(facts), sort_keys=True).encode())
-    for pin in pins:
-        digest.update(pin.sha256.encode())
-    return digest.hexdigest()[:32]
+def _question(facts: Facts, pins: list[macresolve.Pin]) -> dict:
+    """What a cached section answers: this code, this machine, these wheels."""
+    code = hashlib.sha256(b"".join(path.read_bytes() for path in _CODE)).hexdigest()
+    return {"code": code, "facts": asdict(facts), "wheels": [pin.sha256 for pin in pins]}
+
+
+def _valid_section(value) -> bool:
+    try:
+        msgspec.convert(value, Hazard)
+    except msgspec.ValidationError:
+        return False
+    return True

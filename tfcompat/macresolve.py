@@ -6,18 +6,16 @@ dates a row: the day a user could first install it, with the fixes released alon
 ``resolve`` gives every distribution with the file pip would take (URL, sha256), from ``uv pip
 compile --python-platform aarch64-apple-darwin --format pylock.toml``. Answers, "no solution"
 included, are cached in ``<cache>/macresolve/v1/``: a dated resolution for good (the date
-fixes it), today's for the current UTC day only (new releases change it).
+fixes it), today's for the current UTC day only (new releases change it). Each entry names its
+question and checksums its answer (``cache``): a bad one is asked of uv again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,8 +24,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tfcompat import macwheels, provision
-from tfcompat.files import write_atomic
+from tfcompat import cache, macwheels, provision
+from tfcompat.files import FilesError, temporary_folder
 
 FORMAT = "v1"
 RELEASE_SLACK = timedelta(days=1)  # the same slack ``provision`` gives a row's release date
@@ -76,8 +74,11 @@ def requirements(tf: str, metal: str) -> list[str]:
 
 def release_date(reqs: list[str], *, python: str, cache_dir: Path | None = None) -> str:
     """One day after the newest upload of the wheels ``reqs`` pin, RFC 3339 (cached for good)."""
-    path = _cache(cache_dir) / "release" / f"{_key('release', python, *reqs)}.json"
-    cached = _read(path)
+    question = {"release": list(reqs), "python": python}
+    path = cache.entry_path(_cache(cache_dir) / "release", question)
+    cached = cache.load_json(
+        path, question, valid=lambda v: isinstance(v, dict) and isinstance(v.get("exclude_newer"), str)
+    )
     if cached is not None:
         return cached["exclude_newer"]
     pins = _compile(reqs, python=python, no_deps=True)
@@ -85,7 +86,7 @@ def release_date(reqs: list[str], *, python: str, cache_dir: Path | None = None)
     if not uploads:
         raise ResolveError(f"{' '.join(reqs)}: the index gives no upload time", offline=False)
     date = (max(uploads) + RELEASE_SLACK).isoformat().replace("+00:00", "Z")
-    write_atomic(path, json.dumps({"exclude_newer": date}).encode())
+    _store(path, question, {"exclude_newer": date})
     return date
 
 
@@ -106,9 +107,16 @@ def resolve(
     day = "asof" if exclude_newer else datetime.now(UTC).strftime("today-%Y-%m-%d")
     folder = _cache(cache_dir) / day
     limits = [f"{name}={date}" for name, date in newer_limits]
-    key = _key(python, str(exclude_newer), str(binary_only), *reqs, "--", *constraints, "--", *limits)
-    path = folder / f"{key}.json"
-    cached = _read(path)
+    question = {
+        "python": python,
+        "exclude_newer": exclude_newer,
+        "binary_only": binary_only,
+        "requirements": list(reqs),
+        "constraints": list(constraints),
+        "newer_limits": limits,
+    }
+    path = cache.entry_path(folder, question)
+    cached = cache.load_json(path, question, valid=_valid_answer)
     if cached is not None and "error" in cached:
         raise ResolveError(cached["error"], offline=False)
     if cached is not None:
@@ -126,9 +134,9 @@ def resolve(
         )
     except ResolveError as exc:
         if not exc.offline:  # "no solution" is an answer too, as fixed as a set
-            write_atomic(path, json.dumps({"error": str(exc)}).encode())
+            _store(path, question, {"error": str(exc)})
         raise
-    write_atomic(path, json.dumps({"pins": [asdict(pin) for pin in pins]}, indent=1).encode())
+    _store(path, question, {"pins": [asdict(pin) for pin in pins]})
     return pins
 
 
@@ -152,8 +160,8 @@ def _compile(
         uv = provision.uv_binary()
     except provision.ProvisionError:
         raise ResolveError("uv not found: install it (pip install uv)", offline=True) from None
-    with tempfile.TemporaryDirectory(prefix="tfcompat-resolve-") as tmp:
-        lock = Path(tmp) / "pylock.toml"
+    with temporary_folder("resolve") as tmp:
+        lock = tmp / "pylock.toml"
         # This interpreter only stands in for uv's interpreter discovery: the flags set the target.
         argv = [uv, "pip", "compile", "-", "--quiet", "--no-header", "--python", sys.executable]
         argv += ["--python-platform", "aarch64-apple-darwin", "--python-version", python]
@@ -164,7 +172,7 @@ def _compile(
         for limit in newer_limits:
             argv += ["--exclude-newer-package", limit]
         if constraints:
-            constraints_file = Path(tmp) / "constraints.txt"
+            constraints_file = tmp / "constraints.txt"
             constraints_file.write_text("".join(f"{line}\n" for line in constraints))
             argv += ["--constraint", str(constraints_file)]
         env = dict(
@@ -228,15 +236,32 @@ def _cache(cache_dir: Path | None) -> Path:
     return Path(cache_dir or provision.cache_dir()) / "macresolve" / FORMAT
 
 
-def _key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-
-
-def _read(path: Path) -> dict | None:
+def _store(path: Path, question: dict, answer: dict) -> None:
+    """Cache ``answer``; a cache that cannot be written (a full disk) is the machine's failure."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # missing or damaged: asked again, never trusted
+        cache.store_json(path, question, answer)
+    except FilesError as exc:
+        raise ResolveError(str(exc), offline=True) from None
+
+
+def _valid_release(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("exclude_newer"), str)
+
+
+def _valid_answer(value) -> bool:
+    """A cached resolution: ``{"error": str}``, or ``{"pins": [...]}`` each fitting ``Pin``."""
+    if not isinstance(value, dict):
+        return False
+    if "error" in value:
+        return isinstance(value["error"], str)
+    pins = value.get("pins")
+    if not isinstance(pins, list):
+        return False
+    try:
+        [Pin(**pin) for pin in pins]
+    except TypeError:
+        return False
+    return all(isinstance(pin["name"], str) and isinstance(pin["sha256"], str) for pin in pins)
 
 
 def _drop_other_days(folder: Path) -> None:

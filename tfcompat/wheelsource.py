@@ -3,20 +3,23 @@
 A ``SourceSet`` maps dotted module names to the ``.py`` members of a few wheels (TensorFlow and
 the Keras it uses). A member is read from the cache when it is there, else from the wheel, which
 is then downloaded once (sha256-checked, ``macwheels.download``) into a temporary folder kept
-for the set's lifetime. What was read is added to one cache file per wheel, keyed by its
+for the set's lifetime. What was read is added to one cache entry per wheel, keyed by its
 sha256: ``<cache>/wheelsource/v1/<sha256>.zip`` holds the list of the wheel's ``.py`` members
 and every member ever read, so a warm run downloads nothing, and a question that needs a new
-member downloads the wheel again once.
+member downloads the wheel again once. The entry names its wheel and checksums its content
+(``cache``): a damaged one is read from the wheel again.
 """
 
 from __future__ import annotations
 
-import tempfile
+import contextlib
+import io
 import zipfile
+import zlib
 from pathlib import Path
 
-from tfcompat import macwheels, wheelfacts
-from tfcompat.files import write_atomic
+from tfcompat import cache, macwheels, wheelfacts
+from tfcompat.files import FilesError, temporary_folder
 
 FORMAT = "v1"
 _NAMES = "names.txt"  # the wheel's .py members, installed paths, one a line
@@ -62,17 +65,23 @@ class _WheelSource:
     def __init__(self, ref: macwheels.WheelRef, folder: Path):
         self.ref = ref
         self._path = folder / f"{ref.sha256}.zip"
+        self._question = {"wheel_sha256": ref.sha256, "members": ".py"}
         self._members: dict[str, str] = {}
         self._new: dict[str, str] = {}
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._tmp: contextlib.ExitStack | None = None
         self._wheel: zipfile.ZipFile | None = None
         self._by_path: dict[str, zipfile.ZipInfo] = {}
+        archive = cache.load(self._path, self._question)
         try:
-            with zipfile.ZipFile(self._path) as cached:
+            if archive is None:
+                raise KeyError(_NAMES)
+            with zipfile.ZipFile(io.BytesIO(archive)) as cached:
                 self.names = cached.read(_NAMES).decode().split("\n")
                 self._members = {n: cached.read(n).decode() for n in cached.namelist() if n != _NAMES}
-        except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
-            # Not cached yet, or damaged: read from the wheel itself.
+        except (KeyError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError):
+            # Not cached yet, or not what this module writes: read from the wheel itself.
+            if archive is not None:
+                cache.discard(self._path, "not a source archive")
             self._open_wheel()
             self.names = sorted(self._by_path)
 
@@ -86,8 +95,12 @@ class _WheelSource:
         return text
 
     def _open_wheel(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="tfcompat-source-")
-        wheel = macwheels.download(self.ref, Path(self._tmp.name))
+        self._tmp = contextlib.ExitStack()
+        try:
+            folder = self._tmp.enter_context(temporary_folder("source", needed=self.ref.size))
+            wheel = macwheels.download(self.ref, folder)
+        except FilesError as exc:
+            raise macwheels.WheelError(f"{self.ref.filename}: {exc}") from None
         try:
             self._wheel = zipfile.ZipFile(wheel)
         except zipfile.BadZipFile:
@@ -103,15 +116,17 @@ class _WheelSource:
         if self._wheel is not None:
             self._wheel.close()
         if self._tmp is not None:
-            self._tmp.cleanup()
+            self._tmp.close()
         self._wheel = self._tmp = None
 
     def _save(self) -> None:
-        with tempfile.TemporaryDirectory(prefix="tfcompat-source-") as tmp:
-            out = Path(tmp) / "source.zip"
-            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as dst:
-                dst.writestr(_NAMES, "\n".join(self.names))
-                for name, text in sorted(self._members.items()):
-                    dst.writestr(name, text)
-            write_atomic(self._path, out.read_bytes())
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as dst:
+            dst.writestr(_NAMES, "\n".join(self.names))
+            for name, text in sorted(self._members.items()):
+                dst.writestr(name, text)
+        try:
+            cache.store(self._path, self._question, out.getvalue())
+        except FilesError as exc:
+            raise macwheels.WheelError(str(exc)) from None
         self._new = {}
