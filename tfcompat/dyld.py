@@ -30,7 +30,8 @@ NOT_CHECKED = (
     "system libraries and frameworks (/usr/lib, /System): their presence and their exports",
     "flat-namespace lookups of Apple runtime symbols (Objective-C, dispatch, CoreFoundation, "
     "Foundation, Metal, MPS, libc++ ABI)",
-    "the minimum macOS version of each image (LC_BUILD_VERSION) against the running macOS",
+    "whether the running macOS meets the minimum macOS of the wheels and images (reported as "
+    "min_macos, not judged)",
     "weak imports and weak-definition coalescing",
     "anything after the plugin has loaded: its version checks, C++ struct layouts, kernels",
 )
@@ -57,6 +58,7 @@ class Library:
     reexports: dict[str, tuple[int, str]]
     exports: Callable[[], frozenset[str]]
     hidden: bool = False  # hidden from flat lookups (a top-level image opened RTLD_LOCAL)
+    min_macos: str | None = None  # LC_BUILD_VERSION's minos: the oldest macOS that loads it
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,22 @@ _SYSTEM = object()  # what a dependency in the operating system resolves to
 
 @dataclass
 class Process:
-    """The images of a Python process after ``import tensorflow``, in load order."""
+    """The images of a Python process after ``import tensorflow``, in load order.
+
+    ``substitutes`` maps a load-command path to the image it stands for, as a symlink or a
+    DYLD_LIBRARY_PATH entry would make it: the second layer of a library that is not found."""
 
     site: dict[str, Library]
     loaded: list[Library] = field(default_factory=list)
     caller: Library | None = None  # the image that calls dlopen for plugins
+    substitutes: dict[str, Library] = field(default_factory=dict)
+
+    def fork(self, site: dict[str, Library], substitutes: dict[str, Library] | None = None) -> Process:
+        """This process with the images of ``site`` added (a plugin's wheel), ready for one dlopen.
+
+        TensorFlow's images are read and loaded once per release; each plugin is dlopened in a
+        fork of that process, so no plugin sees another's images."""
+        return Process({**self.site, **site}, list(self.loaded), self.caller, dict(substitutes or {}))
 
     def dlopen(self, plugin: Library, imports: list[macho.Import]) -> list[Failure]:
         """Load ``plugin`` RTLD_NOW | RTLD_LOCAL; return its failures, dyld's first one first.
@@ -142,6 +155,8 @@ class Process:
         ``chain`` in turn, after the install names of the loaded images."""
         if path.startswith(_SYSTEM_DIRS):
             return _SYSTEM, []
+        if path in self.substitutes:
+            return self.substitutes[path], []
         for library in self.loaded:
             if library.install_name == path:
                 return library, []
