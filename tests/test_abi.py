@@ -205,10 +205,11 @@ def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
 
 
 def test_tf_package_per_release() -> None:
-    assert [abi.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.16.0rc0", "2.21.0")] == [
+    assert [abi.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.15.1", "2.16.0rc0", "2.21.0")] == [
         "tensorflow-macos",
         "tensorflow-macos",
         "tensorflow-macos",
+        "tensorflow",
         "tensorflow",
         "tensorflow",
     ]

@@ -36,9 +36,10 @@ class AbiError(Exception):
 def tf_package(tf: str) -> str:
     """The PyPI package whose macOS arm64 wheel holds TensorFlow ``tf``'s binaries.
 
-    tensorflow-macos up to 2.15 (the tensorflow wheels of 2.13 to 2.15 for macOS are stubs
-    that depend on it), tensorflow itself from 2.16 (tensorflow-macos 2.16 is the stub)."""
-    return "tensorflow-macos" if Version(tf) < Version("2.16.0rc0") else "tensorflow"
+    tensorflow-macos up to 2.15.0 (the tensorflow wheels of 2.13.0 to 2.15.0 for macOS are stubs
+    that depend on it), tensorflow itself from 2.15.1 (whose tensorflow-macos wheel is the stub,
+    as it is for 2.16; read from the wheels' sizes on the index: about 2 kB against 200 MB)."""
+    return "tensorflow-macos" if Version(tf) < Version("2.15.1") else "tensorflow"
 
 
 def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = None) -> dict:

@@ -210,7 +210,9 @@ def _blocker(stderr: str) -> tuple[str, Requirement | None]:
 
 
 def _allows(requirement: Requirement, version: Version) -> bool:
-    return requirement.specifier.contains(version, prereleases=None)
+    """Whether ``version`` is in range: pre-releases only when the range names one, as an
+    installer prefers (a later date is looked for among final releases)."""
+    return requirement.specifier.contains(version, prereleases=bool(requirement.specifier.prereleases))
 
 
 @dataclass(frozen=True)

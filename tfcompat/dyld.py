@@ -41,8 +41,11 @@ _SYSTEM_SYMBOL = re.compile(
     r"_(_?objc_|OBJC_|_?dispatch_|_?CF|kCF|_?NS|_?MTL|_?MPS|_Block_|_?os_|_?xpc_"
     r"|_cxa_|_gxx_|Unwind_|_ZNSt3__1|_ZTVN10__cxxabiv)"
 )
-#: tsl:: (or tensorflow::) internal::LoadDynamicLibrary: where TensorFlow calls dlopen.
-_LOADER_SYMBOL = "internal18LoadDynamicLibraryEPKcPPv"
+#: tsl::internal::LoadDynamicLibrary (tensorflow::internal:: up to TF 2.10): where TensorFlow calls
+#: dlopen; the only two spellings in the 26 releases with macOS arm64 wheels.
+_LOADER_SYMBOLS = frozenset(
+    f"__ZN{namespace}8internal18LoadDynamicLibraryEPKcPPv" for namespace in ("3tsl", "10tensorflow")
+)
 _SETS_LOCAL = re.compile(r"setdlopenflags\([^)]*RTLD_LOCAL")
 _MAX_DEPTH = 8  # a re-export chain longer than this is a loop
 
@@ -216,7 +219,7 @@ def import_tensorflow(site: dict[str, Library], texts: dict[str, str]) -> Proces
     top.hidden = loads_top_level_local(texts)
     process._load(top, [top])
     process.caller = next(
-        (lib for lib in process.loaded if any(n.endswith(_LOADER_SYMBOL) for n in lib.exports())),
+        (lib for lib in process.loaded if not _LOADER_SYMBOLS.isdisjoint(lib.exports())),
         None,
     )
     return process
