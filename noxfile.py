@@ -121,7 +121,7 @@ def map_(session: nox.Session) -> None:
     try:
         outcome = main(session.posargs, log=session.log)
     except MapError as exc:
-        session.error(f"no verdict: {exc}")
+        session.error(str(exc))
     if outcome:
         _finish(session, *outcome)
 

@@ -216,20 +216,27 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
 
 def _index_answer(name: str, *, root: Path, log: Callable[[str], None]) -> dict:
     """The index's answer for ``name``; the cached one, said so, when the index is unreachable."""
-    url = claims.index_url(name)
-    cached = root / "map" / "index" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+    cached = index_cache(name, root)
     try:
         answer = claims.index_answer(name)
     except claims.ClaimsError as exc:
         try:
             answer = json.loads(cached.read_text())
         except (OSError, ValueError):
-            raise MapError(f"{exc}; no earlier answer is cached: connect to the index and rerun") from None
+            raise MapError(
+                f"no verdict: {exc}; no earlier answer is cached: connect to the index and rerun"
+            ) from None
         when = datetime.fromtimestamp(cached.stat().st_mtime).isoformat(timespec="minutes")
         log(f"map: {exc}: using the answer cached {when}")
         return answer
     write_atomic(cached, json.dumps(answer))
     return answer
+
+
+def index_cache(name: str, root: Path) -> Path:
+    """Where the last answer of the index in use for ``name`` is kept (by the index's URL)."""
+    url = claims.index_url(name)
+    return root / "map" / "index" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
 
 
 def _mac_row(tf: str, metal: str, python: str = ABI_PYTHON) -> Row:
