@@ -316,7 +316,7 @@ def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked() -> None
     with pytest.raises(binaryonly.NotInstallable) as caught:
         binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, later=False)
     assert caught.value.requirement == "h5py>=2.9.0"
-    wheels = binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released)
+    wheels = binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, offline_first=True)
     assert wheels.missing == ["h5py>=2.9.0", "wrapt>=1.11.0", "grpcio>=1.24.3"]
     assert sorted(wheels.later) == ["grpcio", "h5py", "wrapt"]
     assert all(date > released for date in wheels.later.values())
@@ -331,10 +331,14 @@ def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does() -> None:
     TF 2.9 on CPython 3.10 uninstallable; grpcio, with wheels for others but none for arm64
     CPython 3.9, does on 3.9."""
     requirements = ["tensorflow-macos==2.9.0", "tensorflow-metal==0.5.0"]
-    wheels = binaryonly.resolve(requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z")
+    wheels = binaryonly.resolve(
+        requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z", offline_first=True
+    )
     assert (wheels.missing, wheels.later, wheels.sdists) == ([], {}, ["termcolor"])
     assert "termcolor==1.1.0" in wheels.packages
-    wheels = binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z")
+    wheels = binaryonly.resolve(
+        requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z", offline_first=True
+    )
     assert wheels.missing == ["grpcio>=1.24.3"]
 
 
