@@ -8,6 +8,7 @@ is a local HTTP server serving PyPI's own answers with releases held back.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import re
@@ -213,21 +214,32 @@ def test_an_unknown_release_or_option_is_one_line(tmp_path: Path) -> None:
 
 @pytest.fixture
 def index(monkeypatch: pytest.MonkeyPatch):
-    """A local PEP 691 index serving PyPI's real answers, minus the versions in ``hidden``."""
+    """A local PEP 691 index serving PyPI's real answers, minus the versions in ``hidden``, and
+    serving ``damaged[filename]`` (bytes) in place of that wheel."""
     hidden: dict[str, set[str]] = {}
+    damaged: dict[str, bytes] = {}
     answers: dict[str, dict] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             name = self.path.strip("/").split("/")[-1]
+            if self.path.startswith("/files/"):
+                self._send(damaged[name], "application/octet-stream")
+                return
             if name not in answers:
                 answers[name] = _pypi(name)
             answer = dict(answers[name])
             gone = hidden.get(name, set())
-            answer["files"] = [f for f in answer["files"] if not any(f"-{v}-" in f["filename"] for v in gone)]
-            body = json.dumps(answer).encode()
+            answer["files"] = [
+                _damaged(entry) if entry["filename"] in damaged else entry
+                for entry in answer["files"]
+                if not any(f"-{v}-" in entry["filename"] for v in gone)
+            ]
+            self._send(json.dumps(answer).encode(), PEP_691)
+
+        def _send(self, body: bytes, kind: str) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", PEP_691)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -235,11 +247,21 @@ def index(monkeypatch: pytest.MonkeyPatch):
         def log_message(self, *args) -> None:
             pass
 
+    def _damaged(entry: dict) -> dict:
+        data = damaged[entry["filename"]]
+        digest = hashlib.sha256(data).hexdigest()
+        return {
+            **entry,
+            "url": f"/files/{entry['filename']}",
+            "hashes": {"sha256": digest},
+            "size": len(data),
+        }
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    yield url, hidden
+    yield url, hidden, damaged
     server.shutdown()
     monkeypatch.setenv(claims.INDEX_ENV, url)
     for name in (*pairmap.TENSORFLOW, pairmap.PLUGIN):
@@ -255,7 +277,7 @@ def _pypi(name: str) -> dict:
 
 @pytest.mark.network
 def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: pytest.MonkeyPatch) -> None:
-    url, hidden = index
+    url, hidden, _ = index
     monkeypatch.setenv(claims.INDEX_ENV, url)
     hidden |= {"tensorflow": {"2.21.0"}, "tensorflow-metal": {"1.2.0"}}
     before = pairmap.releases(root=cache_dir(), log=lambda _: None)
@@ -268,7 +290,7 @@ def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: p
 
 @pytest.mark.network
 def test_nox_map_follows_the_index_without_a_matrix(index, tmp_path: Path) -> None:
-    url, hidden = index
+    url, hidden, _ = index
     reports = tmp_path / "reports"
     env = {claims.INDEX_ENV: url}
     args = ["-s", "map", "--", "--tf", "2.19.0"]
@@ -282,6 +304,32 @@ def test_nox_map_follows_the_index_without_a_matrix(index, tmp_path: Path) -> No
     column = next(cell for cell in new.cells if cell.metal == "1.2.0")
     assert (column.tf, column.abi, column.first) == ("2.19.0", "ok", None)
     assert column.pythons["3.12"].status == "installs"
+
+
+@pytest.mark.network
+@pytest.mark.fault(16)
+def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(index, tmp_path: Path) -> None:
+    url, _, damaged = index
+    damaged["tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl"] = b"<html>not a wheel</html>"
+    reports = tmp_path / "reports"
+    args = ["-s", "map", "--", "--tf", "2.19.0", "--metal", "1.2.0", "--metal", "1.1.0"]
+    done = run_nox(*args, matrix=tmp_path / "m.toml", reports=reports, env={claims.INDEX_ENV: url})
+    assert done.returncode == 1
+    reason = "tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl: not a zip archive"
+    assert (
+        f"Session map aborted: no verdict: 1 predictions or preflights without an answer; the first: {reason}"
+        in (done.stderr)
+    )
+    (path,) = _sessions(reports)
+    record = load_record(path)
+    assert (record.verdict, record.map.error.endswith(reason)) == ("error", True)
+    cells = {cell.metal: cell for cell in record.map.cells}
+    assert (cells["1.2.0"].abi, cells["1.2.0"].error) == (None, reason)
+    assert cells["1.2.0"].pythons["3.12"].status == "installs"  # the preflight has its answer
+    assert (cells["1.1.0"].abi, cells["1.1.0"].first.splitlines()[0]) == (
+        "fail",
+        f"Symbol not found: {LOG_MESSAGE}",
+    )
 
 
 # Binary wheels only: the preflight's and verify's resolution, for macOS arm64 from here.
