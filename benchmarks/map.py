@@ -165,9 +165,8 @@ def _cache_report(env: dict) -> None:
     line = ", ".join(f"{name}/ {size / 1e6:.1f} MB" for name, size in parts.items())
     print(f"cache: {sum(parts.values()) / 1e6:.1f} MB ({line})")
     if "UV_CACHE_DIR" in env:
-        print(
-            f"uv's cache (index pages and metadata for the preflights): {_size(Path(env['UV_CACHE_DIR'])) / 1e6:.0f} MB"
-        )
+        size = _size(Path(env["UV_CACHE_DIR"]))
+        print(f"uv's cache (index pages and metadata for the preflights): {size / 1e6:.0f} MB")
 
 
 def _python_tags() -> None:
@@ -192,9 +191,8 @@ def _python_tags() -> None:
             for metal, mine, theirs in zip(metal_releases, outcome, reference, strict=True):
                 if mine != theirs:
                     differences += 1
-                    print(
-                        f"tf {release.version} cp{python} + {metal.version}: {mine} vs cp{release.read.python}: {theirs}"
-                    )
+                    where = f"tf {release.version} + {metal.version}"
+                    print(f"{where}: cp{python} {mine} vs cp{release.read.python} {theirs}")
         print(f"tf {release.version}: Python tags {', '.join(sorted(release.binary, key=Version))} compared")
     print(f"{compared} predictions on other Python tags compared with the map's wheel: {differences} differ")
 
