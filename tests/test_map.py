@@ -21,6 +21,7 @@ import pytest
 
 from conftest import PYTHON, run_nox, write_matrix
 from tfcompat import abi, binaryonly, claims, macwheels, pairmap
+from tfcompat.indexsnapshot import IndexSnapshot
 from tfcompat.matrix import load_matrix
 from tfcompat.provision import cache_dir
 from tfcompat.record import load_record
@@ -335,6 +336,13 @@ def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(i
 # Binary wheels only: the preflight's and verify's resolution, for macOS arm64 from here.
 
 
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory):
+    """The map's way to resolve: the run's snapshot of the index, a uv cache of its own."""
+    with IndexSnapshot() as url:
+        yield {"index_url": url, "uv_cache": tmp_path_factory.mktemp("uv-cache")}
+
+
 def _mac(python: str, macos: str = "11.0") -> binaryonly.Target:
     return binaryonly.Target(python=python, platform=binaryonly.MACOS_ARM64, macos=macos)
 
@@ -356,7 +364,7 @@ def test_tf_2_5_is_not_installable_from_wheels_on_a_mac() -> None:
 
 
 @pytest.mark.network
-def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked() -> None:
+def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked(snapshot) -> None:
     """At its release h5py, wrapt and grpcio had no arm64 wheel for CPython 3.9: each is taken
     as of the first final release that had one, everything else as of TF 2.8's release."""
     requirements = ["tensorflow-macos==2.8.0", "tensorflow-metal==0.4.0"]
@@ -364,7 +372,7 @@ def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked() -> None
     with pytest.raises(binaryonly.NotInstallable) as caught:
         binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, later=False)
     assert caught.value.requirement == "h5py>=2.9.0"
-    wheels = binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, offline_first=True)
+    wheels = binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, **snapshot)
     assert wheels.missing == ["h5py>=2.9.0", "wrapt>=1.11.0", "grpcio>=1.24.3"]
     assert sorted(wheels.later) == ["grpcio", "h5py", "wrapt"]
     assert all(date > released for date in wheels.later.values())
@@ -374,18 +382,18 @@ def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked() -> None
 
 
 @pytest.mark.network
-def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does() -> None:
+def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does(snapshot) -> None:
     """termcolor 1.1.0 (pure Python) is an sdist only, on every platform: it does not make
     TF 2.9 on CPython 3.10 uninstallable; grpcio, with wheels for others but none for arm64
     CPython 3.9, does on 3.9."""
     requirements = ["tensorflow-macos==2.9.0", "tensorflow-metal==0.5.0"]
     wheels = binaryonly.resolve(
-        requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z", offline_first=True
+        requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z", **snapshot
     )
     assert (wheels.missing, wheels.later, wheels.sdists) == ([], {}, ["termcolor"])
     assert "termcolor==1.1.0" in wheels.packages
     wheels = binaryonly.resolve(
-        requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z", offline_first=True
+        requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z", **snapshot
     )
     assert wheels.missing == ["grpcio>=1.24.3"]
 

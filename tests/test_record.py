@@ -25,9 +25,7 @@ def abi_record() -> dict:
 
 def test_published_schemas_are_the_ones_the_models_generate():
     for name, schema in schemas().items():
-        assert (FOLDER / name).read_text(encoding="utf-8") == render(schema), (
-            "run python -m tfcompat.schemas"
-        )
+        assert (FOLDER / name).read_text(encoding="utf-8") == render(schema), "run python -m tfcompat.schemas"
 
 
 def test_a_written_record_validates_against_the_published_schema_and_reads_back(tmp_path):

@@ -46,10 +46,10 @@ MACOS_ARM64 = "aarch64-apple-darwin"
 _SLACK = timedelta(days=1)
 #: Each step names one more requirement; a real tree needs two or three.
 _MAX_STEPS = 8
+#: What uv says when --offline lacks something in its cache.
+_OFFLINE_MISS = ("network was disabled", "not found in the cache")
 #: What uv says when a requirement has no wheel it may use ("all versions of X have ..." too).
 _NO_WHEEL = re.compile(r"(?:all versions of )?(\S+) (?:has|have) no (?:usable wheels|wheels with a matching)")
-#: What uv says when --offline lacks something in its cache.
-_OFFLINE_MISS = ("network was disabled", "Network connectivity is disabled")
 
 
 class NotInstallable(ProvisionError):
@@ -115,6 +115,8 @@ def resolve(
     exclude_newer: str | None,
     constraints: tuple[str, ...] = (),
     later: bool = True,
+    index_url: str | None = None,
+    uv_cache: Path | None = None,
     offline_first: bool = False,
     timeout: float = 300.0,
 ) -> WheelSet:
@@ -122,14 +124,18 @@ def resolve(
 
     Raise ``NotInstallable`` when no wheel set installs them (with ``later`` False: as soon as
     one requirement has no wheel as of the date), ``ProvisionError`` for any other failure
-    (no such release, index unreachable). ``offline_first`` tries uv's cache alone first (the
-    map's many resolutions share it) and asks the index only for what it lacks.
+    (no such release, index unreachable). ``index_url`` and ``uv_cache`` point uv at another
+    index (the map's ``IndexSnapshot``) and cache, by default uv uses its own; ``offline_first``
+    tries uv's cache alone first (the map's resolutions share most of what they read) and asks
+    the index only when that lacks something.
     """
     started = time.monotonic()
     deadline = started + timeout
     result = WheelSet(packages=[], exclude_newer=exclude_newer)
     for _ in range(_MAX_STEPS):
-        done = _compile(requirements, constraints, target, result, offline_first, deadline)
+        done = _compile(
+            requirements, constraints, target, result, (index_url, uv_cache, offline_first), deadline
+        )
         if done.returncode == 0:
             result.packages = _pins(done.stdout)
             result.seconds = round(time.monotonic() - started, 3)
@@ -156,11 +162,16 @@ def resolve(
     raise ProvisionError("provisioning failed", f"uv pip compile: no resolution after {_MAX_STEPS} steps")
 
 
-def _compile(requirements, constraints, target, state: WheelSet, offline_first, deadline):
-    """One uv call for the state so far; offline first when asked, online when that lacks data."""
+def _compile(requirements, constraints, target, state: WheelSet, where, deadline):
+    """One uv call for the state so far (offline first when asked, online when that lacks data)."""
+    index_url, uv_cache, offline_first = where
     argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
     argv += ["--python", target.interpreter]
     env = dict(os.environ)
+    if index_url:
+        argv += ["--index-url", index_url]
+    if uv_cache:
+        env["UV_CACHE_DIR"] = str(uv_cache)
     if target.platform:
         argv += ["--python-platform", target.platform, "--python-version", target.python]
         env |= {"MACOSX_DEPLOYMENT_TARGET": target.macos, "UV_PYTHON_DOWNLOADS": "never"}

@@ -17,20 +17,26 @@ TensorFlow's side is read once per release, from one wheel: the cp310 one where 
 it (the matrix's default Python, so ``nox -s abi`` shares the cached facts), else its newest
 Python's. The plugin's library is byte-identical across the Python tags of every
 tensorflow-metal release, and on the TensorFlow releases sampled (``benchmarks/map.py
---python-tags``) every verdict is the same for every Python tag (see the README). Wheels are
-fetched, read and deleted by a pool of ``WHEEL_WORKERS`` threads (2 - 4 downloads at once keep
-2 cores busy and the extra disk under 4 GB); the preflights run in a pool of ``RESOLVE_WORKERS``
-uv processes, from uv's cache when it has what they need, and are cached by their inputs
-(``$TFCOMPAT_CACHE/map/preflight/``): the release date fixes the answer.
+--python-tags``) no prediction differs between Python tags (see the README). Each release is
+predicted in one of ``WHEEL_WORKERS`` worker processes (its wheel downloaded, read and deleted
+the first time: 2 - 4 at once keep 2 cores busy and the extra disk under 4 GB), every plugin
+dlopened in a fork of its process. The preflights run in a pool of ``RESOLVE_WORKERS`` uv
+processes against the run's snapshot of the index (``IndexSnapshot``: each page fetched once)
+with a uv cache of their own, deleted after the run, from that cache alone when it has what a
+resolution needs. Answers are cached: preflights by their
+inputs (``$TFCOMPAT_CACHE/map/preflight/``: the release date fixes the answer), predictions by
+the two wheels' sha256 and the model's code (``$TFCOMPAT_CACHE/map/abi/``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import json
 import multiprocessing
+import tempfile
 import time
 import urllib.parse
 from collections import Counter
@@ -46,6 +52,7 @@ from packaging.version import InvalidVersion, Version
 from tfcompat import abi, binaryonly, claims, dyld, macho, macwheels
 from tfcompat.files import write_atomic
 from tfcompat.host import host_info, tool_versions
+from tfcompat.indexsnapshot import IndexSnapshot
 from tfcompat.macwheels import WheelRef
 from tfcompat.matrix import NO_PLUGIN, Row
 from tfcompat.provision import ProvisionError, cache_dir, requirements_for, uv_binary
@@ -56,9 +63,9 @@ TENSORFLOW = ("tensorflow-macos", "tensorflow")
 #: The Python whose TensorFlow wheel is read, where a release has one: the matrix's default.
 ABI_PYTHON = "3.10"
 WHEEL_WORKERS = 3
-RESOLVE_WORKERS = 3
-#: Bumped whenever a cached preflight would be computed differently.
-FORMAT = "v1"
+#: uv processes at once: a resolution waits on the index far more than it computes (0.3 s of
+#: CPU in 3 s when online), so more of them than cores keep the preflights moving.
+RESOLVE_WORKERS = 8
 #: A release is resolved as of the day after its newest wheel (as provision.release_date).
 _RELEASE_SLACK = timedelta(days=1)
 
@@ -270,8 +277,26 @@ def build(
         f"map: {len(tf_releases)} TensorFlow x {len(metal_releases)} {PLUGIN} releases, "
         f"{len(jobs)} install preflights ({done_before} cached)"
     )
-    with ThreadPoolExecutor(RESOLVE_WORKERS) as resolver, _process_pool() as predictor:
-        preflights = {resolver.submit(preflight, *job, root=root): job for job in jobs}
+    with contextlib.ExitStack() as stack:
+        index = {}
+        if done_before < len(jobs):
+            index["index_url"] = stack.enter_context(IndexSnapshot())
+            index["uv_cache"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfcompat-uv-")))
+        _build(tf_releases, metal_releases, jobs, cells, index, root=root, log=log, started=started)
+    statuses = Counter(p["status"] for cell in cells.values() for p in cell["pythons"].values())
+    log(
+        f"map: preflights {statuses['installs']} install, {statuses['not_installable']} not installable, "
+        f"{statuses['error']} without an answer ({time.monotonic() - started:.0f} s)"
+    )
+    return list(cells.values())
+
+
+def _build(tf_releases, metal_releases, jobs, cells, index: dict, *, root: Path, log, started: float) -> None:
+    """Fill ``cells``: predictions in worker processes, preflights in uv processes (through
+    ``index``: the run's snapshot of the index and a uv cache of its own, when any is to do)."""
+    resolver, predictor = ThreadPoolExecutor(RESOLVE_WORKERS), _process_pool()
+    try:
+        preflights = {resolver.submit(preflight, *job, root=root, **index): job for job in jobs}
         plugins = _plugin_refs(metal_releases, root, cells)
         predictions = {}
         for release in tf_releases:
@@ -287,12 +312,10 @@ def build(
         log(f"map: {len(tf_releases)} TensorFlow releases predicted in {time.monotonic() - started:.0f} s")
         for future, (t, m, python) in preflights.items():
             cells[t.version, m.version]["pythons"][python] = future.result()
-    statuses = Counter(p["status"] for cell in cells.values() for p in cell["pythons"].values())
-    log(
-        f"map: preflights {statuses['installs']} install, {statuses['not_installable']} not installable, "
-        f"{statuses['error']} without an answer ({time.monotonic() - started:.0f} s)"
-    )
-    return list(cells.values())
+    finally:
+        # On an interrupt (Ctrl-C, SIGTERM) the queued work is dropped; what runs ends first.
+        resolver.shutdown(cancel_futures=True)
+        predictor.shutdown(cancel_futures=True)
 
 
 def _fill(cells: dict, release: MapRelease, answers: dict[str, dict], how: str, log) -> None:
@@ -384,14 +407,14 @@ def predict_release(
 
 def _predictions_path(ref: WheelRef, root: Path) -> Path:
     """Where a TensorFlow wheel's predictions are cached: by its sha256 and the model's code."""
-    return root / "map" / "abi" / f"{ref.sha256}-{_model_code()}.json"
+    return root / "map" / "abi" / f"{ref.sha256}-{_code(abi, dyld, macho, macwheels)}.json"
 
 
 @functools.cache
-def _model_code() -> str:
-    """A digest of the code that turns two wheels into a prediction, so that a prediction
-    cached by other code (an older tfcompat, a fix of the model) is never read."""
-    sources = b"".join(Path(module.__file__).read_bytes() for module in (abi, dyld, macho, macwheels))
+def _code(*modules) -> str:
+    """A digest of the code that computes an answer, part of its cache key: an answer cached by
+    other code (an older tfcompat, a fix of the model or the resolver) is never read."""
+    sources = b"".join(Path(module.__file__).read_bytes() for module in modules)
     return hashlib.sha256(sources).hexdigest()[:16]
 
 
@@ -404,17 +427,31 @@ def _cached_predictions(ref: WheelRef, root: Path) -> dict[str, dict]:
     return cached if isinstance(cached, dict) else {}
 
 
-def preflight(tf: MapRelease, metal: MapRelease, python: str, *, root: Path) -> dict:
+def preflight(
+    tf: MapRelease,
+    metal: MapRelease,
+    python: str,
+    *,
+    root: Path,
+    index_url: str | None = None,
+    uv_cache: Path | None = None,
+) -> dict:
     """Can the pair be installed from wheels on macOS arm64 with ``python``, as of its release?
 
-    The answer is cached by its inputs; "error" (no answer: the index or uv failed) is not."""
+    The answer is cached by its inputs; "error" (no answer: the index or uv failed) is not.
+    ``index_url`` and ``uv_cache``: see ``binaryonly.resolve``."""
     cached = _cached_preflight(tf, metal, python, root)
     if cached is not None:
         return cached
     requirements, target, exclude_newer = _preflight_inputs(tf, metal, python)
     try:
         wheels = binaryonly.resolve(
-            requirements, target=target, exclude_newer=exclude_newer, offline_first=True
+            requirements,
+            target=target,
+            exclude_newer=exclude_newer,
+            index_url=index_url,
+            uv_cache=uv_cache,
+            offline_first=True,
         )
     except binaryonly.NotInstallable as exc:
         result = {
@@ -453,7 +490,7 @@ def _preflight_inputs(tf: MapRelease, metal: MapRelease, python: str):
 
 def _preflight_path(tf: MapRelease, metal: MapRelease, python: str, root: Path) -> Path:
     requirements, target, exclude_newer = _preflight_inputs(tf, metal, python)
-    key = "\0".join([FORMAT, *requirements, target.python, target.macos, exclude_newer])
+    key = "\0".join([_code(binaryonly), *requirements, target.python, target.macos, exclude_newer])
     return root / "map" / "preflight" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
