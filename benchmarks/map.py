@@ -1,15 +1,17 @@
 """Benchmark of the map: the real ``nox -s map`` session cold and warm, and the Python tags.
 
-    python benchmarks/map.py [--cache DIR] [--keep-uv-cache] [--skip-cold] [--python-tags]
+    python benchmarks/map.py [--cache DIR] [--skip-cold] [--python-tags]
 
-Cold: empty caches (a temporary ``TFCOMPAT_CACHE``, and a temporary ``UV_CACHE_DIR`` unless
-``--keep-uv-cache``): every TensorFlow and plugin wheel downloaded once, read and deleted, every
-preflight resolved. Warm: the same session again from those caches with every proxy pointed at a
-closed local port, so it proves it needs no network. For each pass: wall time, peak memory
-(the sum of the resident sets of the session's whole process tree: nox, its worker processes and
-their uv children, sampled every 0.2 s), peak extra disk (the cache folders and the session's
-temporary folder, where wheels are downloaded and unpacked, sampled every 0.5 s), and the cache
-sizes at the end. Printed with the session's own progress lines.
+Cold: an empty cache (a temporary ``TFCOMPAT_CACHE``; the preflights' uv cache is always a new
+one per run): every TensorFlow and plugin wheel downloaded once, read and deleted, every
+preflight resolved. Warm: the same session again from that cache with every proxy pointed at a
+closed local port, so it proves it needs no network. Warm, model changed: the same without the
+cached predictions (as after a change of the abi model's code), so every TensorFlow release is
+loaded from its cached facts and every plugin predicted again. For each pass: wall time, peak
+memory (the sum of the resident sets of the session's whole process tree: nox, its worker
+processes and their uv children, sampled every 0.2 s), peak extra disk (the cache folder and
+the session's temporary folder, where wheels are downloaded and unpacked, sampled every
+0.5 s), and the cache size at the end. Printed with the session's own progress lines.
 
 ``--python-tags``: for a sample of TensorFlow releases, read the wheel of every Python tag and
 predict every plugin against each; print whether any verdict, first reason, count, second layer
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,7 +52,6 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, help="TFCOMPAT_CACHE to fill and reuse (default: a temporary one)"
     )
-    parser.add_argument("--keep-uv-cache", action="store_true", help="use uv's own cache, not an empty one")
     parser.add_argument(
         "--skip-cold", action="store_true", help="only the warm pass (needs a filled --cache)"
     )
@@ -65,14 +67,16 @@ def main() -> None:
             "TFCOMPAT_REPORTS": str(folder / "reports"),
             "TMPDIR": str(folder / "tmp"),
         }
-        if not args.keep_uv_cache:
-            env["UV_CACHE_DIR"] = str(folder / "uv-cache")
         (folder / "tmp").mkdir()
-        watched = [Path(env[key]) for key in ("TFCOMPAT_CACHE", "TMPDIR", "UV_CACHE_DIR") if key in env]
+        watched = [Path(env["TFCOMPAT_CACHE"]), Path(env["TMPDIR"])]
         if not args.skip_cold:
             _report("cold", _session(env, watched))
         _report("warm (no network)", _session({**env, **OFFLINE}, watched))
         _cache_report(env)
+        shutil.rmtree(Path(env["TFCOMPAT_CACHE"]) / "map" / "abi")
+        _report(
+            "warm, model changed (no network, predictions not cached)", _session({**env, **OFFLINE}, watched)
+        )
 
 
 def _session(env: dict, watched: list[Path]) -> dict:
@@ -164,9 +168,6 @@ def _cache_report(env: dict) -> None:
     parts = {name: _size(cache / name) for name in ("abi", "map")}
     line = ", ".join(f"{name}/ {size / 1e6:.1f} MB" for name, size in parts.items())
     print(f"cache: {sum(parts.values()) / 1e6:.1f} MB ({line})")
-    if "UV_CACHE_DIR" in env:
-        size = _size(Path(env["UV_CACHE_DIR"]))
-        print(f"uv's cache (index pages and metadata for the preflights): {size / 1e6:.0f} MB")
 
 
 def _python_tags() -> None:
