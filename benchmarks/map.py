@@ -173,7 +173,7 @@ def _cache_report(env: dict) -> None:
 def _python_tags() -> None:
     """Every Python tag of the SAMPLE releases against every plugin, compared with the map's."""
     root = cache_dir()
-    tf_releases, metal_releases = pairmap.releases(root=root, log=print)
+    tf_releases, metal_releases, _ = pairmap.releases(root=root, log=print)
     plugins = [
         abi.plugin_side(macwheels.facts(m.read.ref, root=macwheels.cache_root(root))) for m in metal_releases
     ]

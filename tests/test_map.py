@@ -52,7 +52,7 @@ def _sessions(reports: Path) -> list[Path]:
 
 @pytest.mark.network
 def test_releases_come_from_the_index_with_the_package_that_holds_the_binaries() -> None:
-    tf_releases, metal_releases = pairmap.releases(root=cache_dir(), log=lambda _: None)
+    tf_releases, metal_releases, _ = pairmap.releases(root=cache_dir(), log=lambda _: None)
     tf = {release.version: release for release in tf_releases}
     metal = {release.version: release for release in metal_releases}
     assert set(TF_RELEASES) <= set(tf) and set(METAL_RELEASES) <= set(metal)
@@ -101,7 +101,7 @@ def test_the_map_agrees_with_every_matrix_row(tmp_path: Path) -> None:
     TensorFlow per row). Predictions are made afresh here: the map's prediction cache is a
     temporary folder, the wheels' facts come from the suite's cache."""
     (tmp_path / "abi").symlink_to(macwheels.cache_root(), target_is_directory=True)
-    tf_releases, metal_releases = pairmap.releases(root=cache_dir(), log=lambda _: None)
+    tf_releases, metal_releases, _ = pairmap.releases(root=cache_dir(), log=lambda _: None)
     tf = {release.version: release for release in tf_releases}
     metal = {release.version: release for release in metal_releases}
     rows = [row for row in load_matrix().rows if row.has_plugin and row.tf in tf and row.metal in metal]
@@ -284,7 +284,7 @@ def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: p
     before = pairmap.releases(root=cache_dir(), log=lambda _: None)
     hidden.clear()
     after = pairmap.releases(root=cache_dir(), log=lambda _: None)
-    versions = [[release.version for release in releases] for releases in (*before, *after)]
+    versions = [[release.version for release in releases] for releases in (*before[:2], *after[:2])]
     assert set(versions[2]) - set(versions[0]) == {"2.21.0"}
     assert set(versions[3]) - set(versions[1]) == {"1.2.0"}
 
@@ -400,7 +400,7 @@ def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does(snapshot) -> No
 
 @pytest.mark.network
 def test_the_map_preflight_records_the_requirement_and_is_cached(tmp_path: Path) -> None:
-    tf_releases, metal_releases = pairmap.releases(root=cache_dir(), log=lambda _: None)
+    tf_releases, metal_releases, _ = pairmap.releases(root=cache_dir(), log=lambda _: None)
     tf = next(release for release in tf_releases if release.version == "2.5.0")
     metal = next(release for release in metal_releases if release.version == "0.1.2")
     answer = pairmap.preflight(tf, metal, "3.9", root=tmp_path)

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,6 +47,7 @@ MACOS_ARM64 = "aarch64-apple-darwin"
 _SLACK = timedelta(days=1)
 #: Each step names one more requirement; a real tree needs two or three.
 _MAX_STEPS = 8
+_LOCAL = ("127.0.0.1", "localhost")
 #: What uv says when --offline lacks something in its cache.
 _OFFLINE_MISS = ("network was disabled", "not found in the cache")
 #: What uv says when a requirement has no wheel it may use ("all versions of X have ..." too).
@@ -170,6 +172,9 @@ def _compile(requirements, constraints, target, state: WheelSet, where, deadline
     env = dict(os.environ)
     if index_url:
         argv += ["--index-url", index_url]
+        if urllib.parse.urlsplit(index_url).hostname in _LOCAL:  # never through a proxy
+            no_proxy = ",".join(filter(None, [env.get("NO_PROXY"), env.get("no_proxy"), *_LOCAL]))
+            env |= {"NO_PROXY": no_proxy, "no_proxy": no_proxy}
     if uv_cache:
         env["UV_CACHE_DIR"] = str(uv_cache)
     if target.platform:

@@ -45,6 +45,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
@@ -150,10 +151,10 @@ def run_map(
     record = new_record("map", None, host=host_info(), tools=tool_versions(uv_binary()), started=now())
     started = time.monotonic()
     root = cache_dir()
-    tf_releases, metal_releases = releases(root=root, log=log)
-    tf_releases = _only(tf_releases, tf, "TensorFlow")
-    metal_releases = _only(metal_releases, metal, PLUGIN)
-    cells = build(tf_releases, metal_releases, root=root, log=log)
+    index = releases(root=root, log=log)
+    tf_releases = _only(index.tf, tf, "TensorFlow")
+    metal_releases = _only(index.metal, metal, PLUGIN)
+    cells = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
     missing = _no_verdict(cells)
     record["map"] = {
         "tf_releases": [release.record() for release in tf_releases],
@@ -167,9 +168,22 @@ def run_map(
     return record, write_record(record)
 
 
-def releases(*, root: Path, log: Callable[[str], None]) -> tuple[list[MapRelease], list[MapRelease]]:
-    """Every final TensorFlow and tensorflow-metal release with a macOS arm64 wheel, oldest first."""
-    wheels = {name: index_wheels(name, root=root, log=log) for name in (*TENSORFLOW, PLUGIN)}
+class Releases(NamedTuple):
+    """The map's rows and columns, oldest first, and why the index could not be asked (then
+    they are the last ones it answered)."""
+
+    tf: list[MapRelease]
+    metal: list[MapRelease]
+    unreachable: str | None
+
+
+def releases(*, root: Path, log: Callable[[str], None]) -> Releases:
+    """Every final TensorFlow and tensorflow-metal release with a macOS arm64 wheel."""
+    unreachable: list[str] = []
+    wheels = {
+        name: index_wheels(name, root=root, log=log, unreachable=unreachable)
+        for name in (*TENSORFLOW, PLUGIN)
+    }
     tf_releases = []
     for version in sorted({v for name in TENSORFLOW for v in wheels[name]}, key=Version):
         row = _mac_row(version, NO_PLUGIN)
@@ -181,12 +195,15 @@ def releases(*, root: Path, log: Callable[[str], None]) -> tuple[list[MapRelease
     metal_releases = [
         MapRelease(v, w, w) for v, w in sorted(wheels[PLUGIN].items(), key=lambda i: Version(i[0]))
     ]
-    return tf_releases, metal_releases
+    return Releases(tf_releases, metal_releases, unreachable[0] if unreachable else None)
 
 
-def index_wheels(name: str, *, root: Path, log: Callable[[str], None]) -> dict[str, dict[str, IndexWheel]]:
-    """Final, not yanked releases of ``name``: version -> Python -> its macOS arm64 wheel."""
-    answer = _index_answer(name, root=root, log=log)
+def index_wheels(
+    name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]
+) -> dict[str, dict[str, IndexWheel]]:
+    """Final, not yanked releases of ``name``: version -> Python -> its macOS arm64 wheel.
+    When the index cannot be reached, the last answer cached, and the reason in ``unreachable``."""
+    answer = _index_answer(name, root=root, log=log, unreachable=unreachable)
     found: dict[str, dict[str, IndexWheel]] = {}
     for entry in answer["files"]:
         try:
@@ -221,7 +238,7 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
     return None
 
 
-def _index_answer(name: str, *, root: Path, log: Callable[[str], None]) -> dict:
+def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]) -> dict:
     """The index's answer for ``name``; the cached one, said so, when the index is unreachable."""
     cached = index_cache(name, root)
     try:
@@ -235,6 +252,7 @@ def _index_answer(name: str, *, root: Path, log: Callable[[str], None]) -> dict:
             ) from None
         when = datetime.fromtimestamp(cached.stat().st_mtime).isoformat(timespec="minutes")
         log(f"map: {exc}: using the answer cached {when}")
+        unreachable.append(str(exc))
         return answer
     write_atomic(cached, json.dumps(answer))
     return answer
@@ -262,9 +280,15 @@ def _only(found: list[MapRelease], wanted: list[str], what: str) -> list[MapRele
 
 
 def build(
-    tf_releases: list[MapRelease], metal_releases: list[MapRelease], *, root: Path, log: Callable[[str], None]
+    tf_releases: list[MapRelease],
+    metal_releases: list[MapRelease],
+    *,
+    root: Path,
+    log: Callable[[str], None],
+    unreachable: str | None = None,
 ) -> list[dict]:
-    """The cells, TensorFlow-major: abi predictions and preflights, computed concurrently."""
+    """The cells, TensorFlow-major: abi predictions and preflights, computed concurrently.
+    With the index ``unreachable``, a preflight not cached has no answer (it needs the index)."""
     cells = {
         (t.version, m.version): {"tf": t.version, "metal": m.version, "abi": None, "pythons": {}}
         for t in tf_releases
@@ -279,7 +303,9 @@ def build(
     )
     with contextlib.ExitStack() as stack:
         index = {}
-        if done_before < len(jobs):
+        if unreachable:
+            index["unreachable"] = unreachable
+        elif done_before < len(jobs):
             index["index_url"] = stack.enter_context(IndexSnapshot())
             index["uv_cache"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfcompat-uv-")))
         _build(tf_releases, metal_releases, jobs, cells, index, root=root, log=log, started=started)
@@ -435,15 +461,18 @@ def preflight(
     root: Path,
     index_url: str | None = None,
     uv_cache: Path | None = None,
+    unreachable: str | None = None,
 ) -> dict:
     """Can the pair be installed from wheels on macOS arm64 with ``python``, as of its release?
 
-    The answer is cached by its inputs; "error" (no answer: the index or uv failed) is not.
-    ``index_url`` and ``uv_cache``: see ``binaryonly.resolve``."""
+    The answer is cached by its inputs; "error" (no answer: the index or uv failed, or it is
+    ``unreachable``) is not. ``index_url`` and ``uv_cache``: see ``binaryonly.resolve``."""
     cached = _cached_preflight(tf, metal, python, root)
     if cached is not None:
         return cached
     requirements, target, exclude_newer = _preflight_inputs(tf, metal, python)
+    if unreachable:
+        return {"status": "error", "exclude_newer": exclude_newer, "error": f"not resolved: {unreachable}"}
     try:
         wheels = binaryonly.resolve(
             requirements,
