@@ -23,9 +23,9 @@ the first time: 2 - 4 at once keep 2 cores busy and the extra disk under 4 GB), 
 dlopened in a fork of its process. The preflights run in a pool of ``RESOLVE_WORKERS`` uv
 processes against the run's snapshot of the index (``IndexSnapshot``: each page fetched once)
 with a uv cache of their own, deleted after the run, from that cache alone when it has what a
-resolution needs. Answers are cached: preflights by their
-inputs (``$TFCOMPAT_CACHE/map/preflight/``: the release date fixes the answer), predictions by
-the two wheels' sha256 and the model's code (``$TFCOMPAT_CACHE/map/abi/``).
+resolution needs. Answers are cached: preflights by their inputs and the resolver's code
+(``$TFCOMPAT_CACHE/map/preflight/``: the release date fixes the answer), predictions by the two
+wheels' sha256 and the model's code (``$TFCOMPAT_CACHE/map/abi/``).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ _RELEASE_SLACK = timedelta(days=1)
 
 
 class MapError(Exception):
-    """The map cannot be made at all (no index answer, none cached); the message is one line."""
+    """The map cannot be made at all (no index answer and none cached, an unknown release, a bad
+    option); the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,14 @@ class IndexWheel:
     macos: str  # the oldest macOS its platform tag accepts, "12.0"
 
     @property
-    def ref(self) -> macwheels.WheelRef:
-        return macwheels.WheelRef(self.name, self.version, self.filename, self.url, self.sha256, self.size)
+    def ref(self) -> WheelRef:
+        return WheelRef(self.name, self.version, self.filename, self.url, self.sha256, self.size)
 
 
 @dataclass(frozen=True)
 class MapRelease:
     """A release of a column or row: the wheel with its binaries, and the one a user installs,
-    per Python (the same for tensorflow-metal and for TensorFlow from 2.16)."""
+    per Python (the same for tensorflow-metal and for TensorFlow from 2.15.1)."""
 
     version: str
     binary: dict[str, IndexWheel]
