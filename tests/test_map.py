@@ -13,6 +13,7 @@ import http.server
 import json
 import re
 import threading
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -341,6 +342,26 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory):
     """The map's way to resolve: the run's snapshot of the index, a uv cache of its own."""
     with IndexSnapshot() as url:
         yield {"index_url": url, "uv_cache": tmp_path_factory.mktemp("uv-cache")}
+
+
+@pytest.mark.network
+def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
+    """Each page is the index's answer (file URLs made absolute), marked fresh so that uv reads
+    it once per run; resolving through it gives what resolving against the index gives."""
+    request = urllib.request.Request(f"{snapshot['index_url']}tensorflow-metal/", headers={"Accept": PEP_691})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        served, cache_control = json.loads(response.read()), response.headers["Cache-Control"]
+    assert cache_control.startswith("max-age=")
+    direct = claims.index_answer("tensorflow-metal")
+    for entry in direct["files"]:
+        entry["url"] = urllib.parse.urljoin(claims.index_url("tensorflow-metal"), entry["url"])
+    assert served == direct
+    pair = ["tensorflow==2.18.0", "tensorflow-metal==1.2.0"]
+    through = binaryonly.resolve(
+        pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z", **snapshot
+    )
+    against = binaryonly.resolve(pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z")
+    assert through.packages == against.packages and "tensorflow-metal==1.2.0" in through.packages
 
 
 def _mac(python: str, macos: str = "11.0") -> binaryonly.Target:
