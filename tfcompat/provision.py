@@ -5,7 +5,9 @@ Four steps, each cached where its answer cannot change:
 2. the release date: the upload time of the row's pinned wheels, read from a ``pylock.toml``
    that ``uv pip compile --no-deps`` writes without downloading anything;
 3. the resolution: ``uv pip compile --exclude-newer <release date + 1 day>``, i.e. what a user
-   could have installed then (no numpy 2 under TF 2.9), plus the row's constraints;
+   could have installed then (no numpy 2 under TF 2.9), plus the row's constraints, from binary
+   wheels only (``binaryonly``): a row whose tree has a requirement with no wheel for this
+   machine is not installable in seconds, instead of building it from source for 15 minutes;
 4. the environment: one per resolved set, reused only when its marker holds exactly that set,
    and installed with ``uv pip sync --compile-bytecode`` so the first import is not slowed by
    compiling TensorFlow's 10k modules.
@@ -14,6 +16,7 @@ Four steps, each cached where its answer cannot change:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -37,6 +40,8 @@ from tfcompat.matrix import Row
 #: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
 CACHE_ENV = "TFCOMPAT_CACHE"
 _LOCK_MARKER = ".tfcompat-lock"
+#: Part of a resolution's cache key: the answers of the binary-only resolver, not of plain uv.
+_BINARY_ONLY = "binary-only-1"
 # A pair is resolved as of one day after its newest pinned wheel: the day a user could first
 # have installed it, with the fixes released alongside.
 _RELEASE_SLACK = timedelta(days=1)
@@ -66,6 +71,9 @@ class Environment:
     packages: list[str] = field(default_factory=list)  # "name==version", as installed
     reused: bool = False
     seconds: float = 0.0
+    missing: list[str] = field(default_factory=list)  # no wheel here as of exclude_newer
+    exclude_newer_package: dict[str, str] = field(default_factory=dict)  # taken as of a later date
+    sdists: list[str] = field(default_factory=list)  # built from sdists: no wheel for any platform
 
 
 def cache_dir() -> Path:
@@ -115,7 +123,10 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
     requirements = requirements_for(row, system=platform.system(), machine=platform.machine())
     interpreter, version = find_interpreter(row.python, deadline=deadline)
     exclude_newer = release_date(requirements, interpreter, deadline=deadline)
-    lock = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
+    wheels = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
+    lock = "".join(f"{pin}\n" for pin in wheels.packages)
+    # Only the wheels resolved: the packages that publish no wheel at all are the only sdists.
+    binary_only = ["--only-binary", ":all:", *(f"--no-binary={name}" for name in wheels.sdists)]
     env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     # Two sessions of rows with the same resolved set share this environment: one builds it
@@ -128,13 +139,13 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
         if reused:
             log(f"reusing {env_dir} (its installed set is exactly the resolved set)")
             # A no-op when nothing changed; repairs the environment when something did.
-            _uv(["pip", "sync", "--python", str(python), str(lock_file)], deadline=deadline)
+            _uv(["pip", "sync", *binary_only, "--python", str(python), str(lock_file)], deadline=deadline)
         else:
             log(f"creating {env_dir}")
             marker.unlink(missing_ok=True)
             _uv(["venv", "--clear", "--python", str(interpreter), str(env_dir)], deadline=deadline)
             _uv(
-                ["pip", "sync", "--compile-bytecode", "--python", str(python), str(lock_file)],
+                ["pip", "sync", "--compile-bytecode", *binary_only, "--python", str(python), str(lock_file)],
                 deadline=deadline,
             )
             marker.write_text(lock)
@@ -143,9 +154,12 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
         interpreter=f"{version} {interpreter}",
         requirements=requirements,
         exclude_newer=exclude_newer,
-        packages=_pins(lock),
+        packages=wheels.packages,
         reused=reused,
         seconds=round(time.monotonic() - started, 3),
+        missing=wheels.missing,
+        exclude_newer_package=wheels.later,
+        sdists=wheels.sdists,
     )
 
 
@@ -209,30 +223,36 @@ def resolve(
     exclude_newer: str | None,
     *,
     deadline: float,
-) -> str:
-    """The full pinned set (requirements.txt text) for this interpreter; cached, since
-    ``--exclude-newer`` makes the answer fixed."""
+):
+    """The full set of binary wheels for this interpreter (a ``binaryonly.WheelSet``); cached,
+    since ``--exclude-newer`` makes the answer fixed. Raise ``binaryonly.NotInstallable`` when no
+    set of wheels installs the row, ``ProvisionError`` for any other failure."""
+    # binaryonly reads the index through claims, which imports this module: imported here.
+    from tfcompat import binaryonly
+
     key = _digest(
-        "resolve", *requirements, "--", *constraints, version, str(exclude_newer), platform.platform()
+        "resolve",
+        _BINARY_ONLY,
+        *requirements,
+        "--",
+        *constraints,
+        version,
+        str(exclude_newer),
+        platform.platform(),
     )
     cached = _cache_get("resolve", key)
     if cached is not None:
-        return cached["lock"]
-    with tempfile.TemporaryDirectory() as tmp:
-        args = ["pip", "compile", "-", "--python", str(interpreter), "--no-header", "--no-annotate", "-q"]
-        if exclude_newer:
-            args += ["--exclude-newer", exclude_newer]
-        if constraints:
-            constraints_file = Path(tmp) / "constraints.txt"
-            constraints_file.write_text("\n".join(constraints) + "\n")
-            args += ["--constraint", str(constraints_file)]
-        lock = _uv(args, deadline=deadline, stdin="\n".join(requirements))
-    _cache_put("resolve", key, {"lock": lock})
-    return lock
-
-
-def _pins(lock: str) -> list[str]:
-    return [line.strip() for line in lock.splitlines() if "==" in line and not line.lstrip().startswith("#")]
+        return binaryonly.WheelSet(**cached)
+    python = ".".join(version.split(".")[:2])
+    wheels = binaryonly.resolve(
+        requirements,
+        target=binaryonly.Target(python=python, interpreter=str(interpreter)),
+        exclude_newer=exclude_newer,
+        constraints=constraints,
+        timeout=deadline - time.monotonic(),
+    )
+    _cache_put("resolve", key, dataclasses.asdict(wheels))
+    return wheels
 
 
 def _uv(args: list[str], *, deadline: float, stdin: str | None = None) -> str:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from tfcompat.binaryonly import NotInstallable
 from tfcompat.classify import (
     error_excerpt,
     known_signature,
@@ -53,6 +54,17 @@ def run_verify(
     record["probes"] = {}
     try:
         env = provision(row, timeout=timeouts["provision"], log=log)
+    except NotInstallable as exc:
+        # Neither a pass nor a failure of the pair: no set of wheels installs it here.
+        record["provision"] = {
+            "status": "not_installable",
+            "signature": exc.signature,
+            "error": str(exc),
+            "detail": exc.detail[-TAIL_BYTES:],
+            "missing": exc.missing,
+        }
+        record["verdict"] = "not_installable"
+        log(f"not installable from wheels: {exc}")
     except ProvisionError as exc:
         record["provision"] = {
             "status": "error",
@@ -73,6 +85,9 @@ def run_verify(
             "exclude_newer": env.exclude_newer,
             "packages": env.packages,
             "reused": env.reused,
+            "missing": env.missing,
+            "exclude_newer_package": env.exclude_newer_package,
+            "sdists": env.sdists,
         }
         log(f"provisioned in {env.seconds:.1f} s: {', '.join(env.requirements)}")
         record["probes"] = _run_probes(row, env.python, timeouts=timeouts, args=args, log=log)
