@@ -132,8 +132,11 @@ def _finish(session: nox.Session, record: dict, path: Path) -> None:
     """Log where the record went; end the session red unless the pair verified."""
     session.log(f"record: {path}")
     if record["verdict"] == "error":
-        section = record["abi"] if record["kind"] == "abi" else record["provision"]
-        session.error(f"no verdict: {section['error']}")
+        from tfcompat.verify import no_verdict
+
+        session.error(
+            f"no verdict: {record['abi']['error']}" if record["kind"] == "abi" else no_verdict(record)
+        )
     if record["verdict"] == "fail":
         session.error(f"{_row_name(record)} fails: {_first_failure(record)}")
 
