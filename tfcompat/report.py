@@ -78,7 +78,7 @@ SLOWER = "the plugin is slower than the CPU"
 NO_GPU = "no GPU listed: CPU only"
 PREDATES_PROBES = "not measured: the record predates the agree and speed-up probes"
 
-_STATUSES = {"ok", "fail", "not_reached"}
+_STATUSES = {"ok", "fail", "error", "skipped", "not_reached"}  # design.md, decision 2
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
