@@ -9,6 +9,7 @@ while it runs, Keras' own progress bar when that is a terminal, and the logs kee
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import pytest
 
 from conftest import ROOT
 from tfcompat.matrix import Row
+from tfcompat.provision import ProvisionError, provision
 from tfcompat.runner import probe_script, run_probe
 from tfcompat.verify import judge
 
@@ -28,7 +30,8 @@ OPS = ["matmul", "conv2d", "batch_norm", "softmax", "adam_update"]
 TRAINING = ["training_losses", "trained_logits"]
 QUICK_FIT = ["--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "2"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.network]  # a real TensorFlow environment from PyPI
+#: The oldest environment the probes run in: TensorFlow 2.5 (Keras 2) on Python 3.9.
+OLDEST = Row(number=1, python="3.9", tf="2.5.0", metal="none", supports=None)
 
 
 def run(tf_python, name, args, timeout=300, **options):
@@ -36,6 +39,8 @@ def run(tf_python, name, args, timeout=300, **options):
     return judge(name, outcome, row=ROW, timeout=timeout)
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_float32_on_the_cpu_agrees_with_the_float64_reference(tf_python):
     result = run(tf_python, "agree", [])
     assert result["status"] == "ok", result["stderr_tail"]
@@ -53,6 +58,8 @@ def test_float32_on_the_cpu_agrees_with_the_float64_reference(tf_python):
     assert "agree: /CPU:0 float32 agrees with CPU float64" in result["stdout_tail"]
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_float16_is_caught_as_a_disagreement(tf_python):
     result = run(tf_python, "agree", ["--candidate-dtype", "float16"])
     assert result["status"] == "fail"
@@ -65,6 +72,8 @@ def test_float16_is_caught_as_a_disagreement(tf_python):
     assert result["signature"] == "disagrees with CPU float64: " + ", ".join(f"{n} on CPU:0" for n in failing)
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_speedup_without_a_gpu_is_skipped_with_the_reason(tf_python):
     result = run(tf_python, "speedup", ["--model", "small", "--batch-size", "32"])
     assert (result["status"], result["signature"]) == ("skipped", None)
@@ -79,6 +88,8 @@ def test_speedup_without_a_gpu_is_skipped_with_the_reason(tf_python):
     )
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_speedup_times_the_steps_after_the_warm_up(tf_python):
     """The timing code the probe runs on a Mac, run here on the CPU: only the measured steps count."""
     code = (
@@ -96,6 +107,8 @@ def test_speedup_times_the_steps_after_the_warm_up(tf_python):
     assert measured["median_step_seconds"] > 0 and measured["steps_per_second"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_fit_shows_a_line_per_epoch_and_keeps_everything_in_its_logs(tf_python, tmp_path):
     terminal = io.BytesIO()  # not a terminal: the probe writes into a pipe
     result = run(tf_python, "fit", QUICK_FIT, log_dir=tmp_path, echo=terminal)
@@ -114,6 +127,8 @@ def test_fit_shows_a_line_per_epoch_and_keeps_everything_in_its_logs(tf_python, 
     assert stderr and stderr.endswith(result["stderr_tail"])
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_fit_at_a_terminal_shows_keras_own_progress_bar(tf_python, tmp_path):
     main, side = pty.openpty()  # a terminal the test reads, as a user's would show it
     shown = bytearray()
@@ -131,6 +146,41 @@ def test_fit_at_a_terminal_shows_keras_own_progress_bar(tf_python, tmp_path):
     logged = (tmp_path / "fit.stdout.txt").read_bytes()
     assert b"Epoch 1/2\n" in logged and b"\r\n" not in logged  # the probe's own newlines, kept
     assert json.loads(logged.splitlines()[-1]) == result["result"]
+
+
+def test_probes_are_python_3_9_code():
+    """The oldest rows run the probes on Python 3.9: no newer syntax, no zip(strict=)."""
+    for path in sorted((ROOT / "probes").glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
+        for node in ast.walk(tree):
+            assert not isinstance(node, ast.Match), f"{path.name}:{node.lineno}: match needs Python 3.10"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "zip":
+                assert not node.keywords, f"{path.name}:{node.lineno}: zip(strict=) needs Python 3.10"
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_the_probes_run_on_tensorflow_2_5_and_python_3_9():
+    try:
+        python = provision(OLDEST, timeout=900, log=lambda _: None).python
+    except ProvisionError as exc:
+        if exc.signature != "interpreter not found":
+            raise
+        pytest.skip(f"no Python 3.9 here: {exc}")
+    outcomes = {
+        name: judge(name, run_probe(python, probe_script(name), args, timeout=300), row=OLDEST, timeout=300)
+        for name, args in [
+            ("import", []),
+            ("devices", []),
+            ("fit", QUICK_FIT),
+            ("agree", []),
+            ("speedup", []),
+        ]
+    }
+    assert outcomes["import"]["result"]["tensorflow"] == "2.5.0"
+    assert [outcomes[name]["status"] for name in outcomes] == ["ok", "ok", "ok", "ok", "skipped"], {
+        name: outcome["stderr_tail"][-1500:] for name, outcome in outcomes.items()
+    }
 
 
 def _read_all(fd: int, into: bytearray) -> None:
