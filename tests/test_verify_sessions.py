@@ -221,3 +221,13 @@ def test_dataset_download_without_network_is_no_verdict_and_no_claim_flag(tmp_pa
     write_reports(load_matrix(claimed), reports)
     markdown = (reports / "compatibility.md").read_text()
     assert "Records skipped" not in markdown and CLAIM_FAILS not in markdown
+
+
+def test_a_fit_on_the_cpu_is_refused_before_anything_runs(tmp_path, matrix):
+    """verify judges training on the GPU wherever one is listed: --device cpu is for probes/fit.py by hand."""
+    reports = tmp_path / "reports"
+    session = f"verify(tf='{TF_MAIN}', metal='none')"
+    done = run_nox("-s", session, "--", "--device", "cpu", matrix=matrix, reports=reports, timeout=120)
+    assert done.returncode == 1
+    assert "fit: --device cpu is for running probes/fit.py by hand: verify trains on the GPU" in done.stderr
+    assert not (reports / "sessions").exists()
