@@ -625,14 +625,16 @@ def test_records_of_the_real_suite_render_to_all_three_formats(tmp_path):
         [{"tf": TF_MAIN, "metal": "none"}, {"tf": TF_MAIN, "metal": "1.1.0", "supports": "yes"}],
     )
     reports = tmp_path / "reports"
-    run_nox("-s", "verify", "abi", matrix=matrix_file, reports=reports)  # red when a probe fails: fine
+    quick = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
+    done = run_nox("-s", "verify", "abi", *quick, matrix=matrix_file, reports=reports)
+    assert done.returncode == 0, done.stderr[-3000:]  # TensorFlow alone verifies here; abi predicts "ok"
     done = run_nox("-s", "report", matrix=matrix_file, reports=reports)
     assert done.returncode == 0, done.stderr
 
     table = json.loads((reports / "compatibility.json").read_text())
     alone, plugin = table["rows"]
     assert (alone["metal"], alone["import"], alone["abi"]) == ("none", "ok", None)
-    assert alone["verify"] in {"ok", "fail"}
+    assert alone["verify"] == "ok"
     assert (plugin["supports"], plugin["abi"], plugin["import"]) == ("yes", "ok", None)
     markdown = (reports / "compatibility.md").read_text()
     assert f"from 2 records on Linux {platform.machine()}".replace("_", r"\_") in markdown
