@@ -224,9 +224,15 @@ def _observed_failure(name: str, result: dict, row: Row, listed_gpus: list[str])
             return "training not placed on the GPU"
     if name == "agree" and not result.get("agrees", False):
         worst = [c for c in result.get("comparisons", []) if not c.get("agrees")]
-        where = ", ".join(f"{c.get('name')} on {str(c.get('device', '')).lstrip('/')}" for c in worst)
+        where = ", ".join(_where(c) for c in worst)
         return f"disagrees with {result.get('reference')}: {where}"
     return None
+
+
+def _where(comparison: dict) -> str:
+    """``matmul on GPU:0``; a comparison without a device (an older agree probe) is its name alone."""
+    device = str(comparison.get("device") or "").lstrip("/")
+    return f"{comparison.get('name')} on {device}" if device else str(comparison.get("name"))
 
 
 def _because(outcome: dict) -> str:
