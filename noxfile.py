@@ -1,16 +1,30 @@
 # /// script
-# dependencies = ["nox[uv]>=2026.10.20", "packaging>=24", "tabulate[widechars]>=0.9", "tomlkit>=0.13"]
+# requires-python = ">=3.11"
+# dependencies = [
+#   "nox[uv]==2026.10.20",
+#   "uv==0.13.9",
+#   "packaging>=24",
+#   "tabulate[widechars]>=0.9",
+#   "tomlkit>=0.13",
+#   "msgspec>=0.19",
+#   "jinja2>=3.1",
+# ]
 # ///
 """tfcompat: which tensorflow releases work with tensorflow-metal, found out for real.
 
-Sessions, generated from expected.toml (or TFCOMPAT_EXPECTED):
-  verify(tf=..., metal=...)  provision the pair with uv and run the probes (tag: verify)
+Run it with ``uv run noxfile.py [nox options]`` (uv provides a Python 3.11+ and the block
+above) or with ``nox``. Sessions, generated from expected.toml (or TFCOMPAT_EXPECTED):
+  verify(tf=..., metal=...)  provision the pair with uv and run the probes (tags: verify, control)
   abi(tf=..., metal=...)     predict from the macOS wheels whether the plugin loads (tag: abi)
   report                     the compatibility table from every record so far
   discover, claims           keep expected.toml current: new releases, PyPI's claims
   tests, lint                the suite's own checks (not in the default run)
+A row on another Python than the matrix default is named ``verify(python='3.9', tf=..., metal=...)``.
 
-Plain `nox` runs abi for every row and then report; on a Mac it runs verify first.
+Plain ``nox`` runs abi for every row and then report; on a Mac it runs verify first.
+A pair that fails ends its session *failed*; a session that could not decide (interpreter,
+network, disk, a damaged environment) ends *aborted* with "no verdict: ..." and the fix; a row
+this OS cannot run is *skipped* with the reason.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tfcompat.matrix import MatrixError, load_matrix  # noqa: E402
+from tfcompat.matrix import Matrix, MatrixError, Row, load_matrix  # noqa: E402
 from tfcompat.runner import interrupt_on_sigterm  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
@@ -32,28 +46,42 @@ nox.options.error_on_missing_interpreters = True
 interrupt_on_sigterm()
 
 try:
-    MATRIX = load_matrix()
+    MATRIX: Matrix | None = load_matrix()
+    MATRIX_ERROR = ""
 except MatrixError as exc:
-    sys.exit(f"tfcompat: {exc}")
+    # Only the sessions that need the matrix stop; lint, tests and -l still work.
+    MATRIX, MATRIX_ERROR = None, f"tfcompat: {exc}"
+    print(MATRIX_ERROR, file=sys.stderr)
 
-ALL_ROWS = [nox.param(row.tf, row.metal, id=f"tf={row.tf!r}, metal={row.metal!r}") for row in MATRIX.rows]
-PLUGIN_ROWS = [
-    nox.param(row.tf, row.metal, id=f"tf={row.tf!r}, metal={row.metal!r}")
-    for row in MATRIX.rows
-    if row.has_plugin
-]
 ON_A_MAC = platform.system() == "Darwin"
 nox.options.sessions = ["verify", "abi", "report"] if ON_A_MAC else ["abi", "report"]
 
 
+def _params(rows) -> list:
+    """One nox parameter per row, named as the design card names it: the Python only when the
+    row is not on the matrix's default Python, e.g. ``python='3.9', tf='2.8.0', metal='0.4.0'``."""
+    params = []
+    for row in rows:
+        name = f"tf={row.tf!r}, metal={row.metal!r}"
+        if row.python != MATRIX.default_python:
+            name = f"python={row.python!r}, {name}"
+        tags = [] if row.has_plugin else ["control"]
+        params.append(nox.param(row.python, row.tf, row.metal, id=name, tags=tags))
+    return params
+
+
+ALL_ROWS = _params(MATRIX.rows) if MATRIX else []
+PLUGIN_ROWS = _params(row for row in MATRIX.rows if row.has_plugin) if MATRIX else []
+
+
 @nox.session(venv_backend="none", tags=["verify"])
-@nox.parametrize(["tf", "metal"], ALL_ROWS)
-def verify(session: nox.Session, tf: str, metal: str) -> None:
+@nox.parametrize(["py", "tf", "metal"], ALL_ROWS)
+def verify(session: nox.Session, py: str, tf: str, metal: str) -> None:
     """Verify one pair for real: a uv environment, then the import, devices, fit, agree, speedup probes."""
     from tfcompat.provision import NotRunnableHere
     from tfcompat.verify import probe_args, run_verify
 
-    row = MATRIX.find(tf, metal)
+    row = _row(session, py, tf, metal)
     try:
         args = probe_args(session.posargs)
     except SystemExit:
@@ -66,12 +94,12 @@ def verify(session: nox.Session, tf: str, metal: str) -> None:
 
 
 @nox.session(venv_backend="none", tags=["abi"])
-@nox.parametrize(["tf", "metal"], PLUGIN_ROWS)
-def abi(session: nox.Session, tf: str, metal: str) -> None:
+@nox.parametrize(["py", "tf", "metal"], PLUGIN_ROWS)
+def abi(session: nox.Session, py: str, tf: str, metal: str) -> None:
     """Predict from the real macOS wheels, on any OS, whether the plugin loads at import."""
     from tfcompat.predict import run_abi
 
-    record, path = run_abi(MATRIX.find(tf, metal), log=session.log)
+    record, path = run_abi(_row(session, py, tf, metal), log=session.log)
     _finish(session, record, path)
 
 
@@ -79,9 +107,13 @@ def abi(session: nox.Session, tf: str, metal: str) -> None:
 def report(session: nox.Session) -> None:
     """Write the compatibility table (Markdown, HTML, JSON) from every record so far."""
     from tfcompat.record import reports_dir
-    from tfcompat.report import write_reports
+    from tfcompat.report import ReportError, write_reports
 
-    for path in write_reports(MATRIX, reports_dir()):
+    try:
+        paths = write_reports(_matrix(session), reports_dir())
+    except ReportError as exc:
+        session.error(str(exc))
+    for path in paths:
         session.log(f"wrote {path}")
 
 
@@ -104,19 +136,37 @@ def claims(session: nox.Session) -> None:
 @nox.session(default=False)
 def tests(session: nox.Session) -> None:
     """Run the test suite (real uv, nox, TensorFlow wheels and macOS wheels)."""
-    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test"))
+    project = nox.project.load_toml("pyproject.toml")
+    session.install(*nox.project.load_toml("noxfile.py")["dependencies"])
+    session.install(*nox.project.dependency_groups(project, "test"))
     session.run("pytest", *session.posargs)
 
 
 @nox.session(default=False)
 def lint(session: nox.Session) -> None:
-    """Check formatting and lint everything with ruff."""
-    session.install("ruff")
+    """Check formatting and lint with ruff; check the GitHub workflows with zizmor and their schema."""
+    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "lint"))
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
+    # zizmor's offline audits (no GitHub API); a finding of medium severity or higher fails.
+    session.run("zizmor", "--offline", "--min-severity", "medium", ".github/workflows")
+    # The structure, against the GitHub workflow schema check-jsonschema ships.
+    workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 # Helpers
+
+
+def _matrix(session: nox.Session) -> Matrix:
+    """The matrix, or the session ends with the matrix's one-line error."""
+    if MATRIX is None:
+        session.error(MATRIX_ERROR)
+    return MATRIX
+
+
+def _row(session: nox.Session, python: str, tf: str, metal: str) -> Row:
+    return _matrix(session).find(python, tf, metal)
 
 
 def _run_tool(session: nox.Session, main) -> None:
@@ -129,22 +179,32 @@ def _run_tool(session: nox.Session, main) -> None:
 
 
 def _finish(session: nox.Session, record: dict, path: Path) -> None:
-    """Log where the record went; end the session red unless the pair verified."""
+    """Log where the record went; a failing pair ends the session *failed*, no verdict *aborted*."""
     session.log(f"record: {path}")
     if record["verdict"] == "error":
-        from tfcompat.verify import no_verdict
-
-        session.error(
-            f"no verdict: {record['abi']['error']}" if record["kind"] == "abi" else no_verdict(record)
-        )
+        session.error(f"no verdict: {_no_verdict_reason(record)}")
+    if record["verdict"] == "not_installable":
+        session.skip(f"not installable from wheels: {record['provision']['error']}")
     if record["verdict"] == "fail":
-        session.error(f"{_row_name(record)} fails: {_first_failure(record)}")
+        reason = f"{_row_name(record)} fails: {_first_failure(record)}"
+        nox.logger.logger.error(reason)
+        raise nox.command.CommandFailed(reason)
 
 
 def _row_name(record: dict) -> str:
     row = record["row"]
     plugin = "alone" if row["metal"] == "none" else f"+ tensorflow-metal {row['metal']}"
-    return f"tf {row['tf']} {plugin}"
+    return f"tf {row['tf']} {plugin} on Python {row['python']}"
+
+
+def _no_verdict_reason(record: dict) -> str:
+    if record["kind"] == "abi":
+        return record["abi"]["error"]
+    if record["provision"]["status"] != "ok":
+        return record["provision"]["error"]
+    name, probe = next((n, p) for n, p in record["probes"].items() if p["status"] == "error")
+    # The probe's own line with the fix (verify.judge), e.g. "dataset download failed: ...".
+    return probe.get("reason") or f"{name}: {probe['error'] or probe['signature']}"
 
 
 def _first_failure(record: dict) -> str:
@@ -152,3 +212,8 @@ def _first_failure(record: dict) -> str:
         return record["abi"]["first"].splitlines()[0]
     failed = next(name for name, probe in record["probes"].items() if probe["status"] == "fail")
     return f"{failed}: {record['probes'][failed]['signature']}"
+
+
+if __name__ == "__main__":
+    # ``uv run noxfile.py ...``: the script block above gave this interpreter nox and the rest.
+    nox.main()

@@ -1,44 +1,55 @@
-"""Time ``nox -s report``'s work on a large folder: N records → Markdown, HTML and JSON.
+"""Time ``nox -s report``'s work on a large folder: N records → Markdown, HTML, JSON and locks.
 
-    python benchmarks/report.py [--records 10000] [--runs 5]
+    python benchmarks/report.py [--records 10000] [--runs 5] [--map] [--folder DIR]
 
 The records are written with the suite's own ``new_record``/``write_record`` for the rows of
-expected.toml: 60 % verify (from five Macs and OS versions, and Linux for TensorFlow alone), 40 %
-abi. Verify records carry stderr tails the size real ones have: a few KB of TensorFlow's start-up
-log when a probe passes, the runner's full 16 KB tail when it fails. They run every probe (one in
-ten is older, without agree and speed-up), with agree's comparisons and speed-up's figures: a
-disagreement, a slow GPU and no GPU (TensorFlow alone) all occur. The files are in the page
-cache (they were just written), so the figures leave out a cold disk. Prints the median of
-``--runs`` full ``write_reports`` calls, then one run split into its stages.
+expected.toml: 60 % verify (from five Macs and OS versions, one of them a hosted CI Mac with a
+virtual GPU, and Linux for TensorFlow alone), 40 % abi; one in twenty has no verdict. Verify
+records carry stderr tails the size real ones have: a few KB of TensorFlow's start-up log when a
+probe passes, the runner's full 16 KB tail when it fails. They run every probe (one in ten is
+older, without agree and speed-up), with agree's comparisons and speed-up's figures; one in
+four fits is shortened. ``--map`` adds one map record of every release (416 pairs, 6 Pythons),
+so the grids are full. ``--folder`` keeps the records there and reuses them on the next run.
+
+The report runs in a child process, so its peak memory is its own (``ru_maxrss``). The files are
+in the page cache (they were just written), so the figures leave out a cold disk. Prints the
+median of ``--runs`` full ``write_reports`` calls, then one run split into its stages.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tfcompat.matrix import PROBES, Matrix, Row, load_matrix  # noqa: E402
-from tfcompat.record import new_record, write_record  # noqa: E402
-from tfcompat.report import (  # noqa: E402
-    build_report,
-    read_records,
-    render_json,
-    render_markdown,
-    write_reports,
-)
-from tfcompat.report_html import render_html  # noqa: E402
-from tfcompat.runner import TAIL_BYTES  # noqa: E402
+import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from tfcompat.matrix import PROBES, Matrix, Row, load_matrix  # noqa: E402
+from tfcompat.record import Record, new_record, record_stem, write_record  # noqa: E402
+from tfcompat.report import write_reports  # noqa: E402
+from tfcompat.report.build import build  # noqa: E402
+from tfcompat.report.collect import collect  # noqa: E402
+from tfcompat.report.html import render_html  # noqa: E402
+from tfcompat.report.json import render_json  # noqa: E402
+from tfcompat.report.markdown import render_markdown  # noqa: E402
+from tfcompat.report.read import scan_folder  # noqa: E402
+from tfcompat.runner import TAIL_BYTES  # noqa: E402
+
+GENERATED = "2026-11-24T12:00:00+00:00"
 MACS = [("Apple M1", "14.7"), ("Apple M2 Pro", "15.6.1"), ("Apple M2 Pro", "26.1"), ("Apple M3 Max", "26.1")]
+CI = {"provider": "github-actions", "runner_environment": "github-hosted", "image": "macos-15-arm64"}
 LINUX = {"os": "Linux", "os_version": "6.1.0-27-amd64", "machine": "x86_64", "chip": None, "python": "3.11.7"}
 TOOLS = {"tfcompat": "0.1.0", "uv": "uv 0.13.2", "nox": "2026.10.20"}
 START_LOG = "I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow binary is optimized\n" * 40
@@ -58,56 +69,105 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--map", action="store_true", help="add a map record of every release")
+    parser.add_argument("--folder", type=Path, help="keep the records here (reused when present)")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child: report on this folder
     args = parser.parse_args()
     matrix = load_matrix(ROOT / "expected.toml")
+    if args.measure:
+        measure(matrix, args.measure, runs=args.runs)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        size = write_history(matrix, folder / "sessions", count=args.records, rng=random.Random(4))
-        print(f"{args.records} records, {size / 1e6:.0f} MB, {len(matrix.rows)} matrix rows")
-        times = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            paths = write_reports(matrix, folder, generated="2026-11-24T12:00:00+00:00")
-            times.append(time.perf_counter() - started)
-        median, best = statistics.median(times), min(times)
-        print(f"write_reports: median {median:.2f} s, min {best:.2f} s ({args.runs} runs)")
-        print("outputs: " + ", ".join(f"{path.name} {path.stat().st_size / 1e3:.0f} KB" for path in paths))
-        print_stages(matrix, folder)
+        folder = args.folder or Path(tmp)
+        sessions = folder / "sessions"
+        if not sessions.is_dir():
+            sessions.mkdir(parents=True)
+            size = write_history(
+                matrix, sessions, count=args.records, rng=random.Random(4), with_map=args.map
+            )
+            print(f"wrote {args.records} records, {size / 1e6:.0f} MB, {len(matrix.rows)} matrix rows")
+        else:
+            print(f"reusing the records in {sessions}")
+        child = [sys.executable, __file__, "--measure", str(folder), "--runs", str(args.runs)]
+        subprocess.run(child, check=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak memory of the report process: {peak:.0f} MB")
 
 
-def print_stages(matrix: Matrix, folder: Path) -> None:
-    """One more run, timed stage by stage."""
-    started = time.perf_counter()
-    entries, skipped = read_records(folder, matrix)
-    read = time.perf_counter()
-    report = build_report(matrix, entries, skipped, generated="2026-11-24T12:00:00+00:00", host_os="Darwin")
-    built = time.perf_counter()
-    stages = {"read": read - started, "model": built - read}
+def measure(matrix: Matrix, folder: Path, *, runs: int) -> None:
+    times, cpu = [], []
+    for _ in range(runs):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        paths = write_reports(matrix, folder, generated=GENERATED)
+        times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    print(
+        f"write_reports: median {statistics.median(times):.2f} s, min {min(times):.2f} s ({runs} runs); "
+        f"CPU time median {statistics.median(cpu):.2f} s (load average now {os.getloadavg()[0]:.1f})"
+    )
+    print("outputs: " + ", ".join(f"{path.name} {path.stat().st_size / 1e3:.0f} KB" for path in paths))
+    clocks = [time.perf_counter(), time.process_time()]
+    stages: dict[str, tuple[float, float]] = {}
+
+    def lap(name: str) -> None:
+        now = [time.perf_counter(), time.process_time()]
+        stages[name] = (now[0] - clocks[0], now[1] - clocks[1])
+        clocks[:] = now
+
+    found = collect(scan_folder(folder, outputs={"compatibility.json"}), matrix)
+    lap("read and choose")
+    built = build(matrix, found, generated=GENERATED, host_os="Darwin", folder=str(folder.resolve()))
+    lap("model")
     for name, render in (("markdown", render_markdown), ("html", render_html), ("json", render_json)):
-        before = time.perf_counter()
-        render(report)
-        stages[name] = time.perf_counter() - before
-    print("stages: " + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in stages.items()))
-    print(f"{len(report.tables)} tables, {len(report.footnotes)} footnotes, {len(report.changes)} changes")
+        render(built.report)
+        lap(name)
+    print(
+        "stages, wall/CPU: "
+        + ", ".join(f"{name} {wall:.3f}/{cpu:.3f} s" for name, (wall, cpu) in stages.items())
+    )
+    report = built.report
+    print(
+        f"{found.count} records read, {len(report.machines)} machines, {len(report.grids)} grids, "
+        f"{len(report.footnotes)} footnotes, {len(report.changes)} changes"
+    )
 
 
-def write_history(matrix: Matrix, folder: Path, *, count: int, rng: random.Random) -> int:
+def write_history(matrix: Matrix, folder: Path, *, count: int, rng: random.Random, with_map: bool) -> int:
     """Write ``count`` records spread over a year; return their total size in bytes."""
     first = datetime(2025, 11, 1, tzinfo=UTC)
     size = 0
+    if with_map:
+        from report_records import map_record  # the map session's records, as the tests build them
+
+        size += write_record(map_record(first.isoformat()), folder).stat().st_size
     for index in range(count):
         row = rng.choice(matrix.rows)
         started = (first + timedelta(minutes=index * 50)).isoformat(timespec="microseconds")
         record = (
             abi(row, started, rng) if row.has_plugin and rng.random() < 0.4 else verify(row, started, rng)
         )
-        size += write_record(record, folder).stat().st_size
+        if rng.random() < 0.05:
+            record["verdict"] = "error"  # no verdict: it must not hide the one before
+        size += _write(record, folder, validate=index % 100 == 0)
     return size
 
 
+def _write(record: dict, folder: Path, *, validate: bool) -> int:
+    """Write a record as ``write_record`` does, without its fsync (100,000 of them take an hour
+    on a busy disk); one in a hundred goes through ``write_record`` itself, which validates it."""
+    if validate:
+        return write_record(record, folder).stat().st_size
+    data = msgspec.json.format(msgspec.json.encode(msgspec.convert(record, Record)), indent=1)
+    (folder / f"{record_stem(record)}.json").write_bytes(data)
+    return len(data)
+
+
 def verify(row: Row, started: str, rng: random.Random) -> dict:
-    chip, version = rng.choice(MACS)
-    mac = {"os": "Darwin", "os_version": version, "machine": "arm64", "chip": chip, "python": "3.11.7"}
+    chip, version = rng.choice(MACS + [("Apple M1 (Virtual)", "15.5")])
+    virtual = chip.endswith("(Virtual)")
+    gpu = {"name": "Apple Paravirtual device" if virtual else chip, "virtual": virtual}
+    mac = {"os": "Darwin", "os_version": version, "machine": "arm64", "chip": chip, "python": "3.11.7",
+           "gpus": [gpu], "ci": CI if virtual else None}  # fmt: skip
     record = new_record("verify", row, host=mac if row.has_plugin else LINUX, tools=TOOLS, started=started)
     record["provision"] = {
         "status": "ok",
@@ -131,6 +191,16 @@ def verify(row: Row, started: str, rng: random.Random) -> dict:
             record["probes"][name].update(agree(failed=name == failing, rng=rng))
         if name == "speedup":
             record["probes"][name]["result"] = speedup(gpu=row.has_plugin, rng=rng)
+        if name == "fit" and name != failing:
+            short = rng.random() < 0.25
+            record["probes"][name]["result"] = {
+                "data": "synthetic" if short else "cifar100",
+                "model": "small" if short else "resnet50",
+                "samples": 256 if short else 50_000,
+                "epochs_requested": 1 if short else 5,
+                "batch_size": 64,
+                "finite": True,
+            }
     record["verdict"] = "fail" if failing else "ok"
     record["finished"] = started
     return record

@@ -9,6 +9,7 @@ traceback or the signal is the result.
 """
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -18,6 +19,7 @@ import traceback
 CIFAR100_TRAIN_SAMPLES = 50_000
 #: How the probe says that CIFAR-100 could not be loaded; the suite reads it as "no verdict".
 DATASET_FAILED = "fit: dataset download failed"
+XLA_CHOICES = ("default", "legacy-optimizer", "off")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,6 +47,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="auto: the first GPU when one is listed, else the CPU",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--xla",
+        choices=XLA_CHOICES,
+        default="default",
+        help="default: Adam and compile as the user writes them; legacy-optimizer: "
+        "tf.keras.optimizers.legacy.Adam; off: jit_compile=False for Adam and compile (the two "
+        "workarounds for an optimizer that compiles with XLA, which tensorflow-metal cannot run)",
+    )
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
@@ -108,6 +118,23 @@ def seed_everything(tf, seed: int) -> None:
     tf.random.set_seed(seed)
 
 
+def training_setup(tf, args):
+    """The optimizer and the extra ``compile`` arguments for ``--xla``. ``off`` passes
+    ``jit_compile=False`` wherever there is such a parameter (Keras 2.10's Adam and Keras 3's
+    take none); Keras 3 has no legacy optimizers, so ``legacy-optimizer`` fails there with
+    Keras's own error rather than quietly train another way."""
+    if args.xla == "legacy-optimizer":
+        return tf.keras.optimizers.legacy.Adam(learning_rate=args.learning_rate), {}
+    adam = tf.keras.optimizers.Adam
+    if args.xla == "off":
+
+        def off(function) -> dict:
+            return {"jit_compile": False} if "jit_compile" in inspect.signature(function).parameters else {}
+
+        return adam(learning_rate=args.learning_rate, **off(adam)), off(tf.keras.Model.compile)
+    return adam(learning_rate=args.learning_rate), {}
+
+
 def variable_device(variable) -> str:
     """Where a variable lives; Keras 3 wraps the tf.Variable in ``.value``."""
     return getattr(variable, "device", None) or getattr(getattr(variable, "value", None), "device", "")
@@ -167,10 +194,12 @@ def main() -> None:
     started = time.perf_counter()
     with tf.device(device):
         model = build_model(tf, args.model)
+        optimizer, compile_options = training_setup(tf, args)
         model.compile(
-            optimizer=tf.keras.optimizers.Adam(learning_rate=args.learning_rate),
+            optimizer=optimizer,
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=False),
             metrics=["accuracy"],
+            **compile_options,
         )
         # TerminateOnNaN: once the loss is NaN the rest of the run proves nothing; stop early.
         model.fit(
@@ -189,6 +218,10 @@ def main() -> None:
         "batch_size": args.batch_size,
         "learning_rate": finite_or_none(args.learning_rate),
         "device": device,
+        "xla": args.xla,
+        "optimizer": type(optimizer).__module__ + "." + type(optimizer).__name__,
+        "optimizer_jit_compile": getattr(optimizer, "jit_compile", None),
+        "model_jit_compile": getattr(model, "jit_compile", getattr(model, "_jit_compile", None)),
         "gpus": [gpu.name for gpu in gpus],
         "placed_on": variable_device(model.trainable_variables[0]),
         "epochs": epochs,

@@ -13,6 +13,9 @@ from tfcompat.matrix import Row
 from tfcompat.provision import provision
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests keep to themselves: their own cache of environments, resolutions and wheel facts
+# (about 3 GB when warm), not the user's, unless TFCOMPAT_CACHE says where.
+os.environ.setdefault("TFCOMPAT_CACHE", str(ROOT / ".cache" / "tfcompat-tests"))
 #: The row Python for tests that build TensorFlow environments: the one running the tests,
 #: which exists on every machine that can run them.
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -216,7 +216,7 @@ def test_disagreements_are_reported_and_nothing_is_written_without_write(index, 
     code, lines = run([], path)
     assert code == 1
     assert lines == [
-        "row 7 (tf=2.18.0, metal=1.1.0): supports = 'yes', tensorflow-metal 1.2.0's table says 'ambiguous'",
+        "row 7 (python=3.10, tf=2.18.0, metal=1.1.0): supports = 'yes', tensorflow-metal 1.2.0's table says 'ambiguous'",
         "claims disagreeing with tensorflow-metal 1.2.0's table: 1; `nox -s claims -- --write` fixes them",
     ]
     assert path.read_text() == wrong

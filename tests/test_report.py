@@ -1,40 +1,51 @@
-"""The report: records in a folder → compatibility.md, .html and .json.
+"""The report: records in a folder → the answer, the evidence marks, the grids, the row lists,
+the footnotes, as Markdown, HTML and JSON (checked against the published schema every time).
 
-Records are made the way the suite makes them: ``new_record`` + ``write_record``, probe sections
-from ``verify.judge`` on the runs a probe really ends with (a dyld error, a segfault), abi
-sections shaped like ``abi.check``'s. Set ``TFCOMPAT_UPDATE_GOLDEN=1`` to rewrite the golden
-Markdown after an intended change, then read the diff.
+Records are made the way the suite makes them (``report_records``). Set
+``TFCOMPAT_UPDATE_GOLDEN=1`` to rewrite the golden Markdown after an intended change, then read
+the diff.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
-from conftest import TF_MAIN, run_nox, write_matrix
-from tfcompat.matrix import PROBES, Row, load_matrix
-from tfcompat.record import new_record, write_record
-from tfcompat.report import (
-    ABI_SAID_FAIL,
-    CLAIM_FAILS,
-    CLAIM_WORKS,
-    SLOWER,
-    md,
-    write_reports,
+from report_helpers import assert_golden, report, section_of
+from report_records import (
+    CI_MAC,
+    CPU_ONLY,
+    DYLD_FAILURE,
+    LINUX,
+    MAC_15,
+    MAC_26,
+    OLD_MAC,
+    PACKAGES,
+    PROBES_OK,
+    SHORT,
+    XLA_HAZARD,
+    abi_record,
+    agree_run,
+    fit_run,
+    map_record,
+    no_verdict_record,
+    ok_run,
+    provision_error_record,
+    segfault,
+    speedup_run,
+    verify_record,
 )
-from tfcompat.runner import ProbeRun
-from tfcompat.verify import judge
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
-GENERATED = "2026-11-24T12:00:00.000000+00:00"
+from tfcompat.matrix import PROBES, Row, load_matrix
+from tfcompat.record import write_record
+from tfcompat.report.demangle import names_in
+from tfcompat.report.history import ABI_SAID_FAIL, CLAIM_FAILS, CLAIM_WORKS
+from tfcompat.report.install import install_command
+from tfcompat.runner import ProbeRun
 
 MATRIX = """
 [defaults]
@@ -56,194 +67,22 @@ metal = "1.2.0"
 supports = "no"
 
 [[row]]
-tf = "2.17.0"
-metal = "none"
-
-[[row]]
 tf = "2.13.0"
 metal = "1.0.0"
 supports = "yes"
 python = "3.9"
+
+[[row]]
+tf = "2.17.0"
+metal = "none"
 """
-
-MAC_15 = {
-    "os": "Darwin",
-    "os_version": "15.6.1",
-    "machine": "arm64",
-    "chip": "Apple M2 Pro",
-    "python": "3.11.7",
-}
-MAC_26 = {**MAC_15, "os_version": "26.1"}
-LINUX = {"os": "Linux", "os_version": "6.1.0-27-amd64", "machine": "x86_64", "chip": None, "python": "3.11.7"}
-TOOLS = {"tfcompat": "0.1.0", "uv": "uv 0.13.2", "nox": "2026.10.20"}
-PACKAGES = ["keras==3.6.0", "numpy==1.26.4", "tensorflow==2.17.0", "tensorflow-metal==1.1.0"]
-
-SITE = "/Users/ana/Library/Caches/tfcompat/envs/5be0c1d2/lib/python3.10/site-packages"
-DYLD_FAILURE = f"""Traceback (most recent call last):
-  File "/Users/ana/tfcompat/probes/import.py", line 38, in <module>
-    main()
-  File "/Users/ana/tfcompat/probes/import.py", line 27, in main
-    import tensorflow as tf
-  File "{SITE}/tensorflow/__init__.py", line 438, in <module>
-    _ll.load_library(_plugin_dir)
-  File "{SITE}/tensorflow/python/framework/load_library.py", line 151, in load_library
-    py_tf.TF_LoadLibrary(lib)
-tensorflow.python.framework.errors_impl.NotFoundError: dlopen({SITE}/tensorflow-plugins/libmetal_plugin.dylib, \
-0x0006): Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii
-  Referenced from: <D2EF42E3-3A7F-39DD-9982-FB6BCDC2853C> {SITE}/tensorflow-plugins/libmetal_plugin.dylib
-  Expected in:     <2814A58E-D752-317B-8040-131217E2F9AA> {SITE}/tensorflow/python/_pywrap_tensorflow_internal.so
-"""
-SEGFAULT = """Epoch 1/2
-Fatal Python error: Segmentation fault
-
-Thread 0x00000001f1c3c240 (most recent call first):
-  File "/Users/ana/tfcompat/probes/fit.py", line 88 in train
-  File "/Users/ana/tfcompat/probes/fit.py", line 120 in main
-  File "/Users/ana/tfcompat/probes/fit.py", line 131 in <module>
-"""
-
-
-def ok_run(result: dict) -> ProbeRun:
-    return ProbeRun(0, None, 2.5, False, json.dumps(result), "", result)
-
-
-OPS = ["matmul", "conv2d", "batch_norm", "softmax", "adam_update", "training_steps"]
-
-
-def agree_run(reference: str = "CPU", *, errors: dict[str, float | None] | None = None) -> ProbeRun:
-    """The agree probe's output: every op within tolerance but those ``errors`` names."""
-    errors = errors or {}
-    comparisons = []
-    for name in OPS:
-        tolerance = 1e-3 if name == "training_steps" else 1e-4
-        error = errors.get(name, 3e-7)
-        agrees = error is not None and error <= tolerance
-        comparisons.append(
-            {"name": name, "max_relative_error": error, "tolerance": tolerance, "agrees": agrees}
-        )
-    candidate = "GPU:0" if reference == "CPU" else "CPU, oneDNN on"
-    return ok_run(
-        {
-            "reference": reference,
-            "candidate": candidate,
-            "candidate_dtype": "float32",
-            "comparisons": comparisons,
-            "agrees": all(c["agrees"] for c in comparisons),
-        }
-    )
-
-
-def speedup_run(cpu_rate: float, gpu_rate: float | None) -> ProbeRun:
-    """The speed-up probe's output; ``gpu_rate`` None: no GPU listed."""
-
-    def device(name: str, rate: float) -> dict:
-        return {"device": name, "median_step_seconds": round(1 / rate, 6), "steps_per_second": rate}
-
-    return ok_run(
-        {
-            "model": "resnet50",
-            "batch_size": 64,
-            "warmup": 3,
-            "steps": 10,
-            "cpu": device("/CPU:0", cpu_rate),
-            "gpu": device("/GPU:0", gpu_rate) if gpu_rate else None,
-            "speedup": round(gpu_rate / cpu_rate, 2) if gpu_rate else None,
-        }
-    )
-
-
-PROBES_OK = {
-    "import": ok_run({"tensorflow": "2.17.0", "plugins": ["libmetal_plugin.dylib"]}),
-    "devices": ok_run({"gpus": ["/physical_device:GPU:0"]}),
-    "fit": ok_run({"finite": True, "gpus": ["/physical_device:GPU:0"], "placed_on": "/device:GPU:0"}),
-    "agree": agree_run(),
-    "speedup": speedup_run(1.7, 10.7),  # 6.29x
-}
-#: TensorFlow alone: no GPU, so agree compares two CPU configurations and speed-up has no number.
-CPU_ONLY = {
-    "import": ok_run({"tensorflow": "2.17.0", "plugins": []}),
-    "devices": ok_run({"gpus": []}),
-    "fit": ok_run({"finite": True, "gpus": [], "placed_on": "/device:CPU:0"}),
-    "agree": agree_run("CPU, oneDNN off"),
-    "speedup": speedup_run(1.7, None),
-}
-
-
-def verify_record(
-    row: Row, started: str, host: dict, runs: dict[str, ProbeRun], packages=PACKAGES, probes=PROBES
-) -> dict:
-    """A verify record as ``verify.run_verify`` writes it, with the probe sections ``judge`` makes.
-
-    ``probes`` names the probes run: an older tfcompat ran import, devices and fit only.
-    """
-    record = new_record("verify", row, host=dict(host), tools=dict(TOOLS), started=started)
-    record["provision"] = {
-        "status": "ok",
-        "error": None,
-        "signature": None,
-        "seconds": 8.1,
-        "interpreter": "3.10.13 /opt/homebrew/bin/python3.10",
-        "requirements": [f"tensorflow=={row.tf}", f"tensorflow-metal=={row.metal}"],
-        "exclude_newer": "2024-07-12T00:00:00Z",
-        "packages": packages,
-        "reused": False,
-    }
-    sections = {}
-    for name in probes:
-        if any(probe["status"] != "ok" for probe in sections.values()):
-            sections[name] = {"status": "not_reached"}
-        else:
-            # A copy: a test that edits its record must not edit the shared runs.
-            sections[name] = copy.deepcopy(judge(name, runs[name], row=row, timeout=300.0))
-    record["probes"] = sections
-    record["verdict"] = "ok" if all(probe["status"] == "ok" for probe in sections.values()) else "fail"
-    record["finished"] = started.replace(":00.", ":59.")
-    return record
-
-
-def provision_error_record(row: Row, started: str, host: dict) -> dict:
-    record = new_record("verify", row, host=dict(host), tools=dict(TOOLS), started=started)
-    record["provision"] = {
-        "status": "error",
-        "signature": "no wheel",
-        "error": "tensorflow-macos==2.13.0 has no wheel for macosx_15_0_arm64 (cp39 tag)",
-    }
-    record["probes"] = {}
-    record["verdict"] = "error"
-    record["finished"] = started
-    return record
-
-
-def abi_record(row: Row, started: str, *, first: str | None = None, error: str | None = None) -> dict:
-    """An abi record as ``predict.run_abi`` writes it: a prediction, or an error without one."""
-    record = new_record("abi", row, host=LINUX, tools=TOOLS, started=started)
-    if error:
-        record["abi"] = {"verdict": None, "error": error}
-        record["verdict"] = "error"
-    else:
-        record["abi"] = {
-            "verdict": "fail" if first else "ok",
-            "first": first,
-            "unresolved_count": 3 if first else 0,
-            "unresolved": ["__ZN3tsl8internal10LogMessageC1EPKcii", "__ZN3tsl8internal10LogMessageD1Ev"]
-            if first
-            else [],
-            "wheels": [
-                {
-                    "name": "tensorflow",
-                    "version": row.tf,
-                    "filename": f"tensorflow-{row.tf}.whl",
-                    "sha256": "ab" * 32,
-                },
-                {"name": "tensorflow-metal", "version": row.metal, "filename": "m.whl", "sha256": "cd" * 32},
-            ],
-            "not_checked": ["weak imports", "Objective-C classes"],
-            "seconds": 4.2,
-            "error": None,
-        }
-        record["verdict"] = record["abi"]["verdict"]
-    record["finished"] = started
-    return record
+M2_15, M2_26 = "Apple M2 Pro · macOS 15.6.1", "Apple M2 Pro · macOS 26.1"
+ANY_MAC = "Any Apple-silicon Mac (predicted from the wheels; nothing run)"
+DYLD_FIRST = (
+    "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii\n"
+    "  Referenced from: tensorflow-plugins/libmetal_plugin.dylib\n"
+    "  Expected in: tensorflow/python/_pywrap_tensorflow_internal.so"
+)
 
 
 @pytest.fixture
@@ -254,421 +93,548 @@ def matrix(tmp_path):
 
 
 @pytest.fixture
-def reports(tmp_path) -> Path:
+def folder(tmp_path) -> Path:
     return tmp_path / "reports"
 
 
-def history(matrix, reports: Path) -> Path:
-    """A folder as a real project collects it: abi from Linux, verify on a Mac before and after
-    a macOS update (one record from before the agree and speed-up probes), TensorFlow alone on
-    Linux, and files that are not records."""
-    sessions = reports / "sessions"
-    metal_new, metal_old, metal_unlisted, tf_alone, old_row = matrix.rows
-    dyld_first = (
-        "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii\n"
-        "  Referenced from: tensorflow-plugins/libmetal_plugin.dylib\n"
-        "  Expected in: tensorflow/python/_pywrap_tensorflow_internal.so"
-    )
+def rows(matrix) -> dict[str, Row]:
+    names = ["new", "old", "unlisted", "py39", "alone"]
+    return dict(zip(names, matrix.rows, strict=True))
+
+
+def t(day: int, minute: int = 0) -> str:
+    return f"2026-11-{day:02d}T10:{minute:02d}:00.000000+00:00"
+
+
+def history(matrix, folder: Path) -> Path:
+    """A folder as a real project collects it: abi from Linux, verify on a Mac before and after a
+    macOS update (one record from before the agree and speed-up probes), TensorFlow alone on
+    Linux, a run with no verdict, and files that are not records."""
+    sessions = folder / "sessions"
+    row = rows(matrix)
     records = [
-        abi_record(metal_new, "2026-11-01T09:00:00.000000+00:00", first=dyld_first),
-        abi_record(metal_old, "2026-11-01T09:01:00.000000+00:00"),
-        abi_record(metal_unlisted, "2026-11-01T09:02:00.000000+00:00"),
-        abi_record(
-            old_row, "2026-11-01T09:03:00.000000+00:00", error="tensorflow-macos 2.13.0: sha256 mismatch"
-        ),
+        abi_record(row["new"], t(1, 0), first=DYLD_FIRST),
+        abi_record(row["old"], t(1, 1)),
+        abi_record(row["unlisted"], t(1, 2)),
+        abi_record(row["py39"], t(1, 3), error="tensorflow-macos 2.13.0: sha256 mismatch"),
         # macOS 15.6.1: the newest plugin fails to load; the unlisted pair works.
         verify_record(
-            metal_new,
-            "2026-11-02T10:00:00.000000+00:00",
-            MAC_15,
-            {"import": ProbeRun(1, None, 6.0, False, "", DYLD_FAILURE, None)},
+            row["new"], t(2, 0), MAC_15, {"import": ProbeRun(1, None, 6.0, False, "", DYLD_FAILURE, None)}
         ),
-        verify_record(metal_old, "2026-11-02T10:10:00.000000+00:00", MAC_15, PROBES_OK, probes=PROBES[:3]),
-        verify_record(metal_unlisted, "2026-11-02T10:20:00.000000+00:00", MAC_15, PROBES_OK),
-        verify_record(tf_alone, "2026-11-02T10:30:00.000000+00:00", MAC_15, CPU_ONLY),
-        provision_error_record(old_row, "2026-11-02T10:40:00.000000+00:00", MAC_15),
+        verify_record(row["old"], t(2, 10), MAC_15, PROBES_OK, probes=PROBES[:3]),
+        verify_record(row["unlisted"], t(2, 20), MAC_15, PROBES_OK),
+        verify_record(row["alone"], t(2, 30), MAC_15, CPU_ONLY),
+        provision_error_record(row["py39"], t(2, 40), MAC_15),
         # macOS 26.1, keras updated: the newest plugin now loads but trains slower than the CPU,
         # 1.1.0 crashes in training, the unlisted pair computes wrong numbers.
+        verify_record(row["new"], t(20, 0), MAC_26, {**PROBES_OK, "speedup": speedup_run(1.7, 1.0)}),
         verify_record(
-            metal_new,
-            "2026-11-20T08:00:00.000000+00:00",
+            row["old"],
+            t(20, 10),
             MAC_26,
-            {**PROBES_OK, "speedup": speedup_run(1.7, 1.0)},  # 0.59x
-        ),
-        verify_record(
-            metal_old,
-            "2026-11-20T08:10:00.000000+00:00",
-            MAC_26,
-            {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", SEGFAULT, None)},
+            {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", segfault(88), None)},
             packages=["keras==3.6.1", *PACKAGES[1:], "tf-keras==2.17.0"],
         ),
         verify_record(
-            metal_unlisted,
-            "2026-11-20T08:20:00.000000+00:00",
+            row["unlisted"],
+            t(20, 20),
             MAC_26,
             {**PROBES_OK, "agree": agree_run(errors={"matmul": 2.4e-2, "conv2d": None})},
         ),
-        verify_record(tf_alone, "2026-11-21T07:00:00.000000+00:00", LINUX, CPU_ONLY),
+        verify_record(row["alone"], t(21, 0), LINUX, {**CPU_ONLY, "fit": fit_run(gpu=False, **SHORT)}),
     ]
     for record in records:
         write_record(record, sessions)
-    stray = abi_record(Row(99, "3.10", "2.99.0", "1.2.0", "yes"), "2026-11-01T09:04:00.000000+00:00")
-    (sessions / "abi-py3.10-tf2.99.0-metal1.2.0-a.json").write_text(json.dumps(stray))
-    complete = json.dumps(verify_record(metal_old, "2026-11-02T11:00:00.000000+00:00", MAC_15, PROBES_OK))
+    stray = abi_record(Row(99, "3.10", "2.99.0", "1.2.0", "yes"), t(1, 4))
+    write_record(stray, sessions)
+    complete = json.dumps(verify_record(row["old"], t(2, 50), MAC_15, PROBES_OK))
     (sessions / "truncated.json").write_text(complete[:300])
-    (sessions / "schema2.json").write_text(json.dumps({**json.loads(complete), "schema": 2}))
-    (reports / "package.json").write_text('{"name": "left-here-by-someone", "version": "1.0.0"}')
+    (sessions / "schema1-skip.json").write_text(json.dumps({**json.loads(complete), "schema": 1}))
+    (folder / "package.json").write_text('{"name": "left-here-by-someone", "version": "1.0.0"}')
     (sessions / "list.json").write_text("[1, 2, 3]")
-    return reports
+    return folder
 
 
-def test_markdown_matches_golden(matrix, reports):
-    write_reports(matrix, history(matrix, reports), generated=GENERATED, host_os="Darwin")
-    assert_golden(reports / "compatibility.md", "history.md")
+def test_markdown_matches_golden(matrix, folder):
+    out = report(matrix, history(matrix, folder))
+    assert_golden(out.markdown, "history.md")
 
 
-def test_empty_folder_gives_every_row_without_results_and_a_hint(matrix, reports):
-    paths = write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
-    assert [path.name for path in paths] == ["compatibility.md", "compatibility.html", "compatibility.json"]
-    assert_golden(reports / "compatibility.md", "empty.md")
-    table = json.loads((reports / "compatibility.json").read_text())
-    assert [row["abi"] for row in table["rows"]] == [None] * 5
-    assert "No records yet" in (reports / "compatibility.html").read_text()
+def test_empty_folder_gives_every_row_the_claims_and_a_hint(matrix, folder):
+    out = report(matrix, folder)
+    assert_golden(out.markdown, "empty.md")
+    assert [table["title"] for table in out.data["tables"]] == ["No verify records yet"]
+    assert "No records yet" in out.html
+    # With no run and no prediction, PyPI's claim is all there is: marked as a claim.
+    assert out.answer(ANY_MAC, "3.10")["pair"]["evidence"]["mark"] == "✓C"
 
 
-def test_json_is_the_newest_macs_table_in_matrix_order(matrix, reports):
-    write_reports(matrix, history(matrix, reports), generated=GENERATED, host_os="Darwin")
-    table = json.loads((reports / "compatibility.json").read_text())
-    assert set(table) == {"schema", "generated", "rows"}
-    assert (table["schema"], table["generated"]) == (1, GENERATED)
-    keys = ["tf", "metal", "supports", "abi", "import", "devices", "verify", "agrees", "speedup"]
-    cells = [tuple(row[key] for key in keys) for row in table["rows"]]
-    # The Mac after its update leads, though a Linux record is newer; rows it has not rerun are
-    # empty there, not copied from macOS 15.6.1.
-    assert cells == [
-        ("2.19.0", "1.2.0", "ambiguous", "fail", "ok", "ok", "ok", "ok", 0.59),
-        ("2.17.0", "1.1.0", "yes", "ok", "ok", "ok", "fail", None, None),
-        ("2.17.0", "1.2.0", "no", "ok", "ok", "ok", "ok", "fail", None),
-        ("2.17.0", "none", None, None, None, None, None, None, None),
-        ("2.13.0", "1.0.0", "yes", None, None, None, None, None, None),
-    ]
-    assert all(list(row) == ["python", *keys[:-2], "agrees", "speedup", "footnotes"] for row in table["rows"])
-    markdown = (reports / "compatibility.md").read_text()
-    footnotes = dict(re.findall(r"^([⁰¹²³⁴⁵⁶⁷⁸⁹]+) \*\*(.+?)\*\*", markdown, re.MULTILINE))
-    numbers = {
-        int(mark.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))): text
-        for mark, text in footnotes.items()
+def test_the_answer_is_the_newest_pair_with_the_strongest_evidence(matrix, folder):
+    row = rows(matrix)
+    write_record(verify_record(row["old"], t(2), MAC_15, PROBES_OK), folder)  # Apple's full fit
+    short = {**PROBES_OK, "fit": fit_run(**SHORT)}
+    write_record(verify_record(row["new"], t(3), MAC_15, short), folder)  # newer pair, shortened fit
+    write_record(abi_record(row["py39"], t(1)), folder)
+    out = report(matrix, folder)
+
+    answer = out.answer(M2_15, "3.10")
+    assert (answer["pair"]["tf"], answer["pair"]["metal"], answer["pair"]["evidence"]["mark"]) == (
+        "2.17.0",
+        "1.1.0",
+        "✓G",
+    )
+    assert answer["install"] == 'python -m pip install "tensorflow==2.17.0" "tensorflow-metal==1.1.0"'
+    assert (answer["newer"]["tf"], answer["newer"]["evidence"]["mark"]) == ("2.19.0", "✓S")
+    assert "synthetic data, small model, 128 samples, 1 epoch" in answer["newer"]["evidence"]["label"]
+    # The lock file: exactly what that run installed, usable by pip install -r / uv pip sync.
+    lock = folder / answer["lock"]
+    assert answer["lock"].startswith("locks/py3.10-tf2.17.0-metal1.1.0-")
+    lines = [line for line in lock.read_text().splitlines() if not line.startswith("#")]
+    assert lines == sorted(PACKAGES)
+    assert f"[{answer['lock']}]({answer['lock']})".replace("_", r"\_") in out.markdown
+    assert f'<a href="{answer["lock"]}">' in out.html
+    # Python 3.9 was never run on this Mac: the prediction answers, marked as one.
+    predicted = out.answer(M2_15, "3.9")
+    assert (predicted["pair"]["tf"], predicted["pair"]["evidence"]["mark"], predicted["lock"]) == (
+        "2.13.0",
+        "✓P",
+        None,
+    )
+    assert predicted["install"] == 'python -m pip install "tensorflow==2.13.0" "tensorflow-metal==1.0.0"'
+    assert out.answer(ANY_MAC, "3.10")["pair"]["evidence"]["level"] == "claimed"
+
+
+def test_a_python_with_no_evidence_says_so(matrix, folder):
+    matrix = load_matrix(matrix.path)
+    write_record(map_record(t(1)), folder)
+    out = report(matrix, folder)
+    assert out.answer(ANY_MAC, "3.13") == {
+        "python": "3.13",
+        "pair": None,
+        "install": None,
+        "install_note": None,
+        "lock": None,
+        "newer": None,
+        "reason": "no tensorflow-metal release has a wheel for Python 3.13",
     }
-    slow_row, segfault_row, wrong_row = table["rows"][:3]
-    assert [numbers[n] for n in segfault_row["footnotes"]] == [CLAIM_FAILS, "signal 11 (SIGSEGV)"]
-    assert SLOWER in [numbers[n] for n in slow_row["footnotes"]]
-    assert "disagrees with CPU: matmul, conv2d" in [numbers[n] for n in wrong_row["footnotes"]]
+    assert "- **Python 3.13**: no tensorflow-metal release has a wheel for Python 3.13" in out.markdown
+    assert not [grid for grid in out.data["grids"] if grid["python"] == "3.13"]  # nothing to draw
 
 
-def test_claims_and_predictions_against_observation_are_flagged(matrix, reports):
-    write_reports(matrix, history(matrix, reports), generated=GENERATED, host_os="Darwin")
-    section = section_of((reports / "compatibility.md").read_text(), "Claim against observation")
-    assert section.splitlines() == [
-        f"- tf 2.19.0 + metal 1.2.0 on Apple M2 Pro · macOS 26.1: {ABI_SAID_FAIL}",
-        f"- tf 2.17.0 + metal 1.1.0 on Apple M2 Pro · macOS 26.1: {CLAIM_FAILS}",
-        f"- tf 2.17.0 + metal 1.2.0 on Apple M2 Pro · macOS 15.6.1: {CLAIM_WORKS}",
+def test_a_pair_no_command_installs_today_says_so():
+    from tfcompat.record import InstallCommand
+
+    install = InstallCommand(command="", works=False, reason="grpcio 1.46 has no macOS arm64 wheel today")
+    assert install_command("2.9.0", "0.5.0", install) == (
+        None,
+        "no command installs this pair from wheels today: grpcio 1.46 has no macOS arm64 wheel today",
+    )
+
+
+@pytest.mark.parametrize(
+    ("tf", "metal", "pins", "command"),
+    [
+        ("2.12.0", "0.8.0", [], 'python -m pip install "tensorflow-macos==2.12.0" "tensorflow-metal==0.8.0"'),
+        ("2.13.0", "1.0.0", [], 'python -m pip install "tensorflow==2.13.0" "tensorflow-metal==1.0.0"'),
+        (
+            "2.9.0",
+            "0.5.0",
+            ["numpy<2"],
+            'python -m pip install "tensorflow-macos==2.9.0" "tensorflow-metal==0.5.0" "numpy<2"',
+        ),
+        # A pin that is not a plain requirement never reaches the command a user pastes.
+        (
+            "2.9.0",
+            "0.5.0",
+            ['numpy<2"; rm -rf ~; "', "protobuf<4 ; sys_platform=='darwin'"],
+            'python -m pip install "tensorflow-macos==2.9.0" "tensorflow-metal==0.5.0"',
+        ),
+    ],
+)
+def test_install_command_names_the_distribution_of_the_release(tf, metal, pins, command):
+    from tfcompat.record import InstallCommand
+
+    install = InstallCommand(command="", pins=pins, reason="numpy 2") if pins else None
+    assert install_command(tf, metal, install)[0] == command
+
+
+def test_each_kind_of_evidence_has_its_own_mark(matrix, folder):
+    row = rows(matrix)
+    write_record(verify_record(row["old"], t(2), MAC_15, PROBES_OK), folder)
+    write_record(verify_record(row["old"], t(2), CI_MAC, PROBES_OK), folder)
+    write_record(verify_record(row["unlisted"], t(2), MAC_15, {**PROBES_OK, "fit": fit_run(**SHORT)}), folder)
+    slow = {**PROBES_OK, "speedup": speedup_run(1.7, 1.0)}
+    write_record(verify_record(row["new"], t(2), MAC_26, slow), folder)
+    crash = {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", segfault(88), None)}
+    write_record(verify_record(row["new"], t(2), MAC_15, crash), folder)
+    write_record(abi_record(row["py39"], t(1), min_macos="12.0"), folder)
+    write_record(verify_record(row["alone"], t(3), OLD_MAC, CPU_ONLY), folder)
+    out = report(matrix, folder)
+
+    def best(machine: str, python: str, tf: str, metal: str) -> dict:
+        return out.cell(machine, python, tf, metal)[0]
+
+    assert best(M2_15, "3.10", "2.17.0", "1.1.0")["mark"] == "✓G"
+    assert "on Apple M2 Pro, Apple's full procedure" in best(M2_15, "3.10", "2.17.0", "1.1.0")["label"]
+    virtual = best("Apple M1 (Virtual) · macOS 15.5 (virtual GPU)", "3.10", "2.17.0", "1.1.0")
+    assert (virtual["mark"], "Apple Paravirtual device" in virtual["label"]) == ("✓V", True)
+    short = best(M2_15, "3.10", "2.17.0", "1.2.0")
+    assert (short["mark"], "synthetic data, small model, 128 samples, 1 epoch" in short["label"]) == (
+        "✓S",
+        True,
+    )
+    assert best(M2_26, "3.10", "2.19.0", "1.2.0")["mark"] == "✓G↓"  # slower than the CPU: its own mark
+    failed = best(M2_15, "3.10", "2.19.0", "1.2.0")
+    assert (failed["mark"], failed["label"].endswith("fit: signal 11 (SIGSEGV)")) == ("✗G", True)
+    assert best(ANY_MAC, "3.9", "2.13.0", "1.0.0")["mark"] == "✓P"
+    # A claim is weaker than a prediction, which is weaker than a real run: all three kept in order.
+    assert [e["mark"] for e in out.cell(M2_15, "3.10", "2.17.0", "1.1.0")] == ["✓G", "✓C"]
+    # macOS 11 is older than the pair's minimum: that machine cannot install it.
+    old = out.cell("Apple M1 · macOS 11.7.10", "3.9", "2.13.0", "1.0.0")
+    assert [e["mark"] for e in old] == ["≥12.0", "✓P", "✓C"]
+    legend = [mark for entry in out.data["legend"] for mark in entry["marks"]]
+    assert legend == [
+        "✓G",
+        "✗G",
+        "✓V",
+        "✗V",
+        "✓S",
+        "✗S",
+        "✓P",
+        "✗P",
+        "!P",
+        "✓C",
+        "✗C",
+        "?C",
+        "NI",
+        "NW",
+        "≥13.0",
+        "↓",
     ]
 
 
-def test_changes_name_the_macos_update_and_the_packages(matrix, reports):
-    write_reports(matrix, history(matrix, reports), generated=GENERATED, host_os="Darwin")
-    section = section_of((reports / "compatibility.md").read_text(), "Changed since the previous run")
+def test_the_map_fills_the_grid_with_predictions_and_install_facts(matrix, folder):
+    write_record(map_record(t(1)), folder)  # built with the model: the map session is not merged yet
+    write_record(verify_record(rows(matrix)["old"], t(2), OLD_MAC, PROBES_OK), folder)
+    out = report(matrix, folder)
+
+    grid = out.grid(ANY_MAC, "3.10")
+    assert len(grid["rows"]) == 26  # every final TensorFlow release with a macOS arm64 wheel
+    assert grid["metal"][0] == "none" and len(grid["metal"]) == 16 + 1  # TensorFlow alone, then 16 plugins
+    assert all(len(row["cells"]) == 17 for row in grid["rows"])
+    mark = lambda python, tf, metal: out.cell(ANY_MAC, python, tf, metal)[0]["mark"]  # noqa: E731
+    assert mark("3.12", "2.19.0", "1.1.0") == "NW"  # tensorflow-metal 1.1.0 has no cp312 wheel
+    assert mark("3.9", "2.5.0", "0.1.2") == "NI"
+    assert "numpy==1.19.5" in out.cell(ANY_MAC, "3.9", "2.5.0", "0.1.2")[0]["label"]
+    assert mark("3.10", "2.17.0", "1.1.0") == "✓P"
+    assert mark("3.10", "2.18.0", "1.1.0") == "✗P"
+    hazard = out.cell(ANY_MAC, "3.10", "2.11.0", "0.8.0")[0]
+    assert (hazard["mark"], hazard["workaround"]) == ("!P", XLA_HAZARD["workaround"])
+    # The second layer: a path fix would meet the next missing symbol.
+    rpath = out.cell(ANY_MAC, "3.10", "2.20.0", "1.2.0")[0]
+    note = out.footnote(rpath["footnotes"][0])
+    assert note["text"] == "predicted: Library not loaded: @rpath/_pywrap_tensorflow_internal.so"
     assert (
-        "- tf 2.19.0 + metal 1.2.0, Apple M2 Pro · macOS 26.1 (2026-11-02 10:00 UTC → 2026-11-20 08:00 UTC)"
+        "it would still fail: Symbol not found: __ZN10tensorflow28_AttrValue_default_instance_E"
+        in note["detail"]
+    )
+    assert [
+        "__ZN10tensorflow28_AttrValue_default_instance_E",
+        "tensorflow::_AttrValue_default_instance_",
+    ] in note["names"]
+    # The install command that works today carries the map's pins, and says why.
+    answer = out.answer(ANY_MAC, "3.8")
+    assert answer["install"].endswith('"numpy<2"') and "numpy 2" in answer["install_note"]
+    # A Mac on macOS 11: every pair needs macOS 12, except what it ran itself.
+    old = out.grid("Apple M1 · macOS 11.7.10", "3.10")
+    marks = {
+        out.data["evidence"][cell["evidence"][0]]["mark"]
+        for row in old["rows"]
+        for cell in row["cells"]
+        if cell["evidence"]
+    }
+    assert marks == {"≥12.0", "✓G", "NW"}  # (and what has no wheel for 3.10 at all)
+    # Each cell links to its details, and every link has its target on the page.
+    targets = set(re.findall(r'id="([^"]+)"', out.html))
+    assert set(re.findall(r'href="#([^"]+)"', out.html)) <= targets
+    assert set(re.findall(r"\(compatibility\.html#([^)]+)\)", out.markdown)) <= targets
+
+
+def test_a_run_without_a_verdict_never_hides_the_verdict_before_it(matrix, folder):
+    row = rows(matrix)
+    write_record(verify_record(row["old"], t(2), MAC_15, PROBES_OK), folder)
+    write_record(
+        no_verdict_record(row["old"], t(3), MAC_15, error="URL fetch failure: Name or service not known"),
+        folder,
+    )
+    write_record(abi_record(row["old"], t(1)), folder)
+    write_record(abi_record(row["old"], t(4), error="index unreachable: pypi.org"), folder)
+    out = report(matrix, folder)
+    shown = out.row(0, "3.10", "2.17.0", "1.1.0")
+    assert shown["values"]["verify"]["text"] == "✓" and shown["values"]["abi"]["text"] == "✓"
+    assert shown["evidence"]["mark"] == "✓G"
+    notes = [
+        out.footnote(n)["text"]
+        for n in shown["values"]["import"]["footnotes"] + shown["values"]["abi"]["footnotes"]
+    ]
+    assert notes == [
+        "no verdict in the newest run (2026-11-03 10:00 UTC): URL fetch failure: Name or service not known",
+        "no verdict in the newest run (2026-11-04 10:00 UTC): index unreachable: pypi.org",
+    ]
+    assert out.data["changes"] == [] and "Changed since" not in out.markdown
+
+
+def test_footnotes_keep_each_rows_own_error_and_show_cxx_names(matrix, folder):
+    row = rows(matrix)
+    for name, line in (("new", 88), ("old", 91), ("unlisted", 88)):
+        crash = {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", segfault(line), None)}
+        write_record(verify_record(row[name], t(2), MAC_15, crash), folder)
+    write_record(abi_record(row["new"], t(1), first=DYLD_FIRST), folder)
+    out = report(matrix, folder)
+    crashes = [note for note in out.data["footnotes"] if note["text"] == "signal 11 (SIGSEGV)"]
+    assert [("line 88" in note["detail"], note["where"]) for note in crashes] == [
+        (True, {M2_15: ["tf 2.19.0 + metal 1.2.0 on Python 3.10", "tf 2.17.0 + metal 1.2.0 on Python 3.10"]}),
+        (False, {M2_15: ["tf 2.17.0 + metal 1.1.0 on Python 3.10"]}),
+    ]
+    predicted = next(note for note in out.data["footnotes"] if note["text"].startswith("predicted: Symbol"))
+    assert not predicted["detail"].startswith("Symbol not found")  # the first line once
+    assert predicted["names"][0] == [
+        "__ZN3tsl8internal10LogMessageC1EPKcii",
+        "tsl::internal::LogMessage::LogMessage(char const*, int, int)",
+    ]
+    assert "<code>tsl::internal::LogMessage::LogMessage(char const*, int, int)</code>" in out.html
+
+
+@pytest.mark.skipif(
+    shutil.which("c++filt") is None, reason="needs binutils' c++filt, the reference demangler"
+)
+def test_names_are_demangled_as_cxxfilt_does():
+    text = f"{DYLD_FAILURE}\n__ZN10tensorflow28_AttrValue_default_instance_E _ZNK3tsl6Status8ToStringEv _TF_NewStatus"
+    found = names_in(text)
+    assert [name for name, _ in found] == [
+        "__ZN3tsl8internal10LogMessageC1EPKcii",
+        "__ZN10tensorflow28_AttrValue_default_instance_E",
+        "_ZNK3tsl6Status8ToStringEv",
+    ]
+    for mangled, readable in found:
+        elf = mangled[1:] if mangled.startswith("__Z") else mangled  # Mach-O adds one underscore
+        reference = subprocess.run(
+            ["c++filt", elf], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert readable == reference
+
+
+def test_controls_sit_beside_their_pairs(matrix, folder):
+    write_record(verify_record(rows(matrix)["alone"], t(2), MAC_15, CPU_ONLY), folder)
+    out = report(matrix, folder)
+    order = [(r["python"], r["tf"], r["metal"]) for r in out.data["tables"][0]["rows"]]
+    assert order == [
+        ("3.10", "2.19.0", "1.2.0"),
+        ("3.10", "2.17.0", "none"),
+        ("3.10", "2.17.0", "1.2.0"),
+        ("3.10", "2.17.0", "1.1.0"),
+        ("3.9", "2.13.0", "1.0.0"),
+    ]
+    grid = out.grid(M2_15, "3.10")
+    assert grid["metal"] == ["none", "1.2.0", "1.1.0", "1.0.0"]
+    alone = out.cell(M2_15, "3.10", "2.17.0", "none")[0]
+    assert (alone["mark"], alone["label"]) == (
+        "✓G",
+        "works: verified on a physical machine (CPU), Apple's full procedure",
+    )
+
+
+def test_claims_and_predictions_against_observation_are_flagged(matrix, folder):
+    out = report(matrix, history(matrix, folder))
+    assert section_of(out.markdown, "Claim against observation").splitlines() == [
+        f"- tf 2.19.0 + metal 1.2.0 on Python 3.10 on {M2_26}: {ABI_SAID_FAIL}",
+        f"- tf 2.17.0 + metal 1.1.0 on Python 3.10 on {M2_26}: {CLAIM_FAILS}",
+        f"- tf 2.17.0 + metal 1.2.0 on Python 3.10 on {M2_15}: {CLAIM_WORKS}",
+    ]
+    assert out.row(0, "3.10", "2.17.0", "1.1.0")["values"]["supports"]["flagged"] is True
+
+
+def test_changes_name_the_macos_update_and_the_packages(matrix, folder):
+    section = section_of(report(matrix, history(matrix, folder)).markdown, "Changed since the previous run")
+    assert (
+        f"- tf 2.19.0 + metal 1.2.0 on Python 3.10, {M2_26} (2026-11-02 10:00 UTC → 2026-11-20 10:00 UTC)"
         in section
     )
     assert (
-        r"Import ❌ (symbol not found: \_\_ZN3tsl8internal10LogMessageC1EPKcii) → ✅; Devices – → ✅"
-        in section
+        r"Import ✗ (symbol not found: \_\_ZN3tsl8internal10LogMessageC1EPKcii) → ✓; Devices – → ✓" in section
     )
-    assert "Agrees – → ✅; Speed-up – → ⚠️ 0.59× (the plugin is slower than the CPU)\n" in section
+    assert "Agrees – → ✓; Speed-up – → 0.59×↓ (the plugin is slower than the CPU)\n" in section
     # The record from before the agree and speed-up probes: their arrival is not a change.
-    assert "): Verify ✅ → ❌ (signal 11 (SIGSEGV))\n" in section
-    assert "): Agrees ✅ → ❌ (disagrees with CPU: matmul, conv2d); Speed-up 6.3× → –\n" in section
+    assert "): Verify ✓ → ✗ (signal 11 (SIGSEGV))\n" in section
+    assert "): Agrees ✓ → ✗ (disagrees with CPU: matmul, conv2d); Speed-up 6.3× → –\n" in section
     assert "  - host: macOS 15.6.1 → 26.1\n" in section
     assert "  - packages: keras 3.6.0 → 3.6.1; + tf-keras 2.17.0" in section
-    # TensorFlow alone on Linux is another computer: not a change of the Mac's row.
-    assert "alone" not in section
+    assert "alone" not in section  # TensorFlow alone on Linux is another computer
 
 
-def test_a_speed_up_changes_when_it_moves_by_more_than_twice(matrix, reports):
-    plugin, _, _, tf_alone, _ = matrix.rows
-    runs = [  # (plugin row's GPU rate, TensorFlow alone's CPU rate): 6.3x, 5.0x, 2.1x; 1.7, 0.6, 0.6 steps/s
-        ("2026-11-02", speedup_run(1.7, 10.7), speedup_run(1.7, None)),
-        ("2026-11-03", speedup_run(1.7, 8.5), speedup_run(0.6, None)),
-        ("2026-11-04", speedup_run(1.7, 3.6), speedup_run(0.6, None)),
-    ]
-    for day, plugin_speedup, cpu_speedup in runs:
-        started = f"{day}T10:00:00.000000+00:00"
+def test_a_speed_up_changes_when_it_moves_by_more_than_twice(matrix, folder):
+    row = rows(matrix)
+    for day, gpu_rate in ((2, 10.7), (3, 8.5), (4, 3.6)):  # 6.3x, 5.0x, 2.1x
         write_record(
-            verify_record(plugin, started, MAC_15, {**PROBES_OK, "speedup": plugin_speedup}), reports
+            verify_record(row["new"], t(day), MAC_15, {**PROBES_OK, "speedup": speedup_run(1.7, gpu_rate)}),
+            folder,
         )
-        write_record(verify_record(tf_alone, started, MAC_15, {**CPU_ONLY, "speedup": cpu_speedup}), reports)
-    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
-    # Only the newest two runs count: 5.0x → 2.1x is a change; a CPU-only rate is no speed-up.
-    assert section_of((reports / "compatibility.md").read_text(), "Changed since the previous run") == (
-        "- tf 2.19.0 + metal 1.2.0, Apple M2 Pro · macOS 15.6.1 (2026-11-03 10:00 UTC → 2026-11-04 10:00 UTC): "
+    out = report(matrix, folder)
+    assert section_of(out.markdown, "Changed since the previous run") == (
+        f"- tf 2.19.0 + metal 1.2.0 on Python 3.10, {M2_15} (2026-11-03 10:00 UTC → 2026-11-04 10:00 UTC): "
         "Speed-up 5.0× → 2.1×"
     )
-    rows = json.loads((reports / "compatibility.json").read_text())["rows"]
-    assert (rows[0]["speedup"], rows[3]["speedup"]) == (2.12, None)
-    # 5.0x → 4.0x is within twice: no change.
-    later = verify_record(
-        plugin, "2026-11-05T10:00:00+00:00", MAC_15, {**PROBES_OK, "speedup": speedup_run(1.7, 6.8)}
-    )
-    write_record(later, reports)
-    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
-    assert "Changed since the previous run" not in (reports / "compatibility.md").read_text()
-
-
-def test_a_failed_or_malformed_speed_up_is_no_number(matrix, reports):
-    failed = ProbeRun(None, None, 300.0, True, "", "Epoch 1/1\n", None)
     write_record(
-        verify_record(matrix.rows[0], "2026-11-02T10:00:00+00:00", MAC_15, {**PROBES_OK, "speedup": failed}),
-        reports,
+        verify_record(row["new"], t(5), MAC_15, {**PROBES_OK, "speedup": speedup_run(1.7, 6.8)}), folder
     )
-    odd = verify_record(matrix.rows[1], "2026-11-02T10:00:00+00:00", MAC_15, PROBES_OK)
-    odd["probes"]["speedup"]["result"].update(speedup="<b>fast</b>")
-    write_record(odd, reports)
-    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
-    rows = table_of((reports / "compatibility.md").read_text()).splitlines()[2:4]
-    assert [row.split("|")[-2].strip() for row in rows] == ["❌²", "–³"]  # ¹: ABI not checked yet
-    markdown = (reports / "compatibility.md").read_text()
-    assert "² **timeout after 300 s**" in markdown and "³ **no speed-up figure in the record**" in markdown
-    assert [
-        row["speedup"] for row in json.loads((reports / "compatibility.json").read_text())["rows"][:2]
-    ] == [
-        None,
-        None,
-    ]
+    assert (
+        "Changed since the previous run" not in report(matrix, folder).markdown
+    )  # 2.1x → 4.0x: within twice
 
 
-def test_a_changed_prediction_names_the_rebuilt_wheel(matrix, reports):
-    row = matrix.rows[0]
-    before = abi_record(row, "2026-11-01T09:00:00+00:00")
-    after = abi_record(row, "2026-11-10T09:00:00+00:00", first="Symbol not found: _TF_NewStatus")
+def test_a_changed_prediction_names_the_rebuilt_wheel(matrix, folder):
+    before = abi_record(rows(matrix)["new"], t(1))
+    after = abi_record(rows(matrix)["new"], t(10), first="Symbol not found: _TF_NewStatus")
     after["abi"]["wheels"][1]["sha256"] = "ef" * 32
     for record in (before, after):
-        write_record(record, reports)
-    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
-    assert section_of((reports / "compatibility.md").read_text(), "Changed since the previous run") == (
-        "- tf 2.19.0 + metal 1.2.0, ABI prediction (2026-11-01 09:00 UTC → 2026-11-10 09:00 UTC): "
-        r"ABI ✅ → ❌ (ABI predicts: Symbol not found: \_TF\_NewStatus)"
+        write_record(record, folder)
+    assert section_of(report(matrix, folder).markdown, "Changed since the previous run") == (
+        "- tf 2.19.0 + metal 1.2.0 on Python 3.10, ABI prediction (2026-11-01 10:00 UTC → 2026-11-10 10:00 UTC): "
+        r"ABI ✓ → ✗ (predicted: Symbol not found: \_TF\_NewStatus)"
         "\n  - packages: tensorflow-metal 1.2.0 (cdcdcdcdcdcd) → 1.2.0 (efefefefefef)"
     )
 
 
 @pytest.mark.fault(13)
-def test_files_that_are_not_records_are_skipped_with_the_reason(matrix, reports):
-    write_reports(matrix, history(matrix, reports), generated=GENERATED, host_os="Darwin")
-    # A second run must not read its own JSON output as a record.
-    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
-    section = section_of((reports / "compatibility.md").read_text(), "Records skipped")
-    assert section.splitlines() == [
+def test_files_that_are_not_records_are_skipped_with_the_reason(matrix, folder):
+    report(matrix, history(matrix, folder))
+    out = report(matrix, folder)  # a second run must not read its own JSON output as a record
+    assert section_of(out.markdown, "Records skipped").splitlines() == [
         "- package.json: not a tfcompat record (no schema/kind)",
-        r"- sessions/abi-py3.10-tf2.99.0-metal1.2.0-a.json: row not in expected.toml",
+        r"- sessions/abi-py3.10-tf2.99.0-metal1.2.0-20261101T100400-"
+        + _id(folder)
+        + ".json: row not in expected.toml",
         "- sessions/list.json: not a tfcompat record (no schema/kind)",
-        "- sessions/schema2.json: unknown schema 2 (this tfcompat reads 1)",
-        "- sessions/truncated.json: not valid JSON (Unterminated string starting at: line 1 column 294 (char 293))",
+        "- sessions/schema1-skip.json: unknown schema 1 (this tfcompat reads 2)",
+        "- sessions/truncated.json: not valid JSON (Input data was truncated)",
     ]
 
 
-def malformed(change) -> dict:
-    record = verify_record(
-        Row(1, "3.10", "2.19.0", "1.2.0", "ambiguous"), "2026-11-02T10:00:00+00:00", MAC_15, PROBES_OK
-    )
-    change(record)
-    return record
+def _id(folder: Path) -> str:
+    name = next((folder / "sessions").glob("abi-py3.10-tf2.99.0-*.json")).stem
+    return name.rsplit("-", 1)[1]
 
 
-# Records that load (the common part is valid) but would break a report that trusted the rest.
-MALFORMED_RECORDS = {
-    "host missing its OS": (lambda r: r["host"].pop("os"), "'host' lacks os/os_version/machine"),
-    "chip not a string": (lambda r: r["host"].update(chip=5), "'host.chip' is not a string"),
-    "start time that overflows in UTC": (
-        lambda r: r.update(started="0001-01-01T00:00:00+01:00"),
-        "'started' is not an ISO 8601 time: '0001-01-01T00:00:00+01:00'",
+MALFORMED = {
+    "host missing its OS": (
+        lambda r: r["host"].pop("os"),
+        "Object missing required field `os` - at `$.host`",
     ),
-    "bad start time": (
-        lambda r: r.update(started="yesterday"),
-        "'started' is not an ISO 8601 time: 'yesterday'",
+    "start time without a time zone": (
+        lambda r: r.update(started="2026-11-24T14:21:35"),
+        "'started' has no time zone",
     ),
-    "probes a list": (lambda r: r.update(probes=[]), "'probes' section missing or malformed"),
     "unknown probe status": (
         lambda r: r["probes"]["fit"].update(status="great"),
-        "probe 'fit' malformed",
+        "Invalid enum value 'great' - at `$.probes[...].status`",
     ),
     "packages a number": (
         lambda r: r["provision"].update(packages=5),
-        "'provision' section missing or malformed",
-    ),
-    "abi wheels a number": (
-        lambda r: r.update(kind="abi", abi={"verdict": "ok", "wheels": 5}),
-        "'abi' section missing or malformed",
+        "Expected `array`, got `int` - at `$.provision.packages`",
     ),
 }
 
 
 @pytest.mark.fault(13)
-@pytest.mark.parametrize("case", MALFORMED_RECORDS)
-def test_a_record_malformed_past_its_common_part_is_skipped(matrix, reports, case):
-    change, reason = MALFORMED_RECORDS[case]
-    write_record(verify_record(matrix.rows[1], "2026-11-02T10:00:00+00:00", MAC_15, PROBES_OK), reports)
-    (reports / "bad.json").write_text(json.dumps(malformed(change)))
-    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
-    assert (
-        section_of((reports / "compatibility.md").read_text(), "Records skipped")
-        == f"- bad.json: {md(reason)}"
-    )
-    assert json.loads((reports / "compatibility.json").read_text())["rows"][1]["verify"] == "ok"
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_record_that_does_not_fit_the_model_is_skipped_and_loses_nothing(matrix, folder, case):
+    change, reason = MALFORMED[case]
+    write_record(verify_record(rows(matrix)["old"], t(2), MAC_15, PROBES_OK), folder)
+    bad = verify_record(rows(matrix)["new"], t(3), MAC_15, PROBES_OK)
+    change(bad)
+    (folder / "bad-skip.json").write_text(json.dumps(bad))
+    out = report(matrix, folder)
+    assert out.data["skipped"] == [{"name": "bad-skip.json", "reason": reason}]
+    assert out.row(0, "3.10", "2.17.0", "1.1.0")["values"]["verify"]["text"] == "✓"
 
 
-def test_not_run_here_on_linux_is_neither_pass_nor_failure(matrix, reports):
-    write_reports(matrix, reports, generated=GENERATED, host_os="Linux")
-    markdown = (reports / "compatibility.md").read_text()
+def test_not_run_here_on_linux_is_neither_pass_nor_failure(matrix, folder):
+    out = report(matrix, folder, host_os="Linux")
+    plugin = out.row(0, "3.10", "2.19.0", "1.2.0")["values"]["import"]
     assert (
-        "² **not run here: tensorflow-metal has no wheels for Linux** — tf 2.19.0 + metal 1.2.0, " in markdown
+        out.footnote(plugin["footnotes"][0])["text"]
+        == "not run here: tensorflow-metal has no wheels for Linux"
     )
-    assert "³ **not run yet** — tf 2.17.0 alone\n" in markdown  # TensorFlow alone can run here
-    for row in json.loads((reports / "compatibility.json").read_text())["rows"]:
-        assert (row["import"], row["devices"], row["verify"], row["agrees"], row["speedup"]) == (None,) * 5
+    alone = out.row(0, "3.10", "2.17.0", "none")["values"]["import"]
+    assert out.footnote(alone["footnotes"][0])["text"] == "not run yet"  # TensorFlow alone can run here
+    for row in out.data["tables"][0]["rows"]:
+        assert {row["values"][c]["state"] for c in ("import", "devices", "verify", "agrees", "speedup")} == {
+            "none"
+        }
 
 
 @pytest.mark.fault(15)
-def test_untrusted_text_is_escaped_everywhere(matrix, reports):
+def test_untrusted_text_is_escaped_everywhere(matrix, folder):
     hostile = "<script>alert('x')</script> & | `cat /etc/passwd` ```\n# heading"
     host = {**MAC_15, "chip": "Apple <b>M9</b> & | co", "os_version": "15.6.1<img src=x onerror=alert(1)>"}
     run = ProbeRun(
         1, None, 1.0, False, "", f"Traceback (most recent call last):\nRuntimeError: {hostile}\n", None
     )
-    write_record(verify_record(matrix.rows[0], "2026-11-02T10:00:00+00:00", host, {"import": run}), reports)
-    # An op name is the probe's output too: it reaches the signature and the comparisons.
+    write_record(verify_record(rows(matrix)["new"], t(2), host, {"import": run}), folder)
     wrong = agree_run(errors={"matmul": 0.5})
     wrong.result["comparisons"][0]["name"] = hostile
-    wrong = ok_run(wrong.result)
     write_record(
-        verify_record(matrix.rows[1], "2026-11-02T10:00:00+00:00", host, {**PROBES_OK, "agree": wrong}),
-        reports,
+        verify_record(rows(matrix)["old"], t(2), host, {**PROBES_OK, "agree": ok_run(wrong.result)}), folder
     )
-    write_reports(matrix, reports, generated=GENERATED, host_os="Darwin")
+    out = report(matrix, folder)
 
-    page = (reports / "compatibility.html").read_text()
-    assert "<script" not in page.lower() and "<img" not in page and "<b>M9" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; |" in page
-    assert "Apple &lt;b&gt;M9&lt;/b&gt; &amp; | co" in page
-
-    markdown = (reports / "compatibility.md").read_text()
-    assert r"Apple \<b\>M9\</b\> \& \| co" in markdown  # in the header and the table title
-    for line in table_of(markdown).splitlines()[2:]:
-        assert line.count("|") - line.count(r"\|") == 11, line  # no cell was split
-    # The error keeps its own text in a code block that its ``` cannot close.
+    assert "<script" not in out.html.lower() and "<img" not in out.html and "<b>M9" not in out.html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; |" in out.html
+    assert "Apple &lt;b&gt;M9&lt;/b&gt; &amp; | co" in out.html
+    assert r"Apple \<b\>M9\</b\> \& \| co" in out.markdown
+    for line in [line for line in out.markdown.splitlines() if line.startswith("| 3.")]:
+        assert line.count("|") - line.count(r"\|") == 12, line  # 11 columns: no cell was split
     assert (
-        "````text\nTraceback (most recent call last):\nRuntimeError: <script>alert('x')</script>" in markdown
+        "````text\nTraceback (most recent call last):\nRuntimeError: <script>alert('x')</script>"
+        in out.markdown
     )
-    assert "# heading\n````" in markdown
-    assert "FAIL <script>alert('x')</script> & | `cat /etc/passwd` ```\n# heading 5.0e-01" in markdown
+    assert "FAIL <script>alert('x')</script> & | `cat /etc/passwd` ```\n# heading 5.0e-01" in out.markdown
 
 
-def test_write_reports_prints_nothing(matrix, reports, capsys):
-    write_reports(matrix, history(matrix, reports))
+def test_write_reports_prints_nothing(matrix, folder, capsys):
+    report(matrix, history(matrix, folder))
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None and not os.environ.get("CI"),  # CI installs it: never skip there
-    reason="needs Debian's chromium (apt-get install chromium)",
+@pytest.mark.parametrize(
+    ("packages", "expected"),
+    [
+        (["numpy==1.26.4 --hash=sha256:" + "ab" * 32], ["numpy==1.26.4 --hash=sha256:" + "ab" * 32]),
+        (
+            ["numpy==1.26.4", "keras==3.6.0"],
+            ["# no hashes: the record lists versions only", "keras==3.6.0", "numpy==1.26.4"],
+        ),
+        # A line a requirements file would read as an option is no pin: no lock at all.
+        (["numpy==1.26.4", "--index-url https://example.invalid/simple"], None),
+        (["-e git+https://example.invalid/x.git#egg=x"], None),
+    ],
 )
-def test_a_real_browser_renders_every_table_row(matrix, reports, tmp_path):
-    write_reports(matrix, history(matrix, reports), generated=GENERATED, host_os="Darwin")
-    page = (reports / "compatibility.html").as_uri()
-    dom = chromium(tmp_path, "--dump-dom", page).stdout
-    tables = re.findall(r'<table class="compat">(.*?)</table>', dom, re.DOTALL)
-    assert len(tables) == 3  # Mac on 26.1, Mac on 15.6.1, Linux
-    assert [table.count("<tr>") for table in tables] == [1 + len(matrix.rows)] * 3
-    for table in tables:  # every row has every column; rowspans cover Python and TensorFlow
-        assert table.count("<th>") == 10
-        assert "<th>Verify</th><th>Agrees</th><th>Speed-up</th></tr>" in table
-        assert table.count("<td") == 10 * len(matrix.rows) - 3 - 2  # 3.10 spans 4 rows, 2.17.0 spans 3
-    leading = tables[0]
-    assert '<td class="warn">⚠️ 0.59×<sup><a href="#fn-3">3</a></sup></td></tr>' in leading
-    assert '<td class="fail">❌<sup><a href="#fn-6">6</a></sup></td><td class="none">–</td></tr>' in leading
-    assert '<td class="ok">6.3×</td></tr>' in tables[1]
-    assert '<td class="key" rowspan="4">3.10</td><td class="key" rowspan="1">2.19.0</td>' in dom
-    assert '<td class="key" rowspan="3">2.17.0</td>' in dom
-    assert (
-        '<code>not run yet</code> <span class="where">— Apple M2 Pro · macOS 26.1: tf 2.17.0 alone, '
-        "tf 2.13.0 + metal 1.0.0</span>" in dom
+def test_a_lock_holds_plain_pins_only(matrix, packages, expected):
+    import msgspec
+
+    from tfcompat.record import Record
+    from tfcompat.report.install import lock_text
+
+    record = msgspec.convert(
+        verify_record(rows(matrix)["old"], t(2), MAC_15, PROBES_OK, packages=packages), Record
     )
-    assert "<details><summary>the error (12 lines)</summary><pre>Traceback (most recent call last):" in dom
-    assert (
-        "<details><summary>the comparisons (7 lines)</summary><pre>reference CPU, candidate GPU:0 (float32)"
-        in dom
-    )
-
-    screenshot = Path(os.environ.get("TFCOMPAT_SCREENSHOT") or tmp_path / "report.png")
-    chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1400,1000", page)
-    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
-
-
-@pytest.mark.slow
-@pytest.mark.network
-def test_records_of_the_real_suite_render_to_all_three_formats(tmp_path):
-    """``nox -s verify``, ``abi`` and ``report`` for real: TensorFlow alone runs here, the plugin row
-    is predicted from its macOS wheels and is "not run here"."""
-    matrix_file = write_matrix(
-        tmp_path / "expected.toml",
-        [{"tf": TF_MAIN, "metal": "none"}, {"tf": TF_MAIN, "metal": "1.1.0", "supports": "yes"}],
-    )
-    reports = tmp_path / "reports"
-    quick = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
-    done = run_nox("-s", "verify", "abi", *quick, matrix=matrix_file, reports=reports)
-    assert done.returncode == 0, done.stderr[-3000:]  # TensorFlow alone verifies here; abi predicts "ok"
-    done = run_nox("-s", "report", matrix=matrix_file, reports=reports)
-    assert done.returncode == 0, done.stderr
-
-    table = json.loads((reports / "compatibility.json").read_text())
-    alone, plugin = table["rows"]
-    assert (alone["metal"], alone["import"], alone["abi"]) == ("none", "ok", None)
-    assert alone["verify"] == "ok"
-    assert (plugin["supports"], plugin["abi"], plugin["import"]) == ("yes", "ok", None)
-    markdown = (reports / "compatibility.md").read_text()
-    assert f"from 2 records on Linux {platform.machine()}".replace("_", r"\_") in markdown
-    assert "not run here: tensorflow-metal has no wheels for Linux" in markdown
-    assert "Records skipped" not in markdown
-    page = (reports / "compatibility.html").read_text()
-    assert page.count("<tr>") == 3 and "<script" not in page
-
-
-# Helpers
-
-
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    argv = [
-        "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}", *args,
-    ]  # fmt: skip
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
-
-
-def assert_golden(path: Path, name: str) -> None:
-    golden = GOLDEN / name
-    if os.environ.get("TFCOMPAT_UPDATE_GOLDEN"):
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_text(path.read_text())
-    assert path.read_text() == golden.read_text()
-
-
-def section_of(markdown: str, title: str) -> str:
-    body = markdown.split(f"## {title}\n\n", 1)[1]
-    return body.split("\n\n## ", 1)[0].strip()
-
-
-def table_of(markdown: str) -> str:
-    start = markdown.index("| Python")
-    return markdown[start : markdown.index("\n\n", start)]
+    text = lock_text(record, name="sessions/x.json", machine=M2_15)
+    if expected is None:
+        assert text is None
+    else:
+        assert [line for line in text.splitlines() if not line.startswith("# ") or "hashes" in line][
+            -len(expected) :
+        ] == expected
+        assert "# no hashes" in text or all(
+            "--hash=" in line for line in text.splitlines() if not line.startswith("#")
+        )

@@ -33,7 +33,16 @@ NO_PLUGIN = "none"
 
 _ROW_KEYS = {"tf", "metal", "supports", "python", "constraints", "note"}
 _DEFAULT_KEYS = {"python", "timeouts"}
-_PYTHON = re.compile(r"3\.\d{1,2}")
+#: ``3.N`` without leading zeros, so that one Python has one spelling ("3.10", never "3.010").
+_PYTHON = re.compile(r"3\.(?:[0-9]|[1-9][0-9])")
+#: The Pythons a row may name: CPython 3.8 (the oldest with macOS arm64 wheels) to 3.20.
+PYTHONS = range(8, 21)
+#: Bounds on a timeout (seconds): a second at least, a week at most (a timeout is a promise to stop).
+TIMEOUT_RANGE = (1.0, 7 * 24 * 3600.0)
+#: Longest version string accepted: it becomes part of a command line and of file names.
+MAX_VERSION = 32
+#: Longest note and constraint: they are shown on one line of the report.
+MAX_TEXT = 300
 
 
 class MatrixError(Exception):
@@ -57,9 +66,14 @@ class Row:
         return self.metal != NO_PLUGIN
 
     @property
+    def key(self) -> tuple[str, str, str]:
+        """A row's identity: the same pair may appear once per Python."""
+        return (self.python, self.tf, self.metal)
+
+    @property
     def label(self) -> str:
-        """How messages name the row: ``row 3 (tf=2.19.0, metal=1.2.0)``."""
-        return f"row {self.number} (tf={self.tf}, metal={self.metal})"
+        """How messages name the row: ``row 3 (python=3.10, tf=2.19.0, metal=1.2.0)``."""
+        return f"row {self.number} (python={self.python}, tf={self.tf}, metal={self.metal})"
 
 
 @dataclass(frozen=True)
@@ -69,12 +83,13 @@ class Matrix:
     path: Path
     rows: tuple[Row, ...]
     timeouts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    default_python: str = "3.10"  # rows on it keep the short session name
 
-    def find(self, tf: str, metal: str) -> Row:
+    def find(self, python: str, tf: str, metal: str) -> Row:
         for row in self.rows:
-            if (row.tf, row.metal) == (tf, metal):
+            if row.key == (python, tf, metal):
                 return row
-        raise MatrixError(f"{self.path.name}: no row with tf={tf}, metal={metal}")
+        raise MatrixError(f"{self.path.name}: no row with python={python}, tf={tf}, metal={metal}")
 
 
 def matrix_path() -> Path:
@@ -118,6 +133,8 @@ def canonical_version(text: object, *, where: str) -> str:
         raise MatrixError(f"{where}: {_show(text)} is not a valid version") from None
     if version.local is not None or str(version) != text:
         raise MatrixError(f"{where}: {_show(text)} is not a canonical release version")
+    if len(text) > MAX_VERSION or any(part > 9999 for part in version.release):
+        raise MatrixError(f"{where}: {_show(text)} is not a plausible release (too long or too large)")
     return text
 
 
@@ -139,15 +156,14 @@ def _parse(path: Path, data: dict) -> Matrix:
     if not isinstance(tables, list) or not tables:
         raise MatrixError(f"{name}: no rows: add at least one [[row]] table")
     rows: list[Row] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     for number, table in enumerate(tables, start=1):
         row = _row(name, number, table, python)
-        key = (row.tf, row.metal)
-        if key in seen:
-            raise MatrixError(f"{name}: {row.label}: duplicate pair, same as row {seen[key]}")
-        seen[key] = number
+        if row.key in seen:
+            raise MatrixError(f"{name}: {row.label}: duplicate row, same as row {seen[row.key]}")
+        seen[row.key] = number
         rows.append(row)
-    return Matrix(path=path, rows=tuple(rows), timeouts=timeouts)
+    return Matrix(path=path, rows=tuple(rows), timeouts=timeouts, default_python=python)
 
 
 def _row(name: str, number: int, table: object, default_python: str) -> Row:
@@ -162,7 +178,10 @@ def _row(name: str, number: int, table: object, default_python: str) -> Row:
     metal = table["metal"]
     if metal != NO_PLUGIN:
         metal = canonical_version(metal, where=f"{where} (tf={tf}): key 'metal'")
-    where = f"{where} (tf={tf}, metal={metal})"
+    python = _python(
+        table.get("python", default_python), where=f"{where} (tf={tf}, metal={metal}): key 'python'"
+    )
+    where = f"{where} (python={python}, tf={tf}, metal={metal})"
     unknown = set(table) - _ROW_KEYS
     if unknown:
         raise MatrixError(f"{where}: unknown key {_show(sorted(unknown)[0])}")
@@ -180,11 +199,13 @@ def _row(name: str, number: int, table: object, default_python: str) -> Row:
                 f"{where}: key 'supports': must be one of {', '.join(CLAIMS)}, got {_show(supports)}"
             )
     note = table.get("note", "")
-    if not isinstance(note, str):
-        raise MatrixError(f"{where}: key 'note': must be a string, got {_show(note)}")
+    if not isinstance(note, str) or len(note) > MAX_TEXT or "\n" in note:
+        raise MatrixError(
+            f"{where}: key 'note': must be one line of at most {MAX_TEXT} characters, got {_show(note)}"
+        )
     return Row(
         number=number,
-        python=_python(table.get("python", default_python), where=f"{where}: key 'python'"),
+        python=python,
         tf=tf,
         metal=metal,
         supports=supports,
@@ -194,8 +215,11 @@ def _row(name: str, number: int, table: object, default_python: str) -> Row:
 
 
 def _python(value: object, *, where: str) -> str:
-    if not isinstance(value, str) or not _PYTHON.fullmatch(value):
-        raise MatrixError(f'{where}: must be a Python version like "3.10", got {_show(value)}')
+    if not isinstance(value, str) or not _PYTHON.fullmatch(value) or int(value[2:]) not in PYTHONS:
+        raise MatrixError(
+            f'{where}: must be a Python version from 3.{PYTHONS[0]} to 3.{PYTHONS[-1]} like "3.10", '
+            f"got {_show(value)}"
+        )
     return value
 
 
@@ -206,9 +230,11 @@ def _timeouts(value: object, *, where: str) -> dict[str, float]:
     for key, seconds in value.items():
         if key not in DEFAULT_TIMEOUTS:
             raise MatrixError(f"{where}: unknown key {_show(key)} (known: {', '.join(DEFAULT_TIMEOUTS)})")
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        low, high = TIMEOUT_RANGE
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not low <= seconds <= high:
             raise MatrixError(
-                f"{where}: key {key!r}: must be a positive number of seconds, got {_show(seconds)}"
+                f"{where}: key {key!r}: must be a number of seconds from {low:g} to {high:g}, "
+                f"got {_show(seconds)}"
             )
         timeouts[key] = float(seconds)
     return timeouts
@@ -219,8 +245,10 @@ def _constraints(value: object, *, where: str) -> tuple[str, ...]:
         raise MatrixError(f"{where}: must be a list of requirement strings")
     checked = []
     for item in value:
-        if not isinstance(item, str):
-            raise MatrixError(f"{where}: {_show(item)} is not a string")
+        if not isinstance(item, str) or len(item) > MAX_TEXT:
+            raise MatrixError(
+                f"{where}: {_show(item)} is not a requirement string of at most {MAX_TEXT} characters"
+            )
         try:
             requirement = Requirement(item)
         except InvalidRequirement:

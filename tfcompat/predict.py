@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tfcompat.abi import AbiError, check
+from tfcompat.hazard import HazardError, predict
 from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import Row
 from tfcompat.provision import uv_binary
@@ -13,7 +14,8 @@ from tfcompat.record import new_record, now, write_record
 
 
 def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[dict, Path]:
-    """Predict whether ``row``'s plugin loads; return the record and where it was written.
+    """Predict whether ``row``'s plugin loads, and whether its fit compiles with XLA (``hazard``);
+    return the record and where it was written.
 
     A bad wheel or an unreachable index is a verdict of ``error`` (no prediction), with the
     one-line reason in ``abi.error``: it says nothing about the pair.
@@ -31,5 +33,18 @@ def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[dict, Path
         record["verdict"] = section["verdict"]
         first = (section.get("first") or "").splitlines()[:1]
         log(f"abi: {section['verdict']} in {section['seconds']:.1f} s" + (f": {first[0]}" if first else ""))
+    record["abi"]["hazard"] = _hazard(row, log)
     record["finished"] = now()
     return record, write_record(record)
+
+
+def _hazard(row: Row, log: Callable[[str], None]) -> dict | None:
+    """The XLA training hazard, a prediction about the fit beside abi's about loading; None
+    (and one logged line why) when there is none."""
+    try:
+        hazard = predict(tf=row.tf, metal=row.metal, python=row.python)
+    except HazardError as exc:
+        log(f"hazard: no prediction: {exc}")
+        return None
+    log(f"hazard: training predicted {hazard['predicted']} with {hazard['keras']}: {hazard['reason']}")
+    return hazard

@@ -1,40 +1,238 @@
 """The result record: one JSON file per run, the contract between the checks and the report.
 
-Schema (version 1), documented in the README:
+One typed model (msgspec Structs), used by the writer and by every reader: ``write_record``
+converts what a check built into a ``Record`` (validating it) before writing, and
+``load_record`` decodes a file straight into one, so a file that does not fit the model is
+refused with the path of the first wrong field. The JSON Schema in ``schemas/record.schema.json``
+is generated from this model (``python -m tfcompat.schemas``) and documented in the README.
 
-    {"schema": 1, "kind": "verify" | "abi", "id": str,
-     "row": {"number", "python", "tf", "metal", "supports", "constraints", "note"},
-     "host": {"os", "os_version", "machine", "chip", "python"},
-     "tools": {"tfcompat", "uv", "nox"},
-     "started": ISO 8601, "finished": ISO 8601,
-     "verdict": "ok" | "fail" | "error",
-     ... kind-specific sections: "provision" and "probes" (verify), "abi" (abi)}
-
-``verdict`` is about the pair: ``error`` means the suite could not reach a verdict
-(provisioning failed, bad wheel) and says nothing about whether the pair works.
-Files are written atomically and never overwritten, so reruns keep their history and
-records from many machines can be merged by copying them into one folder.
+``verdict`` is about the pair: ``error`` means the suite could not reach a verdict (the
+machine, the network, a damaged cache) and says nothing about the pair; ``not_installable``
+means the pair cannot be installed from binary wheels, which is neither a pass nor a failure.
+Files are written atomically and never overwritten, so reruns keep their history and records
+from many machines merge by copying them into one folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import tempfile
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
+import msgspec
+
+from tfcompat.files import write_new
 from tfcompat.matrix import Row
 
-SCHEMA = 1
-KINDS = ("verify", "abi")
-VERDICTS = ("ok", "fail", "error")
+SCHEMA = 2
+Kind = Literal["verify", "abi", "map"]
+Verdict = Literal["ok", "fail", "error", "not_installable"]
+#: ``error``: no verdict (infrastructure); ``skipped``: nothing to measure here (e.g. no GPU).
+ProbeStatus = Literal["ok", "fail", "error", "not_reached", "skipped"]
+Claim = Literal["yes", "no", "ambiguous"]
 
 
 class RecordError(Exception):
     """A file that is not a readable record of this schema; the message names the file."""
+
+
+class _Model(msgspec.Struct):
+    """The base of the record's parts. Keyword-only fields (``kw_only`` is set on each class:
+    msgspec does not inherit it) let optional fields come before required ones; fields a newer
+    writer adds are ignored by an older reader (msgspec's default)."""
+
+
+class RowFields(_Model, kw_only=True):
+    """The matrix row a record is about; (python, tf, metal) is its identity."""
+
+    number: int
+    python: str
+    tf: str
+    metal: str  # a version, or "none" for TensorFlow alone
+    supports: Claim | None
+    constraints: list[str] = []
+    note: str = ""
+
+
+class Gpu(_Model, kw_only=True):
+    name: str
+    metal_support: str | None = None  # e.g. "Metal 3"
+    virtual: bool = False  # "Apple Paravirtual device": a hosted CI Mac
+
+
+class CI(_Model, kw_only=True):
+    provider: str  # "github-actions"
+    runner_name: str | None = None
+    runner_os: str | None = None
+    runner_arch: str | None = None
+    runner_environment: str | None = None  # "github-hosted" | "self-hosted"
+    image: str | None = None
+    image_version: str | None = None
+    run_url: str | None = None
+
+
+class Host(_Model, kw_only=True):
+    os: str
+    os_version: str
+    os_build: str | None = None
+    machine: str
+    chip: str | None = None
+    python: str
+    gpus: list[Gpu] = []
+    ci: CI | None = None
+
+
+class Tools(_Model, kw_only=True):
+    tfcompat: str | None = None
+    uv: str | None = None
+    nox: str | None = None
+
+
+class Provision(_Model, kw_only=True):
+    status: Literal["ok", "error", "not_installable"]
+    error: str | None = None
+    signature: str | None = None
+    detail: str = ""  # the installer's own words, bounded
+    seconds: float | None = None
+    interpreter: str | None = None
+    requirements: list[str] = []
+    exclude_newer: str | None = None
+    packages: list[str] = []  # "name==version", as installed
+    reused: bool = False
+
+
+class Probe(_Model, kw_only=True):
+    status: ProbeStatus
+    returncode: int | None = None
+    signal: str | None = None
+    seconds: float | None = None
+    timed_out: bool = False
+    signature: str | None = None
+    error: str | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    result: dict[str, Any] | None = None
+    logs: dict[str, str] | None = None  # "stdout"/"stderr" → file beside the record
+
+
+class Wheel(_Model, kw_only=True):
+    name: str
+    version: str
+    filename: str
+    sha256: str
+
+
+class Hazard(_Model, kw_only=True):
+    """A failure predicted for training (not loading) from the code in the wheels."""
+
+    kind: Literal["xla"]  # the default optimizer compiles with XLA, which the plugin cannot run
+    predicted: Literal["fails", "ok"]
+    keras: str  # which Keras tf.keras resolves to, with its version: "keras 2.11.0"
+    reason: str  # one line: what in the wheel decides it
+    workaround: str | None = None  # what a user can do, e.g. "tf.keras.optimizers.legacy.Adam"
+
+
+class InstallCommand(_Model, kw_only=True):
+    """The command a user types today for a pair, and what it needs to work."""
+
+    command: str  # python -m pip install "tensorflow-macos==2.12.0" "tensorflow-metal==0.8.0" ...
+    pins: list[str] = []  # extra pins the command carries, e.g. "numpy<2"
+    reason: str | None = None  # why the pins: what today's resolution breaks
+    works: bool = True  # False: no command installs the pair from wheels today
+
+
+class Preflight(_Model, kw_only=True):
+    """Can a pair be installed on macOS arm64 for one Python, from binary wheels, as of its release?"""
+
+    status: Literal["installs", "not_installable", "no_wheel", "error"]
+    requirement: str | None = None  # the first requirement with no arm64 wheel
+    exclude_newer: str | None = None
+    packages: list[str] = []
+    error: str | None = None  # why no answer (status "error")
+    install: InstallCommand | None = None
+
+
+class SecondLayer(_Model, kw_only=True):
+    """Where the first failure is a library not found: the plugin checked against that library
+    as the TensorFlow wheel ships it today, i.e. what a path fix would meet next."""
+
+    library: str  # the install name dyld looked for
+    found_as: str | None  # the file in the TensorFlow wheel that is that library today
+    verdict: Literal["ok", "fail"] | None
+    first: str | None = None
+    unresolved_count: int = 0
+
+
+class MapCell(_Model, kw_only=True):
+    tf: str
+    metal: str
+    abi: Literal["ok", "fail"] | None  # None: no prediction, ``error`` says why
+    first: str | None = None
+    unresolved_count: int = 0
+    error: str | None = None
+    second: SecondLayer | None = None
+    min_macos: str | None = None  # from the wheels' platform tags and the loaded images
+    hazard: Hazard | None = None
+    pythons: dict[str, Preflight] = {}  # per Python both packages have wheels for
+
+
+class Release(_Model, kw_only=True):
+    version: str
+    package: str  # the distribution that holds the macOS arm64 binaries
+    pythons: list[str] = []  # "3.10", ... with a macOS arm64 wheel
+
+
+class MapSection(_Model, kw_only=True):
+    """Every TensorFlow x tensorflow-metal release, predicted: one map run."""
+
+    tf_releases: list[Release]
+    metal_releases: list[Release]
+    cells: list[MapCell]
+    seconds: float | None = None
+
+
+class Abi(_Model, kw_only=True):
+    verdict: Literal["ok", "fail"] | None  # None: no prediction (``error`` says why)
+    first: str | None = None  # the first failure in dyld's wording
+    unresolved_count: int = 0
+    unresolved: list[str] = []
+    wheels: list[Wheel] = []
+    not_checked: list[str] = []
+    seconds: float | None = None
+    error: str | None = None
+    second: SecondLayer | None = None
+    min_macos: str | None = None
+    hazard: Hazard | None = None
+
+
+class Record(_Model, kw_only=True):
+    schema: Literal[2]
+    kind: Kind
+    id: str
+    row: RowFields | None  # None only for a map record: it covers every release
+    host: Host
+    tools: Tools
+    started: datetime
+    finished: datetime | None = None
+    verdict: Verdict
+    provision: Provision | None = None  # verify
+    probes: dict[str, Probe] | None = None  # verify
+    abi: Abi | None = None  # abi
+    map: MapSection | None = None  # map
+
+    def __post_init__(self) -> None:
+        if self.started.tzinfo is None:
+            raise ValueError("'started' has no time zone")
+        if (self.row is None) != (self.kind == "map"):
+            raise ValueError("a map record has no 'row'; every other record has one")
+        if self.kind == "map" and self.map is None:
+            raise ValueError("a map record needs 'map'")
+        if self.kind == "verify" and (self.provision is None or self.probes is None):
+            raise ValueError("a verify record needs 'provision' and 'probes'")
+        if self.kind == "abi" and self.abi is None:
+            raise ValueError("an abi record needs 'abi'")
 
 
 def reports_dir() -> Path:
@@ -55,13 +253,19 @@ def now() -> str:
 
 def new_record(kind: str, row: Row, *, host: dict, tools: dict, started: str) -> dict:
     """The common part of a record; the caller adds its sections and ``verdict``."""
-    row_fields = asdict(row)
-    row_fields["constraints"] = list(row.constraints)
     return {
         "schema": SCHEMA,
         "kind": kind,
         "id": f"{started[:19].replace(':', '').replace('-', '')}-{secrets.token_hex(4)}",
-        "row": row_fields,
+        "row": {
+            "number": row.number,
+            "python": row.python,
+            "tf": row.tf,
+            "metal": row.metal,
+            "supports": row.supports,
+            "constraints": list(row.constraints),
+            "note": row.note,
+        },
         "host": host,
         "tools": tools,
         "started": started,
@@ -70,73 +274,60 @@ def new_record(kind: str, row: Row, *, host: dict, tools: dict, started: str) ->
     }
 
 
-def write_record(record: dict, folder: Path | None = None) -> Path:
-    """Write ``record`` atomically under ``folder`` as a new file; return its path.
-
-    The file name is built only from validated values (kind, canonical versions, the id), so
-    it cannot leave the folder. A crash leaves either no file or a whole one: the JSON goes to
-    a hidden temporary file first, which is then hard-linked to its final name; ``link`` fails
-    rather than replace an existing file, so a record is never overwritten.
-    """
-    folder = folder or sessions_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+def record_stem(record: dict) -> str:
+    """The file name of a record without ``.json``: built only from validated values, so it
+    cannot leave the folder. ``{kind}-py{python}-tf{tf}-metal{metal}-{id}``, ``map-{id}``."""
     row = record["row"]
-    stem = f"{record['kind']}-py{row['python']}-tf{row['tf']}-metal{row['metal']}-{record['id']}"
-    data = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False).encode()
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        for attempt in range(100):
-            path = folder / (f"{stem}.json" if attempt == 0 else f"{stem}-{attempt}.json")
-            try:
-                _link_or_copy(tmp, path, data)
-                return path
-            except FileExistsError:
-                continue
-        raise RecordError(f"{folder / stem}.json: 100 records with this name already exist")
-    finally:
-        tmp.unlink(missing_ok=True)
+    if row is None:
+        return f"{record['kind']}-{record['id']}"
+    return f"{record['kind']}-py{row['python']}-tf{row['tf']}-metal{row['metal']}-{record['id']}"
 
 
-def _link_or_copy(tmp: Path, path: Path, data: bytes) -> None:
-    """Give ``tmp`` the name ``path``, failing with FileExistsError if the name is taken.
+def write_record(record: dict | Record, folder: Path | None = None) -> Path:
+    """Validate ``record`` against the model and write it under ``folder`` as a new file.
 
-    A hard link does that atomically; on a file system without hard links (exFAT, some network
-    shares) an exclusive create still never overwrites, at the price of atomicity.
+    Raises ``RecordError`` if it does not fit the model (a bug in the check that built it).
+    The file appears whole or not at all and never replaces another (``files.write_new``).
     """
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:
-        with open(path, "xb") as handle:
-            handle.write(data)
+        model = record if isinstance(record, Record) else msgspec.convert(record, Record)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"record does not fit schema {SCHEMA}: {exc}") from None
+    data = msgspec.json.format(msgspec.json.encode(model), indent=1)
+    folder = folder or sessions_dir()
+    return write_new(folder, record_stem(msgspec.to_builtins(model)), ".json", data)
 
 
-def load_record(path: Path) -> dict:
-    """Read one record; raise ``RecordError`` naming the file if it is not one."""
+def load_record(path: Path, data: bytes | None = None) -> Record:
+    """Read one record (``data``: its bytes, when the caller has read them already).
+
+    Raise ``RecordError`` naming the file and, for a file that does not fit the model, the
+    first wrong field.
+    """
     try:
-        data = json.loads(path.read_bytes())
+        data = path.read_bytes() if data is None else data
     except OSError as exc:
         raise RecordError(f"{path.name}: cannot read: {exc.strerror}") from None
-    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 5000-digit integer, deep nesting
+    try:
+        header = msgspec.json.decode(data, type=_Header)
+    except msgspec.ValidationError:  # first: it is a subclass of DecodeError
+        try:  # valid JSON of another shape, or no JSON at all?
+            msgspec.json.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # nesting too deep
+            raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
+        raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises the latter for bad UTF-8
         raise RecordError(f"{path.name}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or "schema" not in data or "kind" not in data:
-        raise RecordError(f"{path.name}: not a tfcompat record (no schema/kind)")
-    if data["schema"] != SCHEMA:
-        raise RecordError(f"{path.name}: unknown schema {data['schema']!r} (this tfcompat reads {SCHEMA})")
-    if data["kind"] not in KINDS:
-        raise RecordError(f"{path.name}: unknown kind {data['kind']!r}")
-    for key in ("row", "host", "started", "verdict"):
-        if key not in data:
-            raise RecordError(f"{path.name}: missing key {key!r}")
-    row = data["row"]
-    if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("python", "tf", "metal")):
-        raise RecordError(f"{path.name}: 'row' lacks python/tf/metal")
-    if data["verdict"] not in VERDICTS:
-        raise RecordError(f"{path.name}: unknown verdict {data['verdict']!r}")
-    return data
+    if header.schema != SCHEMA:
+        raise RecordError(f"{path.name}: unknown schema {header.schema!r} (this tfcompat reads {SCHEMA})")
+    try:
+        return msgspec.json.decode(data, type=Record)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path.name}: {exc}") from None
+
+
+class _Header(msgspec.Struct):
+    """Just enough to tell a record of another schema from a file that is no record at all."""
+
+    schema: int
+    kind: str

@@ -1,0 +1,128 @@
+"""Install commands that work today: what a user types for a pair, with the pins it needs now.
+
+``pip install "tensorflow-macos==2.9.0" "tensorflow-metal==0.5.0"`` resolves differently today
+than at the pair's release: old TensorFlow pins nothing on numpy or protobuf, so today's
+resolver brings numpy 2 and protobuf 7, and ``import tensorflow`` fails for reasons that have
+nothing to do with the plugin. For a pair, the printed command is resolved as a user would
+today (macOS arm64, binary wheels only, no date limit, ``macresolve``) and compared with the
+set as of the pair's release. Where a distribution whose new major version is known to break
+an older TensorFlow (``KNOWN_BREAKS``) comes in a newer major than the release had, the command
+pins it below the next major (``"numpy<2"``, derived from the as-of set), and the pinned
+command is resolved again to check that it installs from wheels. A pair that no set of wheels
+installs today gets ``works=False`` with uv's reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from tfcompat import macresolve
+
+#: Distributions whose newer majors are known to break a TensorFlow released with an older
+#: one: the newest release major that is broken by any newer one, and why. A protobuf 6 release
+#: is not here: TensorFlow 2.20 (gencode 5.28, released with protobuf 6.31) imports, fits and
+#: saves with today's protobuf 7.36 (tried on Linux), whose runtime accepts older gencode.
+KNOWN_BREAKS = {
+    "numpy": (1, "numpy 2 changed the C API that TensorFlow's binaries were built against"),
+    "protobuf": (3, "protobuf 4's runtime refuses code generated for protobuf 3"),
+    "keras": (2, "tf.keras of a TensorFlow before 2.16 is written for Keras 2"),
+}
+#: Rounds of pin-and-resolve: a pin can move another distribution to a new major.
+MAX_ROUNDS = 3
+
+
+class InstallError(Exception):
+    """No answer: the index cannot be reached (the message is one line with the fix)."""
+
+
+def install_command(*, tf: str, metal: str, python: str, cache_dir: Path | None = None) -> dict:
+    """The ``install`` section (``record.InstallCommand``) for a pair on macOS arm64 with CPython
+    ``python``: the command to print, the pins it carries, why, and whether it works.
+
+    Resolves with uv (about 3 s per call, cached: as of the release for good, today for the
+    day). Raises ``InstallError`` when the index cannot be reached.
+    """
+    reqs = macresolve.requirements(tf, metal)
+    try:
+        reference = _as_of_release(reqs, python=python, cache_dir=cache_dir)
+        pins: list[str] = []
+        reasons: list[str] = []
+        for _ in range(MAX_ROUNDS):
+            try:
+                today = macresolve.resolve(
+                    reqs + pins, python=python, exclude_newer=None, binary_only=True, cache_dir=cache_dir
+                )
+            except macresolve.ResolveError as exc:
+                if exc.offline:
+                    raise
+                return _section(
+                    reqs, pins, "; ".join([*reasons, f"no set of wheels installs it today: {exc}"]), False
+                )
+            new = _breaking(reference, today)
+            if not new:
+                return _section(reqs, pins, "; ".join(reasons) or None, True)
+            pins += [pin for pin, _ in new]
+            reasons += [reason for _, reason in new]
+    except macresolve.ResolveError as exc:
+        raise InstallError(f"{command(reqs)} (macOS arm64, Python {python}): no answer: {exc}") from None
+    return _section(reqs, pins, "; ".join([*reasons, f"still a new major after {MAX_ROUNDS} rounds"]), False)
+
+
+def command(reqs: list[str], pins: list[str] = ()) -> str:
+    """The command a user types; every argument double-quoted (``<`` is a shell operator)."""
+    return "python -m pip install " + " ".join(f'"{item}"' for item in [*reqs, *pins])
+
+
+def _section(reqs: list[str], pins: list[str], reason: str | None, works: bool) -> dict:
+    return {"command": command(reqs, pins), "pins": list(pins), "reason": reason, "works": works}
+
+
+def _as_of_release(reqs: list[str], *, python: str, cache_dir: Path | None) -> list[macresolve.Pin]:
+    """The set a user got at the pair's release (source distributions allowed, as pip did).
+    Where that has no solution for macOS arm64 today's index can give (TF 2.7: no libclang for
+    it then), the dated set of the distributions that matter here, the rest as of today."""
+    date = macresolve.release_date(reqs, python=python, cache_dir=cache_dir)
+    try:
+        return macresolve.resolve(
+            reqs, python=python, exclude_newer=date, binary_only=False, cache_dir=cache_dir
+        )
+    except macresolve.ResolveError as exc:
+        if exc.offline:
+            raise
+    now = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
+    today = macresolve.resolve(
+        reqs, python=python, exclude_newer=None, binary_only=False, cache_dir=cache_dir
+    )
+    lifted = tuple((pin.name, now) for pin in today if pin.name not in KNOWN_BREAKS)
+    return macresolve.resolve(
+        reqs, python=python, exclude_newer=date, binary_only=False, newer_limits=lifted, cache_dir=cache_dir
+    )
+
+
+def _breaking(reference: list[macresolve.Pin], today: list[macresolve.Pin]) -> list[tuple[str, str]]:
+    """``(pin, reason)`` for each known-breaking distribution that today's set takes in a newer
+    major than the release's."""
+    found = []
+    for name, (newest_broken, why) in KNOWN_BREAKS.items():
+        then, now = macresolve.find(reference, name), macresolve.find(today, name)
+        if then is None or now is None:
+            continue
+        major_then, major_now = _major(then.version), _major(now.version)
+        if None not in (major_then, major_now) and major_then <= newest_broken < major_now:
+            found.append(
+                (
+                    f"{name}<{major_then + 1}",
+                    f"today pip takes {name} {now.version}, the release had {then.version} ({why})",
+                )
+            )
+    return found
+
+
+def _major(version: str) -> int | None:
+    try:
+        return Version(version).major
+    except InvalidVersion:
+        return None

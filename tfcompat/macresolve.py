@@ -1,0 +1,247 @@
+"""What pip installs for a pair on an Apple-silicon Mac: the full set of distributions, resolved
+by uv for macOS arm64 from any OS, as of the pair's release or as of today.
+
+``release_date`` is one day after the newest upload of the pair's own wheels (as ``provision``
+dates a row: the day a user could first install it, with the fixes released alongside);
+``resolve`` gives every distribution with the file pip would take (URL, sha256), from ``uv pip
+compile --python-platform aarch64-apple-darwin --format pylock.toml``. Answers, "no solution"
+included, are cached in ``<cache>/macresolve/v1/``: a dated resolution for good (the date
+fixes it), today's for the current UTC day only (new releases change it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from tfcompat import macwheels, provision
+from tfcompat.files import write_atomic
+
+FORMAT = "v1"
+RELEASE_SLACK = timedelta(days=1)  # the same slack ``provision`` gives a row's release date
+_TIMEOUT = 300.0
+#: What uv says when the index cannot be reached (as opposed to: no such wheel, no solution).
+_OFFLINE_SIGNS = ("Failed to fetch", "error sending request", "not found in the cache", "Failed to download")
+
+
+class ResolveError(Exception):
+    """uv found no set for macOS arm64, or could not ask the index. One line with uv's reason;
+    ``offline`` tells a machine failure (no verdict) from an answer about the pair."""
+
+    def __init__(self, message: str, *, offline: bool):
+        super().__init__(message)
+        self.offline = offline
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One distribution of a resolved set and the file pip would take: its macOS arm64 wheel,
+    or its source distribution where no wheel existed then (``is_wheel`` is False)."""
+
+    name: str  # canonical: "tensorflow-macos"
+    version: str
+    filename: str
+    url: str
+    sha256: str
+    size: int
+    uploaded: str | None  # RFC 3339, when the index says
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+    @property
+    def wheel(self) -> macwheels.WheelRef:
+        return macwheels.WheelRef(self.name, self.version, self.filename, self.url, self.sha256, self.size)
+
+
+def requirements(tf: str, metal: str) -> list[str]:
+    """What a user asks pip for on an Apple-silicon Mac: ``tensorflow-macos`` up to TF 2.12,
+    ``tensorflow`` from 2.13 (which pulls ``tensorflow-macos`` itself up to 2.15), and the plugin."""
+    name = "tensorflow-macos" if Version(tf) < Version("2.13.0rc0") else "tensorflow"
+    return [f"{name}=={tf}"] + ([f"tensorflow-metal=={metal}"] if metal != "none" else [])
+
+
+def release_date(reqs: list[str], *, python: str, cache_dir: Path | None = None) -> str:
+    """One day after the newest upload of the wheels ``reqs`` pin, RFC 3339 (cached for good)."""
+    path = _cache(cache_dir) / "release" / f"{_key('release', python, *reqs)}.json"
+    cached = _read(path)
+    if cached is not None:
+        return cached["exclude_newer"]
+    pins = _compile(reqs, python=python, no_deps=True)
+    uploads = [datetime.fromisoformat(pin.uploaded) for pin in pins if pin.uploaded]
+    if not uploads:
+        raise ResolveError(f"{' '.join(reqs)}: the index gives no upload time", offline=False)
+    date = (max(uploads) + RELEASE_SLACK).isoformat().replace("+00:00", "Z")
+    write_atomic(path, json.dumps({"exclude_newer": date}).encode())
+    return date
+
+
+def resolve(
+    reqs: list[str],
+    *,
+    python: str,
+    exclude_newer: str | None,
+    constraints: tuple[str, ...] = (),
+    binary_only: bool = True,
+    newer_limits: tuple[tuple[str, str], ...] = (),
+    cache_dir: Path | None = None,
+) -> list[Pin]:
+    """The full set pip would install for ``reqs`` on macOS arm64 with CPython ``python``: as of
+    ``exclude_newer``, or today when it is None. ``binary_only=False`` lets pip build from
+    source distributions, as it did by default (the versions a user got then).
+    ``newer_limits`` dates single packages: ``(("keras", date),)`` (uv's ``--exclude-newer-package``)."""
+    day = "asof" if exclude_newer else datetime.now(UTC).strftime("today-%Y-%m-%d")
+    folder = _cache(cache_dir) / day
+    limits = [f"{name}={date}" for name, date in newer_limits]
+    key = _key(python, str(exclude_newer), str(binary_only), *reqs, "--", *constraints, "--", *limits)
+    path = folder / f"{key}.json"
+    cached = _read(path)
+    if cached is not None and "error" in cached:
+        raise ResolveError(cached["error"], offline=False)
+    if cached is not None:
+        return [Pin(**pin) for pin in cached["pins"]]
+    if not exclude_newer:
+        _drop_other_days(folder)
+    try:
+        pins = _compile(
+            reqs,
+            python=python,
+            exclude_newer=exclude_newer,
+            constraints=constraints,
+            binary_only=binary_only,
+            newer_limits=limits,
+        )
+    except ResolveError as exc:
+        if not exc.offline:  # "no solution" is an answer too, as fixed as a set
+            write_atomic(path, json.dumps({"error": str(exc)}).encode())
+        raise
+    write_atomic(path, json.dumps({"pins": [asdict(pin) for pin in pins]}, indent=1).encode())
+    return pins
+
+
+def find(pins: list[Pin], name: str) -> Pin | None:
+    """The pin of distribution ``name`` (any spelling), if the set holds it."""
+    name = canonicalize_name(name)
+    return next((pin for pin in pins if pin.name == name), None)
+
+
+def _compile(
+    reqs: list[str],
+    *,
+    python: str,
+    no_deps: bool = False,
+    binary_only: bool = True,
+    exclude_newer: str | None = None,
+    constraints: tuple[str, ...] = (),
+    newer_limits: list[str] = (),
+) -> list[Pin]:
+    try:
+        uv = provision.uv_binary()
+    except provision.ProvisionError:
+        raise ResolveError("uv not found: install it (pip install uv)", offline=True) from None
+    with tempfile.TemporaryDirectory(prefix="tfcompat-resolve-") as tmp:
+        lock = Path(tmp) / "pylock.toml"
+        # This interpreter only stands in for uv's interpreter discovery: the flags set the target.
+        argv = [uv, "pip", "compile", "-", "--quiet", "--no-header", "--python", sys.executable]
+        argv += ["--python-platform", "aarch64-apple-darwin", "--python-version", python]
+        argv += ["--format", "pylock.toml", "-o", str(lock)]
+        argv += ["--only-binary", ":all:"] if binary_only else []
+        argv += ["--no-deps"] if no_deps else []
+        argv += ["--exclude-newer", exclude_newer] if exclude_newer else []
+        for limit in newer_limits:
+            argv += ["--exclude-newer-package", limit]
+        if constraints:
+            constraints_file = Path(tmp) / "constraints.txt"
+            constraints_file.write_text("".join(f"{line}\n" for line in constraints))
+            argv += ["--constraint", str(constraints_file)]
+        env = dict(
+            os.environ,
+            MACOSX_DEPLOYMENT_TARGET=macwheels.MACOSX_DEPLOYMENT_TARGET,
+            UV_PYTHON_DOWNLOADS="never",
+        )
+        try:
+            done = subprocess.run(
+                argv, input="\n".join(reqs), capture_output=True, text=True, env=env, timeout=_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            raise ResolveError(
+                f"uv gave no answer in {_TIMEOUT:.0f} s: is the index reachable?", offline=True
+            ) from None
+        if done.returncode != 0:
+            raise _error(done.stderr)
+        packages = tomllib.loads(lock.read_text()).get("packages", [])
+    return [_pin(package) for package in packages]
+
+
+def _error(stderr: str) -> ResolveError:
+    """One line: for the network, what could not be reached and the fix; for an answer about
+    the pair, uv's whole cause (which requirement has no wheel, and what needs it)."""
+    if any(sign in stderr for sign in _OFFLINE_SIGNS):
+        _, reason = provision.explain_uv_error(stderr)
+        return ResolveError(f"{reason}; connect to the index once, the answers are then cached", offline=True)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [
+        line.removeprefix("error:").removeprefix("cause:").strip()
+        for line in lines
+        if not line.startswith("hint:")
+    ]
+    if not lines:
+        return ResolveError("uv failed with no message", offline=False)
+    return ResolveError(
+        ": ".join([lines[0], " ".join(lines[1:])] if lines[1:] else lines)[:600], offline=False
+    )
+
+
+def _pin(package: dict) -> Pin:
+    # A version that only a source distribution holds (pip built it) has no wheel to name.
+    artifact = (package.get("wheels") or [None])[0] or package.get("sdist")
+    if artifact is None:
+        raise ResolveError(
+            f"{package['name']}=={package.get('version')}: no file in uv's answer", offline=False
+        )
+    uploaded = artifact.get("upload-time")
+    return Pin(
+        name=str(canonicalize_name(package["name"])),
+        version=package["version"],
+        filename=artifact["url"].rsplit("/", 1)[-1],
+        url=artifact["url"],
+        sha256=artifact["hashes"]["sha256"],
+        size=artifact.get("size", 0),
+        uploaded=uploaded.isoformat() if uploaded else None,
+    )
+
+
+def _cache(cache_dir: Path | None) -> Path:
+    return Path(cache_dir or provision.cache_dir()) / "macresolve" / FORMAT
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing or damaged: asked again, never trusted
+
+
+def _drop_other_days(folder: Path) -> None:
+    """Yesterday's answers about today are never read again."""
+    if folder.parent.is_dir():
+        for other in folder.parent.glob("today-*"):
+            if other != folder:
+                shutil.rmtree(other, ignore_errors=True)

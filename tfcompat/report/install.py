@@ -1,0 +1,84 @@
+"""What a user types: the install command of a pair, and the lock file of a verify run.
+
+Both are built only from checked parts (versions from the matrix or canonical release strings,
+pins and packages that parse as plain requirements), never copied from a record, so a record
+cannot put anything into a command a user pastes into a shell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
+
+from tfcompat.record import InstallCommand, Record
+
+#: From 2.13 ``tensorflow`` is the name to install on macOS (a stub for ``tensorflow-macos`` up to 2.15).
+FIRST_TENSORFLOW_ON_MACOS = Version("2.13")
+_PIN = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?(\s*(===?|[<>!~]=|[<>])\s*[A-Za-z0-9.*+!_-]+,?)+"
+)
+_LOCKED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})*")
+_RECORD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
+
+
+def tensorflow_distribution(tf: str) -> str:
+    return "tensorflow-macos" if Version(tf) < FIRST_TENSORFLOW_ON_MACOS else "tensorflow"
+
+
+def install_command(tf: str, metal: str, install: InstallCommand | None) -> tuple[str | None, str | None]:
+    """(command, note): Apple's two packages, plus the pins the map found a command needs today.
+
+    The command is None when the map found that no command installs the pair from wheels today.
+    """
+    if install is not None and not install.works:
+        return (
+            None,
+            f"no command installs this pair from wheels today: {install.reason or 'see the map record'}",
+        )
+    pins = [pin for pin in (install.pins if install else []) if _safe_pin(pin)]
+    parts = [
+        f"{tensorflow_distribution(tf)}=={tf}",
+        *([f"tensorflow-metal=={metal}"] if metal != "none" else []),
+        *pins,
+    ]
+    command = "python -m pip install " + " ".join(f'"{part}"' for part in parts)
+    note = f"pins {', '.join(pins)}: {install.reason}" if pins and install and install.reason else None
+    return command, note
+
+
+def _safe_pin(pin: str) -> bool:
+    if not _PIN.fullmatch(pin):
+        return False
+    try:
+        requirement = Requirement(pin)
+    except InvalidRequirement:
+        return False
+    return requirement.url is None and requirement.marker is None
+
+
+def lock_name(record: Record, python: str, tf: str, metal: str, name: str) -> str:
+    """``locks/py3.10-tf2.17.0-metal1.1.0-<record id>.txt``: versions from the matrix, an id that is
+    a plain token (else a hash of the record's file name)."""
+    token = record.id if _RECORD_ID.fullmatch(record.id) else hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"locks/py{python}-tf{tf}-metal{metal}-{token}.txt"
+
+
+def lock_text(record: Record, *, name: str, machine: str) -> str | None:
+    """What the verify run installed, one ``name==version`` a line (hashes where the record has
+    them), for ``python -m pip install -r`` or ``uv pip sync``; None if a line is not a plain pin."""
+    packages = record.provision.packages if record.provision else []
+    if not packages or not all(_LOCKED.fullmatch(line) for line in packages):
+        return None
+    hashed = all("--hash=" in line for line in packages)
+    header = [
+        f"# What the verify run {record.id if _RECORD_ID.fullmatch(record.id) else name} installed, exactly.",
+        f"# record: {name}",
+        f"# machine: {machine}",
+        "# use: python -m pip install -r THIS_FILE   or   uv pip sync THIS_FILE",
+    ]
+    if not hashed:
+        header.append("# no hashes: the record lists versions only")
+    return "\n".join([*(line.replace("\n", " ") for line in header), *sorted(packages, key=str.lower)]) + "\n"

@@ -1,0 +1,117 @@
+"""Python source files read from wheels, member by member, without installing or unpacking them.
+
+A ``SourceSet`` maps dotted module names to the ``.py`` members of a few wheels (TensorFlow and
+the Keras it uses). A member is read from the cache when it is there, else from the wheel, which
+is then downloaded once (sha256-checked, ``macwheels.download``) into a temporary folder kept
+for the set's lifetime. What was read is added to one cache file per wheel, keyed by its
+sha256: ``<cache>/wheelsource/v1/<sha256>.zip`` holds the list of the wheel's ``.py`` members
+and every member ever read, so a warm run downloads nothing, and a question that needs a new
+member downloads the wheel again once.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+from tfcompat import macwheels
+from tfcompat.files import write_atomic
+
+FORMAT = "v1"
+_NAMES = "names.txt"  # the wheel's .py members, installed paths, one a line
+
+
+class SourceSet:
+    """The ``.py`` members of some wheels, by installed path (``keras/optimizers/adam.py``)."""
+
+    def __init__(self, refs: list[macwheels.WheelRef], *, root: Path):
+        self._wheels = [_WheelSource(ref, root / FORMAT) for ref in refs]
+        self._where: dict[str, _WheelSource] = {}
+        for wheel in self._wheels:
+            for name in wheel.names:
+                self._where.setdefault(name, wheel)
+        self.tops = {name.split("/", 1)[0] for name in self._where}
+
+    def module_path(self, dotted: str) -> str | None:
+        """The member that holds module ``dotted``: ``a/b.py`` or ``a/b/__init__.py``."""
+        base = dotted.replace(".", "/")
+        for path in (f"{base}.py", f"{base}/__init__.py"):
+            if path in self._where:
+                return path
+        return None
+
+    def read(self, path: str) -> str:
+        return self._where[path].read(path)
+
+    def wheel_of(self, path: str) -> macwheels.WheelRef:
+        return self._where[path].ref
+
+    def close(self) -> None:
+        for wheel in self._wheels:
+            wheel.close()
+
+    def __enter__(self) -> SourceSet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _WheelSource:
+    def __init__(self, ref: macwheels.WheelRef, folder: Path):
+        self.ref = ref
+        self._path = folder / f"{ref.sha256}.zip"
+        self._members: dict[str, str] = {}
+        self._new: dict[str, str] = {}
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._wheel: zipfile.ZipFile | None = None
+        self._by_path: dict[str, zipfile.ZipInfo] = {}
+        try:
+            with zipfile.ZipFile(self._path) as cached:
+                self.names = cached.read(_NAMES).decode().split("\n")
+                self._members = {n: cached.read(n).decode() for n in cached.namelist() if n != _NAMES}
+        except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
+            # Not cached yet, or damaged: read from the wheel itself.
+            self._open_wheel()
+            self.names = sorted(self._by_path)
+
+    def read(self, path: str) -> str:
+        if path in self._members:
+            return self._members[path]
+        if self._wheel is None:
+            self._open_wheel()
+        text = self._wheel.read(self._by_path[path]).decode("utf-8", "replace")
+        self._members[path] = self._new[path] = text
+        return text
+
+    def _open_wheel(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="tfcompat-source-")
+        wheel = macwheels.download(self.ref, Path(self._tmp.name))
+        try:
+            self._wheel = zipfile.ZipFile(wheel)
+        except zipfile.BadZipFile:
+            raise macwheels.WheelError(f"{self.ref.filename}: not a zip archive") from None
+        for info in self._wheel.infolist():
+            path = macwheels.installed_path(info.filename)
+            if path.endswith(".py"):
+                self._by_path[path] = info
+
+    def close(self) -> None:
+        if self._new or not self._path.exists():
+            self._save()
+        if self._wheel is not None:
+            self._wheel.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        self._wheel = self._tmp = None
+
+    def _save(self) -> None:
+        with tempfile.TemporaryDirectory(prefix="tfcompat-source-") as tmp:
+            out = Path(tmp) / "source.zip"
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as dst:
+                dst.writestr(_NAMES, "\n".join(self.names))
+                for name, text in sorted(self._members.items()):
+                    dst.writestr(name, text)
+            write_atomic(self._path, out.read_bytes())
+        self._new = {}
