@@ -16,11 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from conftest import PYTHON, ROOT, TF_MAIN, build_plugin, run_nox, write_matrix
+from tfcompat.host import host_info
 from tfcompat.matrix import Row
-from tfcompat.record import RecordError, load_record, new_record, write_record
+from tfcompat.record import Record, RecordError, load_record, new_record, write_record
 from tfcompat.runner import TAIL_BYTES, run_probe
 from tfcompat.verify import judge
 
@@ -37,6 +39,12 @@ def matrix(tmp_path):
     return write_matrix(
         tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}, {"tf": "2.5.0", "metal": "none"}]
     )
+
+
+def a_record() -> dict:
+    """A verify record of this host that fits the record model."""
+    record = new_record("verify", ROW, host=host_info(), tools={}, started="2026-01-01T00:00:00+00:00")
+    return {**record, "provision": {"status": "ok"}, "probes": {}, "verdict": "ok"}
 
 
 def sessions(reports: Path) -> list[Path]:
@@ -183,21 +191,15 @@ def test_loss_that_goes_nan_fails_the_pair(tmp_path, matrix, tf_python):
     assert "fails: fit: non-finite loss" in done.stderr
     [path] = sessions(reports)
     record = load_record(path)  # strict JSON: no NaN or Infinity in the file
-    assert record["verdict"] == "fail"
-    assert record["probes"]["fit"]["result"]["epochs"][0]["loss"] is None
+    assert record.verdict == "fail"
+    assert record.probes["fit"].result["epochs"][0]["loss"] is None
 
 
 @pytest.mark.slow
 @pytest.mark.fault(8)
 def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, matrix):
     reports = tmp_path / "reports"
-    earlier = write_record(
-        {
-            **new_record("verify", ROW, host={}, tools={}, started="2026-01-01T00:00:00+00:00"),
-            "verdict": "ok",
-        },
-        reports / "sessions",
-    )
+    earlier = write_record(a_record(), reports / "sessions")
     before = earlier.read_bytes()
     offline = {
         "TFCOMPAT_CACHE": str(tmp_path / "empty-cache"),  # nothing resolved yet: the index is needed
@@ -209,7 +211,7 @@ def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, 
     assert "no verdict: uv pip: network unreachable: cannot get http://127.0.0.1:9/simple/" in done.stderr
     assert earlier.read_bytes() == before
     [new] = [load_record(p) for p in sessions(reports) if p != earlier]
-    assert (new["verdict"], new["provision"]["signature"]) == ("error", "index unreachable")
+    assert (new.verdict, new.provision.signature) == ("error", "index unreachable")
 
 
 @pytest.mark.slow
@@ -222,7 +224,7 @@ def test_no_wheel_for_this_python_names_the_missing_tag(tmp_path, matrix):
     tag = f"cp{PYTHON.replace('.', '')}"
     assert f"no verdict: uv pip: tensorflow-cpu==2.5.0 has no wheel for {tag} (Python ABI tag)" in done.stderr
     [path] = sessions(reports)
-    assert load_record(path)["provision"]["signature"] == "no matching wheel"
+    assert load_record(path).provision.signature == "no matching wheel"
 
 
 @pytest.mark.slow
@@ -258,7 +260,7 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=reports)
     assert done.returncode == 0, done.stderr[-2000:]
     [record] = sessions(reports)
-    assert load_record(record)["verdict"] == "ok"
+    assert load_record(record).verdict == "ok"
     assert everything(reports) == [record, record.with_suffix(".logs")]
 
 
@@ -277,8 +279,8 @@ def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_pytho
         _, stderr = run.communicate(timeout=600)
         assert run.returncode == 0, stderr[-2000:]
     records = [load_record(p) for p in sessions(reports)]
-    assert len(records) == 2 and len({r["id"] for r in records}) == 2
-    assert all(r["verdict"] == "ok" for r in records)
+    assert len(records) == 2 and len({r.id for r in records}) == 2
+    assert all(r.verdict == "ok" for r in records)
 
 
 def _write_same_record_many_times(folder: str, record: dict, count: int) -> None:
@@ -288,10 +290,7 @@ def _write_same_record_many_times(folder: str, record: dict, count: int) -> None
 
 @pytest.mark.fault(12)
 def test_records_with_the_same_name_never_overwrite_each_other(tmp_path):
-    record = {
-        **new_record("verify", ROW, host={}, tools={}, started="2026-01-01T00:00:00+00:00"),
-        "verdict": "ok",
-    }
+    record = a_record()
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_write_same_record_many_times, args=(str(tmp_path), record, 20))
@@ -304,16 +303,18 @@ def test_records_with_the_same_name_never_overwrite_each_other(tmp_path):
         assert worker.exitcode == 0
     files = sorted(tmp_path.iterdir())
     assert len(files) == 40 and all(RECORD_NAME.fullmatch(f.name) for f in files)
-    assert all(load_record(f) == record for f in files)
+    assert all(load_record(f) == msgspec.convert(record, Record) for f in files)
 
 
 @pytest.mark.fault(15)
 def test_crafted_version_never_reaches_a_shell(tmp_path):
     matrix = tmp_path / "m.toml"
     matrix.write_text('[[row]]\ntf = "$(touch pwned)"\nmetal = "none"\n')
-    done = run_nox("-l", matrix=matrix, reports=tmp_path / "reports", timeout=120)
-    assert done.returncode != 0
-    assert done.stderr.strip() == "tfcompat: m.toml: row 1: key 'tf': '$(touch pwned)' is not a valid version"
+    error = "tfcompat: m.toml: row 1: key 'tf': '$(touch pwned)' is not a valid version"
+    listed = run_nox("-l", matrix=matrix, reports=tmp_path / "reports", timeout=120)
+    assert listed.stderr.strip() == error  # the list still works: a broken matrix stops only its sessions
+    done = run_nox("-s", "report", matrix=matrix, reports=tmp_path / "reports", timeout=120)
+    assert done.returncode != 0 and error in done.stderr
     assert not (ROOT / "pwned").exists() and not (tmp_path / "pwned").exists()
 
 
@@ -330,7 +331,7 @@ def test_crafted_error_text_is_kept_verbatim_and_runs_nothing(tmp_path, matrix, 
     assert done.returncode == 1
     [path] = sessions(reports)
     assert RECORD_NAME.fullmatch(path.name) and path.parent == reports / "sessions"
-    error = load_record(path)["probes"]["import"]["error"]
+    error = load_record(path).probes["import"].error
     assert f"{library}: undefined symbol: tfcompat_missing_symbol" in error
     assert not list(ROOT.glob("pwned*")) and not list(tmp_path.glob("pwned*"))
 
@@ -346,7 +347,7 @@ def test_no_shell_anywhere():
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b'{"schema": 1, "kind": "verify", "n": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        (b'{"schema": 2, "kind": "verify", "id": ' + b"9" * 5000 + b"}", "Number out of range"),
         (b"[" * 100_000, "not valid JSON"),
         (b"\xff\xfe not utf-8", "not valid JSON"),
         (b"", "not valid JSON"),

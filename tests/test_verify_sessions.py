@@ -9,7 +9,8 @@ import pytest
 
 from conftest import PYTHON, TF_MAIN, TF_OTHER, build_plugin, run_nox, write_matrix
 from tfcompat.matrix import load_matrix
-from tfcompat.report import CLAIM_FAILS, write_reports
+from tfcompat.report import write_reports
+from tfcompat.report.history import CLAIM_FAILS
 
 FIT = ["--", "--data", "synthetic", "--samples", "64", "--epochs", "1", "--batch-size", "32"]
 
@@ -41,7 +42,7 @@ def test_two_tensorflow_releases_verify_with_apples_model(tmp_path, matrix):
     found = {record["row"]["tf"]: record for record in records(reports)}
     assert set(found) == {TF_MAIN, TF_OTHER}
     for tf, record in found.items():
-        assert (record["schema"], record["kind"], record["verdict"]) == (1, "verify", "ok")
+        assert (record["schema"], record["kind"], record["verdict"]) == (2, "verify", "ok")
         assert record["row"]["python"] == PYTHON and record["host"]["os"] == "Linux"
         assert record["tools"]["uv"].startswith("uv ") and record["tools"]["nox"]
         assert f"tensorflow-cpu=={tf}" in record["provision"]["packages"]
@@ -197,10 +198,10 @@ def test_dataset_download_without_network_is_no_verdict_and_no_claim_flag(tmp_pa
     )
     assert done.returncode != 0
     fix = (
-        "no verdict: dataset download failed: the CIFAR-100 download needs network; "
+        "dataset download failed: the CIFAR-100 download needs network; "
         "run with -- --data synthetic, or fix the network/certificates"
     )
-    assert fix in done.stderr and "fails:" not in done.stderr
+    assert f"no verdict: {fix}" in done.stderr and "fails:" not in done.stderr
     [record] = records(reports)
     assert (record["verdict"], record["probes"]["fit"]["status"], record["probes"]["fit"]["reason"]) == (
         "error",

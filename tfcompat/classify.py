@@ -61,9 +61,9 @@ def signature_of_text(text: str) -> str | None:
 
 
 def no_verdict_reason(signature: str | None) -> str | None:
-    """``no verdict: SIGNATURE: FIX`` when ``signature`` is the machine's failure, else None."""
+    """``SIGNATURE: FIX`` when ``signature`` is the machine's failure (no verdict), else None."""
     fix = NO_VERDICT.get(signature)
-    return f"no verdict: {signature}: {fix}" if fix else None
+    return f"{signature}: {fix}" if fix else None
 
 
 def signature_of_signal(number: int) -> str:

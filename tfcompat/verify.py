@@ -28,7 +28,7 @@ from tfcompat.classify import (
 from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import PROBES, Row
 from tfcompat.provision import ProvisionError, provision, uv_binary
-from tfcompat.record import new_record, now, sessions_dir, write_record
+from tfcompat.record import new_record, now, record_stem, sessions_dir, write_record
 from tfcompat.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
 
 #: Probes whose status decides the verdict: all but the speed-up, a measurement.
@@ -122,12 +122,6 @@ def run_verify(
         raise
 
 
-def record_stem(record: dict) -> str:
-    """The file name of ``record`` without ``.json``, as ``write_record`` first tries it."""
-    row = record["row"]
-    return f"{record['kind']}-py{row['python']}-tf{row['tf']}-metal{row['metal']}-{record['id']}"
-
-
 def verdict_of(record: dict) -> str:
     """``fail`` if a judged probe failed, ``error`` if provisioning or a judged probe could not
     decide, else ``ok``; the speed-up never decides."""
@@ -139,13 +133,6 @@ def verdict_of(record: dict) -> str:
     if "error" in judged:
         return "error"
     return "ok"
-
-
-def no_verdict(record: dict) -> str:
-    """Why a record with verdict ``error`` has none, in one line with the fix."""
-    if record["provision"]["status"] == "error":
-        return f"no verdict: {record['provision']['error']}"
-    return next(probe["reason"] for probe in record["probes"].values() if probe["status"] == "error")
 
 
 def _run_probes(
@@ -237,4 +224,5 @@ def _where(comparison: dict) -> str:
 
 def _because(outcome: dict) -> str:
     why = outcome.get("reason") or outcome.get("signature")
-    return f": {why}" if why else ""
+    prefix = "no verdict: " if outcome["status"] == "error" else ""
+    return f": {prefix}{why}" if why else ""
