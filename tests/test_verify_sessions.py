@@ -201,7 +201,7 @@ def test_dataset_download_without_network_is_no_verdict_and_no_claim_flag(tmp_pa
         "dataset download failed: the CIFAR-100 download needs network; "
         "run with -- --data synthetic, or fix the network/certificates"
     )
-    assert f"no verdict: {fix}" in done.stderr and "fails:" not in done.stderr
+    assert f"aborted: no verdict: {fix} (took" in done.stderr and "fails:" not in done.stderr
     [record] = records(reports)
     assert (record["verdict"], record["probes"]["fit"]["status"], record["probes"]["fit"]["reason"]) == (
         "error",
