@@ -219,7 +219,8 @@ def _no_verdict_reason(record: dict) -> str:
     if record["provision"]["status"] != "ok":
         return record["provision"]["error"]
     name, probe = next((n, p) for n, p in record["probes"].items() if p["status"] == "error")
-    return f"{name}: {probe['error'] or probe['signature']}"
+    # The probe's own line with the fix (verify.judge), e.g. "dataset download failed: ...".
+    return probe.get("reason") or f"{name}: {probe['error'] or probe['signature']}"
 
 
 def _first_failure(record: dict) -> str:

@@ -194,6 +194,7 @@ def test_plugin_that_is_not_macho(tmp_path: Path) -> None:
 
 
 @pytest.mark.fault(16)
+@pytest.mark.network  # real_plugin downloads tensorflow-metal 1.1.0 from PyPI
 def test_truncated_plugin(tmp_path: Path, real_plugin: bytes) -> None:
     message = _bad(tmp_path, metal={PLUGIN: real_plugin[: len(real_plugin) // 2]})
     assert message.startswith(
@@ -225,6 +226,7 @@ def test_wheel_with_wrong_hash(tmp_path: Path) -> None:
         abi.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=tmp_path)
 
 
+@pytest.mark.network  # real_plugin downloads tensorflow-metal 1.1.0 from PyPI
 def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
     """The tensorflow 2.13 - 2.15 macOS wheels are stubs: no binaries to load the plugin into."""
     message = _bad(tmp_path, metal={PLUGIN: real_plugin})

@@ -315,6 +315,7 @@ def _sessions_step():
     return next(step for step in load("verify")["jobs"]["setup"]["steps"] if step.get("id") == "sessions")
 
 
+@pytest.mark.network  # uv run noxfile.py installs the script's dependencies from PyPI
 def test_the_matrix_step_turns_the_verify_tag_into_one_job_per_session(checkout, small_matrix, tmp_path):
     done, outputs = run_step(_sessions_step(), {"TAGS": "", "SESSIONS": ""}, cwd=checkout, temp=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -326,6 +327,7 @@ def test_the_matrix_step_turns_the_verify_tag_into_one_job_per_session(checkout,
     assert outputs["count"] == "3"
 
 
+@pytest.mark.network  # uv run noxfile.py installs the script's dependencies from PyPI
 def test_the_matrix_step_takes_session_names(checkout, small_matrix, tmp_path):
     names = " verify(tf='2.17.0', metal='none') ;verify(tf='2.19.0', metal='1.2.0');; "
     done, outputs = run_step(
@@ -338,6 +340,7 @@ def test_the_matrix_step_takes_session_names(checkout, small_matrix, tmp_path):
     ]
 
 
+@pytest.mark.network  # uv run noxfile.py installs the script's dependencies from PyPI
 def test_an_unknown_session_name_stops_the_run_with_nox_s_line(checkout, small_matrix, tmp_path):
     done, outputs = run_step(
         _sessions_step(),

@@ -115,6 +115,7 @@ class Probe(_Model, kw_only=True):
     seconds: float | None = None
     timed_out: bool = False
     signature: str | None = None
+    reason: str | None = None  # status error: the machine's failure with its fix; skipped: why
     error: str | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
