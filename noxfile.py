@@ -17,6 +17,7 @@ above) or with ``nox``. Sessions, generated from expected.toml (or TFCOMPAT_EXPE
   verify(tf=..., metal=...)  provision the pair with uv and run the probes (tags: verify, control)
   abi(tf=..., metal=...)     predict from the macOS wheels whether the plugin loads (tag: abi)
   report                     the compatibility table from every record so far
+  map                        every TensorFlow x tensorflow-metal release on the index, predicted
   discover, claims           keep expected.toml current: new releases, PyPI's claims
   tests, lint                the suite's own checks (not in the default run)
 A row on another Python than the matrix default is named ``verify(python='3.9', tf=..., metal=...)``.
@@ -127,6 +128,19 @@ def report(session: nox.Session) -> None:
         session.log(f"wrote {path}")
 
 
+@nox.session(name="map", venv_backend="none", default=False)
+def map_(session: nox.Session) -> None:
+    """Predict every TensorFlow x tensorflow-metal release on the index, per Python, on any OS."""
+    from tfcompat.pairmap import MapError, main
+
+    try:
+        outcome = main(session.posargs, log=session.log)
+    except MapError as exc:
+        session.error(str(exc))
+    if outcome:
+        _finish(session, *outcome)
+
+
 @nox.session(venv_backend="none", default=False)
 def discover(session: nox.Session) -> None:
     """Propose rows for releases newer than the matrix (-- --write appends them)."""
@@ -218,12 +232,15 @@ def _row_name(record: dict) -> str:
 
 
 def _no_verdict_reason(record: dict) -> str:
+    if record["kind"] == "map":
+        return record["map"]["error"]
     if record["kind"] == "abi":
         return record["abi"]["error"]
     if record["provision"]["status"] != "ok":
         return record["provision"]["error"]
     name, probe = next((n, p) for n, p in record["probes"].items() if p["status"] == "error")
-    return f"{name}: {probe['error'] or probe['signature']}"
+    # The probe's own line with the fix (verify.judge), e.g. "dataset download failed: ...".
+    return probe.get("reason") or f"{name}: {probe['error'] or probe['signature']}"
 
 
 def _first_failure(record: dict) -> str:

@@ -51,6 +51,7 @@ def test_tf_2_18_with_metal_1_1_fails_like_on_a_mac() -> None:
         len(w["sha256"]) == 64 and w["filename"].endswith("macosx_12_0_arm64.whl") for w in result["wheels"]
     )
     assert any("minimum macOS" in item for item in result["not_checked"])
+    assert result["second"] is None  # the first failure is a symbol: no library to stand in for
     json.dumps(result)
 
 
@@ -59,6 +60,35 @@ def test_tf_2_17_with_metal_1_1_loads() -> None:
     result = abi.check(tf="2.17.0", metal="1.1.0", python="3.10")
     assert (result["verdict"], result["first"], result["unresolved_count"]) == ("ok", None, 0)
     assert result["unresolved"] == []
+    assert (result["second"], result["min_macos"]) == (None, "12.0")
+
+
+@pytest.mark.network
+def test_second_layer_of_tf_2_20_is_the_public_report() -> None:
+    """TF 2.20 changed the install name of the library the plugin links; forcing the path (a
+    symlink, DYLD_LIBRARY_PATH) meets the next failure, as a public report found
+    (tensorflow pull request 126360): no path fix saves the pair."""
+    result = abi.check(tf="2.20.0", metal="1.2.0", python="3.10")
+    wanted = "@rpath/_pywrap_tensorflow_internal.so"
+    assert result["first"].splitlines()[0] == f"Library not loaded: {wanted}"
+    second = result["second"]
+    assert (second["library"], second["found_as"], second["verdict"]) == (wanted, TOP, "fail")
+    assert second["first"].splitlines() == [
+        "Symbol not found: __ZN10tensorflow28_AttrValue_default_instance_E",
+        f"  Referenced from: site-packages/{PLUGIN}",
+        f"  Expected in: site-packages/{TOP}",
+    ]
+    assert second["unresolved_count"] >= 1
+
+
+@pytest.mark.network
+def test_minimum_macos_comes_from_the_loaded_images_too() -> None:
+    """tensorflow-metal 0.5.1's wheel is tagged macosx_12_0, but its library's LC_BUILD_VERSION
+    asks for macOS 13.0: dyld refuses it on macOS 12, whatever the tag says."""
+    result = abi.check(tf="2.10.0", metal="0.5.1", python="3.10")
+    plugin_wheel = result["wheels"][1]["filename"]
+    assert abi.wheel_macos(plugin_wheel) == "12.0"
+    assert result["min_macos"] == "13.0"
 
 
 @pytest.mark.network
@@ -162,6 +192,7 @@ def test_plugin_that_is_not_macho(tmp_path: Path) -> None:
 
 
 @pytest.mark.fault(16)
+@pytest.mark.network  # real_plugin downloads tensorflow-metal 1.1.0 from PyPI
 def test_truncated_plugin(tmp_path: Path, real_plugin: bytes) -> None:
     message = _bad(tmp_path, metal={PLUGIN: real_plugin[: len(real_plugin) // 2]})
     assert message.startswith(
@@ -193,6 +224,7 @@ def test_wheel_with_wrong_hash(tmp_path: Path) -> None:
         abi.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=tmp_path)
 
 
+@pytest.mark.network  # real_plugin downloads tensorflow-metal 1.1.0 from PyPI
 def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
     """The tensorflow 2.13 - 2.15 macOS wheels are stubs: no binaries to load the plugin into."""
     message = _bad(tmp_path, metal={PLUGIN: real_plugin})
@@ -203,10 +235,11 @@ def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
 
 
 def test_tf_package_per_release() -> None:
-    assert [abi.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.16.0rc0", "2.21.0")] == [
+    assert [abi.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.15.1", "2.16.0rc0", "2.21.0")] == [
         "tensorflow-macos",
         "tensorflow-macos",
         "tensorflow-macos",
+        "tensorflow",
         "tensorflow",
         "tensorflow",
     ]
@@ -318,6 +351,73 @@ def test_system_weak_and_special_imports_are_not_checked() -> None:
         macho.Import("_main_thing", macho.MAIN_EXECUTABLE, False),
     ]
     assert dyld.import_tensorflow(_site(top, plugin), LOCAL).dlopen(plugin, imports) == []
+
+
+def test_each_plugin_is_dlopened_in_its_own_fork_of_one_tensorflow_process() -> None:
+    """TensorFlow's side is loaded once and shared: what one plugin loads stays in its fork."""
+    top = _library(TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", exports=["_A"])
+    process = dyld.import_tensorflow(_site(top), GLOBAL)
+    extra = _library(
+        "tensorflow-plugins/libextra.dylib", install_name="@rpath/libextra.dylib", exports=["_X"]
+    )
+    first, imports = _plugin(("_A", 1), dylibs=[("@rpath/_pywrap_tensorflow_internal.so", "load")])
+    first.dylibs.append(macho.Dylib("@loader_path/libextra.dylib", "load"))
+    fork = process.fork(_site(first, extra))
+    assert fork.dlopen(first, imports) == []
+    assert extra in fork.loaded and extra not in process.loaded and first not in process.loaded
+    second, flat = _plugin(("_X", macho.FLAT_LOOKUP), dylibs=())
+    failures = process.fork(_site(second)).dlopen(second, flat)
+    assert [failure.short for failure in failures] == ["symbol not found in flat namespace '_X'"]
+
+
+def _sides(top: dyld.Library, plugin: dyld.Library, imports: list[macho.Import]):
+    tf_ref = macwheels.WheelRef(
+        "tensorflow", "9.9.9", "tensorflow-9.9.9-cp310-cp310-macosx_12_0_arm64.whl", "", "0", 0
+    )
+    metal_ref = macwheels.WheelRef(
+        "tensorflow-metal", "9.9.9", "tensorflow_metal-9.9.9-cp310-cp310-macosx_11_0_arm64.whl", "", "0", 0
+    )
+    tf = abi.TensorFlowSide(tf_ref, dyld.import_tensorflow(_site(top), GLOBAL))
+    return tf, abi.PluginSide(metal_ref, _site(plugin), [plugin.path], {plugin.path: imports})
+
+
+def test_second_layer_binds_the_missing_library_to_the_same_file_under_its_new_name() -> None:
+    top = _library(TOP, install_name="@rpath/libpywrap_renamed.dylib", exports=["_A"])
+    plugin, imports = _plugin(("_A", 1), ("_Gone", 1))
+    prediction = abi.predict(*_sides(top, plugin, imports))
+    assert [f.short for f in prediction.failures] == [
+        "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"
+    ]
+    assert prediction.second == {
+        "library": "@rpath/_pywrap_tensorflow_internal.so",
+        "found_as": TOP,
+        "verdict": "fail",
+        "first": f"Symbol not found: _Gone\n  Referenced from: site-packages/{plugin.path}\n"
+        f"  Expected in: site-packages/{TOP}",
+        "unresolved_count": 1,
+    }
+    fixed, imports = _plugin(("_A", 1))
+    assert abi.predict(*_sides(top, fixed, imports)).second["verdict"] == "ok"
+
+
+def test_second_layer_without_a_file_of_that_name_says_so() -> None:
+    top = _library(TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", exports=["_A"])
+    plugin, imports = _plugin(("_A", 1), dylibs=[("@rpath/libgone.dylib", "load")])
+    second = abi.predict(*_sides(top, plugin, imports)).second
+    assert second == {"library": "@rpath/libgone.dylib", "found_as": None, "verdict": None}
+    symbol_only, imports = _plugin(("_Missing", 1))
+    assert abi.predict(*_sides(top, symbol_only, imports)).second is None
+
+
+def test_minimum_macos_is_the_newest_of_tags_and_loaded_images() -> None:
+    top = _library(TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", exports=["_A"])
+    top.min_macos = "12.9"
+    plugin, imports = _plugin(("_A", 1))
+    plugin.min_macos = "12.10"  # newer than 12.9 as a version, older as a string
+    assert abi.predict(*_sides(top, plugin, imports)).min_macos == "12.10"
+    plugin.min_macos = "11.0"  # the TensorFlow wheel's tag, macosx_12_0, is newer than both images
+    top.min_macos = None
+    assert abi.predict(*_sides(top, plugin, imports)).min_macos == "12.0"
 
 
 def test_pywrap_flags_are_read_from_code_not_comments() -> None:

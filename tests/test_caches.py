@@ -100,13 +100,12 @@ def answers(tmp_path, monkeypatch):
     monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
     interpreter, version = provision.find_interpreter(PYTHON, deadline=time.monotonic() + 60)
 
-    def ask(tf: str = TF_MAIN) -> tuple[str | None, str]:
+    def ask(tf: str = TF_MAIN) -> tuple:
         deadline = time.monotonic() + 300
         requirements = [f"tensorflow-cpu=={tf}"]
         exclude_newer = provision.release_date(requirements, interpreter, deadline=deadline)
-        return exclude_newer, provision.resolve(
-            requirements, (), interpreter, version, exclude_newer, deadline=deadline
-        )
+        wheels = provision.resolve(requirements, (), interpreter, version, exclude_newer, deadline=deadline)
+        return exclude_newer, wheels.packages, wheels.sdists, wheels.missing
 
     return ask
 

@@ -6,21 +6,23 @@ test_matrix.py; the run's summary lists them all.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from conftest import PYTHON, ROOT, TF_MAIN, build_plugin, run_nox, write_matrix
+from tfcompat.host import host_info
 from tfcompat.matrix import Row
-from tfcompat.record import RecordError, load_record, new_record, write_record
+from tfcompat.record import Record, RecordError, load_record, new_record, write_record
 from tfcompat.runner import TAIL_BYTES, run_probe
 from tfcompat.verify import judge
 
@@ -39,7 +41,19 @@ def matrix(tmp_path):
     )
 
 
+def a_record() -> dict:
+    """A verify record of this host that fits the record model."""
+    record = new_record("verify", ROW, host=host_info(), tools={}, started="2026-01-01T00:00:00+00:00")
+    return {**record, "provision": {"status": "ok"}, "probes": {}, "verdict": "ok"}
+
+
 def sessions(reports: Path) -> list[Path]:
+    """The record files in the reports folder (each verify record has its ``.logs`` folder beside it)."""
+    return sorted((reports / "sessions").glob("*.json"))
+
+
+def everything(reports: Path) -> list[Path]:
+    """Every file and folder in the sessions folder, hidden ones included."""
     folder = reports / "sessions"
     return sorted(folder.iterdir()) if folder.exists() else []
 
@@ -51,16 +65,23 @@ def script(tmp_path: Path, body: str) -> Path:
 
 
 def pid_gone(pid: int, within: float = 5.0) -> bool:
+    """Whether process ``pid`` ends within ``within`` seconds (on Linux and macOS alike)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().split(") ")[1].startswith("Z"):
-                    return True  # a zombie has run its last instruction
-        except OSError:
+        if not _running(pid):
             return True
         time.sleep(0.1)
     return False
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (which has run its last instruction)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, check=False)
+    return not state.stdout.strip().startswith("Z")  # no answer from ps: still counted as running
 
 
 def processes_mapping(library: Path) -> list[int]:
@@ -91,6 +112,17 @@ def test_hang_kills_the_whole_process_group(tmp_path):
     assert pid_gone(child), f"the probe's child {child} outlived the timeout"
 
 
+def test_pid_gone_tells_a_running_process_from_an_ended_one():
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not pid_gone(sleeper.pid, within=0.5)
+    finally:
+        sleeper.kill()
+    assert pid_gone(sleeper.pid)  # a zombie until waited for, and ended all the same
+    sleeper.wait()
+    assert pid_gone(sleeper.pid)
+
+
 @pytest.mark.fault(6)
 def test_probe_that_prints_no_json(tmp_path):
     run = run_probe(Path(sys.executable), script(tmp_path, "print('hello, not JSON')\n"), [], timeout=30)
@@ -99,23 +131,58 @@ def test_probe_that_prints_no_json(tmp_path):
     assert result["stdout_tail"] == "hello, not JSON\n"
 
 
+#: Run in a fresh interpreter: ``ru_maxrss`` is a high-water mark, so in the test process an earlier
+#: test's allocation would hide any growth. Prints the growth (KiB) and what the runner kept.
+_MEASURE_RUNNER = """
+import json, os, platform, resource, sys
+from pathlib import Path
+from tfcompat.runner import run_probe
+probe, logs, echo = sys.argv[1:]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open(os.devnull, "wb") as devnull:
+    run = run_probe(Path(sys.executable), Path(probe), [], timeout=120,
+                    log_dir=Path(logs) if logs else None, echo=devnull if echo else None)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"grown_kib": grown // 1024 if platform.system() == "Darwin" else grown,
+                  "tail": run.stdout_tail, "result": run.result}))
+"""
+
+
 @pytest.mark.fault(6)
-def test_probe_that_prints_100_mb_keeps_memory_bounded(tmp_path):
+@pytest.mark.parametrize("copied", [False, True], ids=["to a file", "to a file and the terminal"])
+def test_probe_that_prints_100_mb_keeps_memory_bounded(tmp_path, copied):
     probe = script(
         tmp_path,
         "import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(100 * 1024):\n    sys.stdout.write(line)\n",
     )
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    run = run_probe(Path(sys.executable), probe, [], timeout=120)
-    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    result = judge("devices", run, row=ROW, timeout=120)
-    assert result["signature"] == "probe produced no result"
-    assert result["stdout_tail"].startswith(f"[... {100 * 1024 * 1024 - TAIL_BYTES} earlier bytes cut ...]")
-    assert len(result["stdout_tail"]) < TAIL_BYTES + 100
-    assert grown_kib < 20 * 1024, f"the runner grew by {grown_kib} KiB reading 100 MB of output"
+    logs = tmp_path / "logs"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MEASURE_RUNNER,
+            str(probe),
+            str(logs) if copied else "",
+            "1" if copied else "",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = json.loads(done.stdout)
+    assert measured["result"] is None
+    assert measured["tail"].startswith(f"[... {100 * 1024 * 1024 - TAIL_BYTES} earlier bytes cut ...]")
+    assert len(measured["tail"]) < TAIL_BYTES + 100
+    assert measured["grown_kib"] < 20 * 1024, f"the runner grew by {measured['grown_kib']} KiB reading 100 MB"
+    if copied:
+        assert (logs / "probe.stdout.txt").stat().st_size == 100 * 1024 * 1024  # all of it, in the log
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(7)
 def test_loss_that_goes_nan_fails_the_pair(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
@@ -124,21 +191,15 @@ def test_loss_that_goes_nan_fails_the_pair(tmp_path, matrix, tf_python):
     assert "fails: fit: non-finite loss" in done.stderr
     [path] = sessions(reports)
     record = load_record(path)  # strict JSON: no NaN or Infinity in the file
-    assert record["verdict"] == "fail"
-    assert record["probes"]["fit"]["result"]["epochs"][0]["loss"] is None
+    assert record.verdict == "fail"
+    assert record.probes["fit"].result["epochs"][0]["loss"] is None
 
 
 @pytest.mark.slow
 @pytest.mark.fault(8)
 def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, matrix):
     reports = tmp_path / "reports"
-    earlier = write_record(
-        {
-            **new_record("verify", ROW, host={}, tools={}, started="2026-01-01T00:00:00+00:00"),
-            "verdict": "ok",
-        },
-        reports / "sessions",
-    )
+    earlier = write_record(a_record(), reports / "sessions")
     before = earlier.read_bytes()
     offline = {
         "TFCOMPAT_CACHE": str(tmp_path / "empty-cache"),  # nothing resolved yet: the index is needed
@@ -150,10 +211,11 @@ def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, 
     assert "no verdict: uv pip: network unreachable: cannot get http://127.0.0.1:9/simple/" in done.stderr
     assert earlier.read_bytes() == before
     [new] = [load_record(p) for p in sessions(reports) if p != earlier]
-    assert (new["verdict"], new["provision"]["signature"]) == ("error", "index unreachable")
+    assert (new.verdict, new.provision.signature) == ("error", "index unreachable")
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(10)
 def test_no_wheel_for_this_python_names_the_missing_tag(tmp_path, matrix):
     reports = tmp_path / "reports"
@@ -162,10 +224,11 @@ def test_no_wheel_for_this_python_names_the_missing_tag(tmp_path, matrix):
     tag = f"cp{PYTHON.replace('.', '')}"
     assert f"no verdict: uv pip: tensorflow-cpu==2.5.0 has no wheel for {tag} (Python ABI tag)" in done.stderr
     [path] = sessions(reports)
-    assert load_record(path)["provision"]["signature"] == "no matching wheel"
+    assert load_record(path).provision.signature == "no matching wheel"
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(11)
 @pytest.mark.parametrize("how", ["SIGTERM to nox", "Ctrl-C (SIGINT to the process group)"])
 def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, how):
@@ -192,14 +255,17 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     nox.communicate(timeout=30)
     assert nox.returncode != 0
     assert processes_mapping(library) == []
-    assert sessions(reports) == []  # no record of an interrupted run, and no temporary file
+    assert everything(reports) == []  # no record of an interrupted run, no logs, no temporary file
 
     done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=reports)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert [load_record(p)["verdict"] for p in sessions(reports)] == ["ok"]
+    [record] = sessions(reports)
+    assert load_record(record).verdict == "ok"
+    assert everything(reports) == [record, record.with_suffix(".logs")]
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(12)
 def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
@@ -213,8 +279,8 @@ def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_pytho
         _, stderr = run.communicate(timeout=600)
         assert run.returncode == 0, stderr[-2000:]
     records = [load_record(p) for p in sessions(reports)]
-    assert len(records) == 2 and len({r["id"] for r in records}) == 2
-    assert all(r["verdict"] == "ok" for r in records)
+    assert len(records) == 2 and len({r.id for r in records}) == 2
+    assert all(r.verdict == "ok" for r in records)
 
 
 def _write_same_record_many_times(folder: str, record: dict, count: int) -> None:
@@ -224,10 +290,7 @@ def _write_same_record_many_times(folder: str, record: dict, count: int) -> None
 
 @pytest.mark.fault(12)
 def test_records_with_the_same_name_never_overwrite_each_other(tmp_path):
-    record = {
-        **new_record("verify", ROW, host={}, tools={}, started="2026-01-01T00:00:00+00:00"),
-        "verdict": "ok",
-    }
+    record = a_record()
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_write_same_record_many_times, args=(str(tmp_path), record, 20))
@@ -240,20 +303,23 @@ def test_records_with_the_same_name_never_overwrite_each_other(tmp_path):
         assert worker.exitcode == 0
     files = sorted(tmp_path.iterdir())
     assert len(files) == 40 and all(RECORD_NAME.fullmatch(f.name) for f in files)
-    assert all(load_record(f) == record for f in files)
+    assert all(load_record(f) == msgspec.convert(record, Record) for f in files)
 
 
 @pytest.mark.fault(15)
 def test_crafted_version_never_reaches_a_shell(tmp_path):
     matrix = tmp_path / "m.toml"
     matrix.write_text('[[row]]\ntf = "$(touch pwned)"\nmetal = "none"\n')
-    done = run_nox("-l", matrix=matrix, reports=tmp_path / "reports", timeout=120)
-    assert done.returncode != 0
-    assert done.stderr.strip() == "tfcompat: m.toml: row 1: key 'tf': '$(touch pwned)' is not a valid version"
+    error = "tfcompat: m.toml: row 1: key 'tf': '$(touch pwned)' is not a valid version"
+    listed = run_nox("-l", matrix=matrix, reports=tmp_path / "reports", timeout=120)
+    assert listed.stderr.strip() == error  # the list still works: a broken matrix stops only its sessions
+    done = run_nox("-s", "report", matrix=matrix, reports=tmp_path / "reports", timeout=120)
+    assert done.returncode != 0 and error in done.stderr
     assert not (ROOT / "pwned").exists() and not (tmp_path / "pwned").exists()
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(15)
 def test_crafted_error_text_is_kept_verbatim_and_runs_nothing(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
@@ -265,7 +331,7 @@ def test_crafted_error_text_is_kept_verbatim_and_runs_nothing(tmp_path, matrix, 
     assert done.returncode == 1
     [path] = sessions(reports)
     assert RECORD_NAME.fullmatch(path.name) and path.parent == reports / "sessions"
-    error = load_record(path)["probes"]["import"]["error"]
+    error = load_record(path).probes["import"].error
     assert f"{library}: undefined symbol: tfcompat_missing_symbol" in error
     assert not list(ROOT.glob("pwned*")) and not list(tmp_path.glob("pwned*"))
 
@@ -281,7 +347,7 @@ def test_no_shell_anywhere():
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b'{"schema": 1, "kind": "verify", "n": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        (b'{"schema": 2, "kind": "verify", "id": ' + b"9" * 5000 + b"}", "Number out of range"),
         (b"[" * 100_000, "not valid JSON"),
         (b"\xff\xfe not utf-8", "not valid JSON"),
         (b"", "not valid JSON"),

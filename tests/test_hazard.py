@@ -182,6 +182,7 @@ def test_abi_record_carries_the_hazard(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 @pytest.mark.slow
+@pytest.mark.network  # a real TensorFlow environment from PyPI
 def test_probe_runs_the_fit_with_the_workarounds(tf_python: Path) -> None:
     """probes/fit.py --xla: a Mac can verify the default and the workaround. Here on
     tensorflow-cpu with Keras 3, which has no jit_compile on Adam and no legacy optimizers."""

@@ -19,6 +19,8 @@ from tfcompat.verify import judge
 
 ROW = Row(number=1, python="3.11", tf="2.17.0", metal="none", supports=None)
 
+pytestmark = [pytest.mark.network]  # a real TensorFlow environment from PyPI
+
 
 def import_with_plugin(tf_python, library, *, timeout=120.0):
     env = {**os.environ, "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)}

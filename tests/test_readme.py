@@ -27,7 +27,16 @@ from conftest import ROOT
 
 PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 #: What is kept from this machine's environment: how it reaches the network.
-NETWORK_KEYS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+NETWORK_KEYS = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+)
 #: A one-row matrix for the main job: a pair the abi check predicts to load.
 ONE_ROW = '[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
 

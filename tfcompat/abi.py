@@ -1,14 +1,22 @@
 """The abi check: predict, on any OS, whether tensorflow-metal loads next to a TensorFlow.
 
-``check()`` resolves the row's macOS arm64 wheels (macwheels), reads what dyld needs from
-them (macho, cached per wheel), and runs the loading model (dyld) on the plugin libraries.
+TensorFlow's side (its images, and the process they make after ``import tensorflow``) is read
+once per release and shared by every plugin checked against it (``tensorflow_side``); each
+plugin is dlopened in a fork of that process (``predict``). ``check()`` does one row: it resolves
+the row's macOS arm64 wheels (macwheels), reads what dyld needs from them (cached per wheel) and
+predicts. Where the first failure is a library that is not found, the prediction has a second
+layer: the same plugin against that library as the wheel ships it today, under its current
+name, i.e. what a symlink or a DYLD path fix would meet next.
 """
 
 from __future__ import annotations
 
 import pathlib
+import posixpath
 import time
+from dataclasses import dataclass
 
+from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from tfcompat import dyld, macho, macwheels
@@ -16,6 +24,7 @@ from tfcompat import dyld, macho, macwheels
 #: Entries kept in ``unresolved``; ``unresolved_count`` counts them all.
 UNRESOLVED_CAP = 20
 PLUGIN_DIR = "tensorflow-plugins/"
+_NOT_LOADED = "Library not loaded: "
 
 
 class AbiError(Exception):
@@ -27,9 +36,10 @@ class AbiError(Exception):
 def tf_package(tf: str) -> str:
     """The PyPI package whose macOS arm64 wheel holds TensorFlow ``tf``'s binaries.
 
-    tensorflow-macos up to 2.15 (the tensorflow wheels of 2.13 to 2.15 for macOS are stubs
-    that depend on it), tensorflow itself from 2.16 (tensorflow-macos 2.16 is the stub)."""
-    return "tensorflow-macos" if Version(tf) < Version("2.16.0rc0") else "tensorflow"
+    tensorflow-macos up to 2.15.0 (the tensorflow wheels of 2.13.0 to 2.15.0 for macOS are stubs
+    that depend on it), tensorflow itself from 2.15.1 (whose tensorflow-macos wheel is the stub,
+    as it is for 2.16; read from the wheels' sizes on the index: about 2 kB against 200 MB)."""
+    return "tensorflow-macos" if Version(tf) < Version("2.15.1") else "tensorflow"
 
 
 def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = None) -> dict:
@@ -43,22 +53,17 @@ def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = 
         requirements = [(tf_package(tf), tf), ("tensorflow-metal", metal)]
         refs = macwheels.resolve(requirements, python=python, root=root)
         # The small plugin wheel first: a bad one fails before the large download.
-        plugin_facts = macwheels.facts(refs[1], root=root)
-        opened.append(plugin_facts)
-        plugins = _plugin_paths(plugin_facts)
-        tf_facts = macwheels.facts(refs[0], root=root)
-        opened.append(tf_facts)
-        failures = _model(tf_facts, plugin_facts, plugins)
+        opened.append(macwheels.facts(refs[1], root=root))
+        plugin = plugin_side(opened[-1])
+        opened.append(macwheels.facts(refs[0], root=root))
+        prediction = predict(tensorflow_side(opened[-1]), plugin)
     except (macwheels.WheelError, macho.MachOError) as exc:
         raise AbiError(str(exc)) from None
     finally:
         for facts in opened:
             facts.close()
     return {
-        "verdict": "fail" if failures else "ok",
-        "first": failures[0].message if failures else None,
-        "unresolved_count": len(failures),
-        "unresolved": [failure.line for failure in failures[:UNRESOLVED_CAP]],
+        **prediction.section(),
         "wheels": [
             {"name": r.name, "version": r.version, "filename": r.filename, "sha256": r.sha256} for r in refs
         ],
@@ -67,30 +72,116 @@ def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = 
     }
 
 
-def _plugin_paths(plugin_facts: macwheels.WheelFacts) -> list[str]:
-    """The plugin libraries TensorFlow will dlopen, in the order it lists them."""
-    plugins = sorted(path for path in plugin_facts.images if path.startswith(PLUGIN_DIR))
+@dataclass
+class TensorFlowSide:
+    """TensorFlow's images in the process after ``import tensorflow``: one per release."""
+
+    ref: macwheels.WheelRef
+    process: dyld.Process
+
+
+@dataclass
+class PluginSide:
+    """A plugin wheel's images and the libraries TensorFlow will dlopen from it, in order."""
+
+    ref: macwheels.WheelRef
+    site: dict[str, dyld.Library]
+    plugins: list[str]
+    imports: dict[str, list[macho.Import]]
+
+
+@dataclass
+class Prediction:
+    """What dyld would do with one plugin: failures (dyld's first one first), the second layer
+    (a dict of the record's ``second``, or None) and the pair's minimum macOS."""
+
+    failures: list[dyld.Failure]
+    second: dict | None
+    min_macos: str | None
+
+    def section(self) -> dict:
+        """The prediction's part of an 'abi' section or a map cell."""
+        return {
+            "verdict": "fail" if self.failures else "ok",
+            "first": self.failures[0].message if self.failures else None,
+            "unresolved_count": len(self.failures),
+            "unresolved": [failure.line for failure in self.failures[:UNRESOLVED_CAP]],
+            "second": self.second,
+            "min_macos": self.min_macos,
+        }
+
+
+def tensorflow_side(facts: macwheels.WheelFacts) -> TensorFlowSide:
+    """Load TensorFlow's images from ``facts`` as ``import tensorflow`` does; AbiError for a stub."""
+    if dyld.TOP_LEVEL not in facts.images:
+        raise AbiError(f"{facts.ref.filename}: no {dyld.TOP_LEVEL}: not a TensorFlow binary wheel")
+    return TensorFlowSide(facts.ref, dyld.import_tensorflow(libraries(facts), facts.texts))
+
+
+def plugin_side(facts: macwheels.WheelFacts) -> PluginSide:
+    """The plugin libraries of ``facts``; AbiError when the wheel has none."""
+    plugins = sorted(path for path in facts.images if path.startswith(PLUGIN_DIR))
     if not plugins:
-        raise AbiError(f"{plugin_facts.ref.filename}: no library under {PLUGIN_DIR}")
-    return plugins
+        raise AbiError(f"{facts.ref.filename}: no library under {PLUGIN_DIR}")
+    imports = {path: [macho.Import(*item) for item in facts.images[path]["imports"]] for path in plugins}
+    return PluginSide(facts.ref, libraries(facts), plugins, imports)
 
 
-def _model(
-    tf_facts: macwheels.WheelFacts, plugin_facts: macwheels.WheelFacts, plugins: list[str]
-) -> list[dyld.Failure]:
-    """Run the loading model on the ``plugins`` libraries of ``plugin_facts``, in order."""
-    if dyld.TOP_LEVEL not in tf_facts.images:
-        raise AbiError(f"{tf_facts.ref.filename}: no {dyld.TOP_LEVEL}: not a TensorFlow binary wheel")
-    site = {**_libraries(tf_facts), **_libraries(plugin_facts)}
-    process = dyld.import_tensorflow(site, tf_facts.texts)
+def predict(tf: TensorFlowSide, plugin: PluginSide) -> Prediction:
+    """Dlopen ``plugin``'s libraries in a fork of ``tf``'s process; the second layer when the
+    first failure is a library that is not found."""
+    process = tf.process.fork(plugin.site)
+    failures = _dlopen(process, plugin)
+    return Prediction(failures, _second_layer(tf, plugin, failures), _min_macos(tf, plugin, process))
+
+
+def _dlopen(process: dyld.Process, plugin: PluginSide) -> list[dyld.Failure]:
     failures = []
-    for path in plugins:
-        imports = [macho.Import(*item) for item in plugin_facts.images[path]["imports"]]
-        failures += process.dlopen(site[path], imports)
+    for path in plugin.plugins:
+        failures += process.dlopen(process.site[path], plugin.imports[path])
     return failures
 
 
-def _libraries(facts: macwheels.WheelFacts) -> dict[str, dyld.Library]:
+def _second_layer(tf: TensorFlowSide, plugin: PluginSide, failures: list[dyld.Failure]) -> dict | None:
+    """The plugin against the missing library as TensorFlow's wheel ships it today: the file of
+    the same name (a loaded one first), standing in for the path dyld looked for."""
+    if not failures or not failures[0].short.startswith(_NOT_LOADED):
+        return None
+    wanted = failures[0].short.removeprefix(_NOT_LOADED)
+    name = posixpath.basename(wanted)
+    same = [lib for lib in tf.process.site.values() if posixpath.basename(lib.path) == name]
+    same.sort(key=lambda lib: (lib not in tf.process.loaded, lib.path))
+    if not same:
+        return {"library": wanted, "found_as": None, "verdict": None}
+    again = _dlopen(tf.process.fork(plugin.site, {wanted: same[0]}), plugin)
+    return {
+        "library": wanted,
+        "found_as": same[0].path,
+        "verdict": "fail" if again else "ok",
+        "first": again[0].message if again else None,
+        "unresolved_count": len(again),
+    }
+
+
+def _min_macos(tf: TensorFlowSide, plugin: PluginSide, process: dyld.Process) -> str | None:
+    """The newest of the wheels' macOS platform tags and the loaded images' LC_BUILD_VERSION."""
+    found = [wheel_macos(ref.filename) for ref in (tf.ref, plugin.ref)]
+    found += [library.min_macos for library in process.loaded]
+    return max((v for v in found if v), key=Version, default=None)
+
+
+def wheel_macos(filename: str) -> str | None:
+    """The oldest macOS a wheel's platform tags accept ("12.0" for macosx_12_0_arm64), or None."""
+    versions = [
+        ".".join(tag.platform.split("_")[1:3])
+        for tag in parse_wheel_filename(filename)[3]
+        if tag.platform.startswith("macosx_")
+    ]
+    return min(versions, key=Version, default=None)
+
+
+def libraries(facts: macwheels.WheelFacts) -> dict[str, dyld.Library]:
+    """The images of a wheel as the dyld model sees them; exports load on first use."""
     return {
         path: dyld.Library(
             path=path,
@@ -99,6 +190,7 @@ def _libraries(facts: macwheels.WheelFacts) -> dict[str, dyld.Library]:
             rpaths=meta["rpaths"],
             reexports={name: tuple(target) for name, target in meta["reexports"].items()},
             exports=lambda path=path: facts.exports(path),
+            min_macos=meta.get("min_macos"),
         )
         for path, meta in facts.images.items()
     }

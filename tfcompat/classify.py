@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import signal
 
+DATASET_DOWNLOAD = "dataset download failed"
 # (pattern, signature template) in order: the first match wins. Patterns come from the real
 # failures in shared/reference/failures.md; dyld's wording on macOS, ld.so's on Linux.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -24,12 +25,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"platform is already registered", "platform registered twice"),
         (r"No registered '(\w+)' OpKernel for 'GPU'", "missing GPU kernel: {0}"),
         (r"Could not satisfy explicit device specification", "missing GPU kernel"),
-        (
-            r"URL fetch failure|Name or service not known|Temporary failure in name resolution",
-            "dataset download failed",
-        ),
+        # The fit probe's own line when CIFAR-100 cannot be loaded (no network, no certificates).
+        (r"fit: dataset download failed", DATASET_DOWNLOAD),
     )
 )
+#: Signatures that are the machine's failure, not the pair's: no verdict, and the fix in one line.
+NO_VERDICT = {
+    DATASET_DOWNLOAD: "the CIFAR-100 download needs network; run with -- --data synthetic, "
+    "or fix the network/certificates",
+}
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$", re.MULTILINE)
 #: A signature is a table label, not a log: long ones are cut to this many characters.
 MAX_SIGNATURE = 160
@@ -54,6 +58,12 @@ def signature_of_text(text: str) -> str | None:
         return _cut(exceptions[-1].strip())
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return _cut(lines[-1]) if lines else None
+
+
+def no_verdict_reason(signature: str | None) -> str | None:
+    """``SIGNATURE: FIX`` when ``signature`` is the machine's failure (no verdict), else None."""
+    fix = NO_VERDICT.get(signature)
+    return f"{signature}: {fix}" if fix else None
 
 
 def signature_of_signal(number: int) -> str:

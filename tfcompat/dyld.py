@@ -30,7 +30,8 @@ NOT_CHECKED = (
     "system libraries and frameworks (/usr/lib, /System): their presence and their exports",
     "flat-namespace lookups of Apple runtime symbols (Objective-C, dispatch, CoreFoundation, "
     "Foundation, Metal, MPS, libc++ ABI)",
-    "the minimum macOS version of each image (LC_BUILD_VERSION) against the running macOS",
+    "whether the running macOS meets the minimum macOS of the wheels and images (reported as "
+    "min_macos, not judged)",
     "weak imports and weak-definition coalescing",
     "anything after the plugin has loaded: its version checks, C++ struct layouts, kernels",
 )
@@ -40,8 +41,11 @@ _SYSTEM_SYMBOL = re.compile(
     r"_(_?objc_|OBJC_|_?dispatch_|_?CF|kCF|_?NS|_?MTL|_?MPS|_Block_|_?os_|_?xpc_"
     r"|_cxa_|_gxx_|Unwind_|_ZNSt3__1|_ZTVN10__cxxabiv)"
 )
-#: tsl:: (or tensorflow::) internal::LoadDynamicLibrary: where TensorFlow calls dlopen.
-_LOADER_SYMBOL = "internal18LoadDynamicLibraryEPKcPPv"
+#: tsl::internal::LoadDynamicLibrary (tensorflow::internal:: up to TF 2.10): where TensorFlow calls
+#: dlopen; the only two spellings in the 26 releases with macOS arm64 wheels.
+_LOADER_SYMBOLS = frozenset(
+    f"__ZN{namespace}8internal18LoadDynamicLibraryEPKcPPv" for namespace in ("3tsl", "10tensorflow")
+)
 _SETS_LOCAL = re.compile(r"setdlopenflags\([^)]*RTLD_LOCAL")
 _MAX_DEPTH = 8  # a re-export chain longer than this is a loop
 
@@ -57,6 +61,7 @@ class Library:
     reexports: dict[str, tuple[int, str]]
     exports: Callable[[], frozenset[str]]
     hidden: bool = False  # hidden from flat lookups (a top-level image opened RTLD_LOCAL)
+    min_macos: str | None = None  # LC_BUILD_VERSION's minos: the oldest macOS that loads it
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,22 @@ _SYSTEM = object()  # what a dependency in the operating system resolves to
 
 @dataclass
 class Process:
-    """The images of a Python process after ``import tensorflow``, in load order."""
+    """The images of a Python process after ``import tensorflow``, in load order.
+
+    ``substitutes`` maps a load-command path to the image it stands for, as a symlink or a
+    DYLD_LIBRARY_PATH entry would make it: the second layer of a library that is not found."""
 
     site: dict[str, Library]
     loaded: list[Library] = field(default_factory=list)
     caller: Library | None = None  # the image that calls dlopen for plugins
+    substitutes: dict[str, Library] = field(default_factory=dict)
+
+    def fork(self, site: dict[str, Library], substitutes: dict[str, Library] | None = None) -> Process:
+        """This process with the images of ``site`` added (a plugin's wheel), ready for one dlopen.
+
+        TensorFlow's images are read and loaded once per release; each plugin is dlopened in a
+        fork of that process, so no plugin sees another's images."""
+        return Process({**self.site, **site}, list(self.loaded), self.caller, dict(substitutes or {}))
 
     def dlopen(self, plugin: Library, imports: list[macho.Import]) -> list[Failure]:
         """Load ``plugin`` RTLD_NOW | RTLD_LOCAL; return its failures, dyld's first one first.
@@ -142,6 +158,8 @@ class Process:
         ``chain`` in turn, after the install names of the loaded images."""
         if path.startswith(_SYSTEM_DIRS):
             return _SYSTEM, []
+        if path in self.substitutes:
+            return self.substitutes[path], []
         for library in self.loaded:
             if library.install_name == path:
                 return library, []
@@ -201,7 +219,7 @@ def import_tensorflow(site: dict[str, Library], texts: dict[str, str]) -> Proces
     top.hidden = loads_top_level_local(texts)
     process._load(top, [top])
     process.caller = next(
-        (lib for lib in process.loaded if any(n.endswith(_LOADER_SYMBOL) for n in lib.exports())),
+        (lib for lib in process.loaded if not _LOADER_SYMBOLS.isdisjoint(lib.exports())),
         None,
     )
     return process

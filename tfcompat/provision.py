@@ -5,7 +5,9 @@ Four steps, each cached where its answer cannot change:
 2. the release date: the upload time of the row's pinned wheels, read from a ``pylock.toml``
    that ``uv pip compile --no-deps`` writes without downloading anything;
 3. the resolution: ``uv pip compile --exclude-newer <release date + 1 day>``, i.e. what a user
-   could have installed then (no numpy 2 under TF 2.9), plus the row's constraints;
+   could have installed then (no numpy 2 under TF 2.9), plus the row's constraints, from binary
+   wheels only (``binaryonly``): a row whose tree has a requirement with no wheel for this
+   machine is not installable in seconds, instead of building it from source for 15 minutes;
 4. the environment: one per resolved set, installed with ``uv pip sync --compile-bytecode`` so
    the first import is not slowed by compiling TensorFlow's 10k modules, and reused only when
    its files still match their installers' RECORD (``installed``); a damaged one is rebuilt.
@@ -17,6 +19,7 @@ A full disk, or a folder that cannot be written, is a ``ProvisionError``: no ver
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -39,6 +42,8 @@ from tfcompat.matrix import Row
 
 #: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
 CACHE_ENV = "TFCOMPAT_CACHE"
+#: Part of a resolution's question: the answers of the binary-only resolver, not of plain uv.
+_BINARY_ONLY = "binary-only-1"
 # A pair is resolved as of one day after its newest pinned wheel: the day a user could first
 # have installed it, with the fixes released alongside.
 _RELEASE_SLACK = timedelta(days=1)
@@ -74,6 +79,9 @@ class Environment:
     packages: list[str] = field(default_factory=list)  # "name==version", as installed
     reused: bool = False
     seconds: float = 0.0
+    missing: list[str] = field(default_factory=list)  # no wheel here as of exclude_newer
+    exclude_newer_package: dict[str, str] = field(default_factory=dict)  # taken as of a later date
+    sdists: list[str] = field(default_factory=list)  # built from sdists: no wheel for any platform
 
 
 def cache_dir() -> Path:
@@ -127,8 +135,15 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
     try:
         interpreter, version = find_interpreter(row.python, deadline=deadline)
         exclude_newer = release_date(requirements, interpreter, deadline=deadline)
-        lock = resolve(requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline)
-        python, reused = environment(interpreter, version, lock, deadline=deadline, log=log)
+        wheels = resolve(
+            requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline
+        )
+        lock = "".join(f"{pin}\n" for pin in wheels.packages)
+        # Only the wheels resolved: the packages that publish no wheel at all are the only sdists.
+        binary_only = ["--only-binary", ":all:", *(f"--no-binary={name}" for name in wheels.sdists)]
+        python, reused = environment(
+            interpreter, version, lock, deadline=deadline, log=log, install_options=binary_only
+        )
     except DiskFull as exc:
         raise ProvisionError("disk full", str(exc)) from None
     except FilesError as exc:
@@ -138,15 +153,21 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
         interpreter=f"{version} {interpreter}",
         requirements=requirements,
         exclude_newer=exclude_newer,
-        packages=_pins(lock),
+        packages=wheels.packages,
         reused=reused,
         seconds=round(time.monotonic() - started, 3),
+        missing=wheels.missing,
+        exclude_newer_package=wheels.later,
+        sdists=wheels.sdists,
     )
 
 
-def environment(interpreter: Path, version: str, lock: str, *, deadline: float, log) -> tuple[Path, bool]:
+def environment(
+    interpreter: Path, version: str, lock: str, *, deadline: float, log, install_options: list[str] = ()
+) -> tuple[Path, bool]:
     """The python of an environment of ``interpreter`` holding exactly ``lock`` (requirements.txt
-    text), and whether it was reused: it is when its files prove intact, else it is (re)built."""
+    text), and whether it was reused: it is when its files prove intact, else it is (re)built
+    with ``uv pip sync`` and ``install_options`` (e.g. binary wheels only)."""
     env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     site = installed.site_packages(env_dir, version)
@@ -169,7 +190,7 @@ def environment(interpreter: Path, version: str, lock: str, *, deadline: float, 
                 return python, True
         else:
             log(f"creating {env_dir}")
-        _build(env_dir, interpreter, python, lock, deadline=deadline)
+        _build(env_dir, interpreter, python, lock, deadline=deadline, options=install_options)
         try:
             installed.seal(env_dir, site, key=key, expected=_pins(lock))
         except installed.Damaged as exc:
@@ -182,7 +203,9 @@ def environment(interpreter: Path, version: str, lock: str, *, deadline: float, 
     return python, False
 
 
-def _build(env_dir: Path, interpreter: Path, python: Path, lock: str, *, deadline: float) -> None:
+def _build(
+    env_dir: Path, interpreter: Path, python: Path, lock: str, *, deadline: float, options: list[str]
+) -> None:
     """Make a new virtual environment at ``env_dir`` and install exactly ``lock`` in it."""
     with temporary_folder("uv") as tmp:
         lock_file = tmp / "requirements.txt"
@@ -191,7 +214,7 @@ def _build(env_dir: Path, interpreter: Path, python: Path, lock: str, *, deadlin
             ["venv", "--clear", "--python", str(interpreter), str(env_dir)], deadline=deadline, folder=env_dir
         )
         _uv(
-            ["pip", "sync", "--compile-bytecode", "--python", str(python), str(lock_file)],
+            ["pip", "sync", "--compile-bytecode", *options, "--python", str(python), str(lock_file)],
             deadline=deadline,
             folder=env_dir,
         )
@@ -258,10 +281,15 @@ def resolve(
     exclude_newer: str | None,
     *,
     deadline: float,
-) -> str:
-    """The full pinned set (requirements.txt text) for this interpreter; cached, since
-    ``--exclude-newer`` makes the answer fixed."""
+):
+    """The full set of binary wheels for this interpreter (a ``binaryonly.WheelSet``); cached,
+    since ``--exclude-newer`` makes the answer fixed. Raise ``binaryonly.NotInstallable`` when no
+    set of wheels installs the row, ``ProvisionError`` for any other failure."""
+    # binaryonly reads the index through claims, which imports this module: imported here.
+    from tfcompat import binaryonly
+
     question = {
+        "resolver": _BINARY_ONLY,
         "requirements": requirements,
         "constraints": list(constraints),
         "python": version,
@@ -269,22 +297,27 @@ def resolve(
         "platform": platform.platform(),
     }
     entry = cache.entry_path(cache_dir() / "resolve", question)
-    cached = cache.load_json(
-        entry, question, valid=lambda value: isinstance(value, dict) and isinstance(value.get("lock"), str)
-    )
+
+    def valid(value) -> bool:
+        try:
+            wheels = binaryonly.WheelSet(**value)
+        except TypeError:
+            return False
+        return isinstance(wheels.packages, list) and all(isinstance(pin, str) for pin in wheels.packages)
+
+    cached = cache.load_json(entry, question, valid=valid)
     if cached is not None:
-        return cached["lock"]
-    with temporary_folder("uv") as tmp:
-        args = ["pip", "compile", "-", "--python", str(interpreter), "--no-header", "--no-annotate", "-q"]
-        if exclude_newer:
-            args += ["--exclude-newer", exclude_newer]
-        if constraints:
-            constraints_file = tmp / "constraints.txt"
-            constraints_file.write_text("\n".join(constraints) + "\n")
-            args += ["--constraint", str(constraints_file)]
-        lock = _uv(args, deadline=deadline, stdin="\n".join(requirements))
-    cache.store_json(entry, question, {"lock": lock})
-    return lock
+        return binaryonly.WheelSet(**cached)
+    python = ".".join(version.split(".")[:2])
+    wheels = binaryonly.resolve(
+        requirements,
+        target=binaryonly.Target(python=python, interpreter=str(interpreter)),
+        exclude_newer=exclude_newer,
+        constraints=constraints,
+        timeout=deadline - time.monotonic(),
+    )
+    cache.store_json(entry, question, dataclasses.asdict(wheels))
+    return wheels
 
 
 def _valid_release(value) -> bool:

@@ -101,6 +101,11 @@ class Provision(_Model, kw_only=True):
     exclude_newer: str | None = None
     packages: list[str] = []  # "name==version", as installed
     reused: bool = False
+    # Binary wheels only (binaryonly.py): what had no wheel as of exclude_newer, the packages
+    # taken as of a later date because of it, and those built from sdists (no wheel anywhere).
+    missing: list[str] = []
+    exclude_newer_package: dict[str, str] = {}
+    sdists: list[str] = []
 
 
 class Probe(_Model, kw_only=True):
@@ -110,6 +115,7 @@ class Probe(_Model, kw_only=True):
     seconds: float | None = None
     timed_out: bool = False
     signature: str | None = None
+    reason: str | None = None  # status error: the machine's failure with its fix; skipped: why
     error: str | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
@@ -147,9 +153,15 @@ class Preflight(_Model, kw_only=True):
     """Can a pair be installed on macOS arm64 for one Python, from binary wheels, as of its release?"""
 
     status: Literal["installs", "not_installable", "no_wheel", "error"]
-    requirement: str | None = None  # the first requirement with no arm64 wheel
-    exclude_newer: str | None = None
+    #: not_installable: the requirement with no macOS arm64 wheel in its range, then or since.
+    requirement: str | None = None
+    exclude_newer: str | None = None  # the pair's release: one day after its newest wheel
     packages: list[str] = []
+    #: Every requirement with no macOS arm64 wheel as of ``exclude_newer``, in the order found
+    #: (empty: installs as of the release); each is then taken as of its first arm64 wheel:
+    missing: list[str] = []
+    exclude_newer_package: dict[str, str] = {}  # package -> the later date it is resolved as of
+    sdists: list[str] = []  # built from the sdist: no wheel for any platform (pure Python)
     error: str | None = None  # why no answer (status "error")
     install: InstallCommand | None = None
 
@@ -182,6 +194,7 @@ class Release(_Model, kw_only=True):
     version: str
     package: str  # the distribution that holds the macOS arm64 binaries
     pythons: list[str] = []  # "3.10", ... with a macOS arm64 wheel
+    wheel: Wheel | None = None  # the one wheel whose images the map read, for every Python
 
 
 class MapSection(_Model, kw_only=True):
@@ -191,6 +204,7 @@ class MapSection(_Model, kw_only=True):
     metal_releases: list[Release]
     cells: list[MapCell]
     seconds: float | None = None
+    error: str | None = None  # no verdict for part of the map: how much, and the first reason
 
 
 class Abi(_Model, kw_only=True):
@@ -255,13 +269,16 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def new_record(kind: str, row: Row, *, host: dict, tools: dict, started: str) -> dict:
-    """The common part of a record; the caller adds its sections and ``verdict``."""
+def new_record(kind: str, row: Row | None, *, host: dict, tools: dict, started: str) -> dict:
+    """The common part of a record (``row`` None for a map); the caller adds its sections and
+    ``verdict``."""
     return {
         "schema": SCHEMA,
         "kind": kind,
         "id": f"{started[:19].replace(':', '').replace('-', '')}-{secrets.token_hex(4)}",
-        "row": {
+        "row": None
+        if row is None
+        else {
             "number": row.number,
             "python": row.python,
             "tf": row.tf,

@@ -1,15 +1,27 @@
-"""One verify run: provision a row, run its probes in order, judge them, write the record."""
+"""One verify run: provision a row, run its probes in order, judge them, write the record.
+
+Probe statuses: ``ok``; ``fail`` (the pair failed); ``error`` (no verdict: the machine failed,
+e.g. the dataset could not be downloaded); ``skipped`` (could not measure here, e.g. a speed-up
+with no GPU); ``not_reached`` (an earlier probe did not pass). The record's verdict is ``fail``
+when a judged probe failed, else ``error`` when one could not decide, else ``ok``; the speed-up
+is a measurement and never decides it.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
+from tfcompat.binaryonly import NotInstallable
 from tfcompat.classify import (
     error_excerpt,
     known_signature,
+    no_verdict_reason,
     signature_of_signal,
     signature_of_text,
     signature_of_timeout,
@@ -17,8 +29,13 @@ from tfcompat.classify import (
 from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import PROBES, Row
 from tfcompat.provision import ProvisionError, provision, uv_binary
-from tfcompat.record import new_record, now, write_record
+from tfcompat.record import new_record, now, record_stem, sessions_dir, write_record
 from tfcompat.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
+
+#: Probes whose status decides the verdict: all but the speed-up, a measurement.
+JUDGED = tuple(name for name in PROBES if name != "speedup")
+#: Statuses after which the next probe still runs.
+PASSING = ("ok", "skipped")
 
 
 def probe_args(fit_argv: list[str]) -> dict[str, list[str]]:
@@ -26,13 +43,20 @@ def probe_args(fit_argv: list[str]) -> dict[str, list[str]]:
 
     The fit probe's own parser checks them before anything is built (it is the one definition
     of its options, and imports TensorFlow only in ``main``, so loading it here is cheap);
-    argparse exits with its usage line on a bad option. The speed-up probe times the same model
+    argparse exits with its usage line on a bad option. ``--device cpu`` is refused: verify
+    judges training on the GPU wherever one is listed. The speed-up probe times the same model
     and batch size as the fit.
     """
     spec = importlib.util.spec_from_file_location("tfcompat_fit_probe", probe_script("fit"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     fit = module.parse_args(fit_argv)
+    if fit.device == "cpu":
+        print(
+            "fit: --device cpu is for running probes/fit.py by hand: verify trains on the GPU",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     args = {name: [] for name in PROBES}
     args["fit"] = list(fit_argv)
     args["speedup"] = ["--model", fit.model, "--batch-size", str(fit.batch_size)]
@@ -40,10 +64,18 @@ def probe_args(fit_argv: list[str]) -> dict[str, list[str]]:
 
 
 def run_verify(
-    row: Row, *, timeouts: dict[str, float], args: dict[str, list[str]], log: Callable[[str], None] = print
+    row: Row,
+    *,
+    timeouts: dict[str, float],
+    args: dict[str, list[str]],
+    log: Callable[[str], None] = print,
+    echo: BinaryIO | None = None,
 ) -> tuple[dict, Path]:
     """Verify ``row`` here; return its record and where it was written.
 
+    The probes' whole stdout and stderr go to ``<record stem>.logs/`` beside the record; their
+    stdout is also copied to ``echo`` (default: this process's stdout) while they run. An
+    interrupted run (Ctrl-C, SIGTERM, any exception) writes no record and removes its logs.
     Raises ``NotRunnableHere`` (before anything is installed or written) when this OS cannot run
     the row at all.
     """
@@ -51,55 +83,103 @@ def run_verify(
     uv = uv_binary()
     record = new_record("verify", row, host=host_info(), tools=tool_versions(uv), started=started)
     record["probes"] = {}
+    folder = sessions_dir()
+    logs = folder / f"{record_stem(record)}.logs"
     try:
-        env = provision(row, timeout=timeouts["provision"], log=log)
-    except ProvisionError as exc:
-        record["provision"] = {
-            "status": "error",
-            "signature": exc.signature,
-            "error": str(exc),
-            "detail": exc.detail[-TAIL_BYTES:],  # uv's own words, bounded like a probe's tail
-        }
-        record["verdict"] = "error"
-        log(f"provisioning failed: {exc}")
-    else:
-        record["provision"] = {
-            "status": "ok",
-            "error": None,
-            "signature": None,
-            "seconds": env.seconds,
-            "interpreter": env.interpreter,
-            "requirements": env.requirements,
-            "exclude_newer": env.exclude_newer,
-            "packages": env.packages,
-            "reused": env.reused,
-        }
-        log(f"provisioned in {env.seconds:.1f} s: {', '.join(env.requirements)}")
-        record["probes"] = _run_probes(row, env.python, timeouts=timeouts, args=args, log=log)
-        # The speed-up is a measurement, not a check: it never fails a pair.
-        judged = [probe["status"] for name, probe in record["probes"].items() if name != "speedup"]
-        record["verdict"] = "ok" if all(status == "ok" for status in judged) else "fail"
-    record["finished"] = now()
-    return record, write_record(record)
+        try:
+            env = provision(row, timeout=timeouts["provision"], log=log)
+        except NotInstallable as exc:
+            # Neither a pass nor a failure of the pair: no set of wheels installs it here.
+            record["provision"] = {
+                "status": "not_installable",
+                "signature": exc.signature,
+                "error": str(exc),
+                "detail": exc.detail[-TAIL_BYTES:],
+                "missing": exc.missing,
+            }
+            log(f"not installable from wheels: {exc}")
+        except ProvisionError as exc:
+            record["provision"] = {
+                "status": "error",
+                "signature": exc.signature,
+                "error": str(exc),
+                "detail": exc.detail[-TAIL_BYTES:],  # uv's own words, bounded like a probe's tail
+            }
+            log(f"provisioning failed: {exc}")
+        else:
+            record["provision"] = {
+                "status": "ok",
+                "error": None,
+                "signature": None,
+                "seconds": env.seconds,
+                "interpreter": env.interpreter,
+                "requirements": env.requirements,
+                "exclude_newer": env.exclude_newer,
+                "packages": env.packages,
+                "reused": env.reused,
+                "missing": env.missing,
+                "exclude_newer_package": env.exclude_newer_package,
+                "sdists": env.sdists,
+            }
+            log(f"provisioned in {env.seconds:.1f} s: {', '.join(env.requirements)}")
+            log(f"probe output, in full: {logs}")
+            echo = echo if echo is not None else sys.stdout.buffer
+            record["probes"] = _run_probes(
+                row, env.python, timeouts=timeouts, args=args, log=log, logs=logs, echo=echo
+            )
+        record["verdict"] = verdict_of(record)
+        record["finished"] = now()
+        return record, write_record(record, folder)
+    except BaseException:
+        # Nothing half-written: the logs of a run without a record would explain nothing.
+        shutil.rmtree(logs, ignore_errors=True)
+        raise
 
 
-def _run_probes(row: Row, python: Path, *, timeouts, args, log) -> dict[str, dict]:
+def verdict_of(record: dict) -> str:
+    """``not_installable`` when no set of wheels installs the row, ``fail`` if a judged probe
+    failed, ``error`` if provisioning or a judged probe could not decide, else ``ok``; the
+    speed-up never decides."""
+    if record["provision"]["status"] in ("error", "not_installable"):
+        return record["provision"]["status"]
+    judged = [record["probes"][name]["status"] for name in JUDGED if name in record["probes"]]
+    if "fail" in judged:
+        return "fail"
+    if "error" in judged:
+        return "error"
+    return "ok"
+
+
+def _run_probes(
+    row: Row, python: Path, *, timeouts, args, log, logs: Path, echo: BinaryIO
+) -> dict[str, dict]:
     results: dict[str, dict] = {}
     env = dict(os.environ)  # passed through: TF_PLUGGABLE_DEVICE_LIBRARY_PATH, proxies, TF_* flags
     for name in PROBES:
-        if any(result["status"] != "ok" for result in results.values()):
+        if any(result["status"] not in PASSING for result in results.values()):
             results[name] = {"status": "not_reached"}
             continue
-        run = run_probe(python, probe_script(name), args[name], timeout=timeouts[name], env=env)
-        results[name] = judge(name, run, row=row, timeout=timeouts[name])
-        outcome = results[name]
+        run = run_probe(
+            python, probe_script(name), args[name], timeout=timeouts[name], env=env, log_dir=logs, echo=echo
+        )
+        listed = results.get("devices", {}).get("result") or {}
+        outcome = judge(name, run, row=row, timeout=timeouts[name], listed_gpus=listed.get("gpus") or [])
+        # Relative to the record's folder, so a collected folder of records keeps its links.
+        stdout, stderr = run.logs
+        outcome["logs"] = {"stdout": f"{logs.name}/{stdout.name}", "stderr": f"{logs.name}/{stderr.name}"}
+        results[name] = outcome
         log(f"probe {name}: {outcome['status']} in {run.seconds:.1f} s" + _because(outcome))
     return results
 
 
-def judge(name: str, run: ProbeRun, *, row: Row, timeout: float) -> dict:
-    """The probe's result section: its status and, when it failed, the signature and error."""
+def judge(name: str, run: ProbeRun, *, row: Row, timeout: float, listed_gpus: list[str] = ()) -> dict:
+    """The probe's result section: its status and, when it did not pass, the signature and why.
+
+    ``listed_gpus``: the GPUs the devices probe listed (a fit judged against its own listing
+    alone would pass on the CPU when its process does not see the GPU).
+    """
     error = None
+    skipped = None
     if run.timed_out:
         signature = signature_of_timeout(timeout)
     elif run.signal:
@@ -113,14 +193,21 @@ def judge(name: str, run: ProbeRun, *, row: Row, timeout: float) -> dict:
     elif run.result is None:
         signature = "probe produced no result"
     else:
-        signature = _observed_failure(name, run.result, row)
+        signature = _observed_failure(name, run.result, row, listed_gpus)
+        skipped = run.result.get("skipped") if signature is None else None
+    reason = no_verdict_reason(signature)
+    if signature is None:
+        status = "skipped" if skipped else "ok"
+    else:
+        status = "error" if reason else "fail"
     return {
-        "status": "ok" if signature is None else "fail",
+        "status": status,
         "returncode": run.returncode,
         "signal": run.signal,
         "seconds": run.seconds,
         "timed_out": run.timed_out,
         "signature": signature,
+        "reason": reason or (str(skipped) if skipped else None),
         "error": error,
         "stdout_tail": run.stdout_tail,
         "stderr_tail": run.stderr_tail,
@@ -128,20 +215,29 @@ def judge(name: str, run: ProbeRun, *, row: Row, timeout: float) -> dict:
     }
 
 
-def _observed_failure(name: str, result: dict, row: Row) -> str | None:
+def _observed_failure(name: str, result: dict, row: Row, listed_gpus: list[str]) -> str | None:
     """What is wrong with a probe that ran to the end, judged from what it printed."""
     if name == "devices" and row.has_plugin and not result.get("gpus"):
         return "no GPU device listed"
     if name == "fit":
         if not result.get("finite", False):
             return "non-finite loss"
-        if row.has_plugin and result.get("gpus") and "GPU" not in str(result.get("placed_on", "")):
+        if (listed_gpus or result.get("gpus")) and "GPU" not in str(result.get("placed_on", "")):
             return "training not placed on the GPU"
     if name == "agree" and not result.get("agrees", False):
         worst = [c for c in result.get("comparisons", []) if not c.get("agrees")]
-        return f"disagrees with {result.get('reference')}: " + ", ".join(c["name"] for c in worst)
+        where = ", ".join(_where(c) for c in worst)
+        return f"disagrees with {result.get('reference')}: {where}"
     return None
 
 
+def _where(comparison: dict) -> str:
+    """``matmul on GPU:0``; a comparison without a device (an older agree probe) is its name alone."""
+    device = str(comparison.get("device") or "").lstrip("/")
+    return f"{comparison.get('name')} on {device}" if device else str(comparison.get("name"))
+
+
 def _because(outcome: dict) -> str:
-    return f": {outcome['signature']}" if outcome.get("signature") else ""
+    why = outcome.get("reason") or outcome.get("signature")
+    prefix = "no verdict: " if outcome["status"] == "error" else ""
+    return f": {prefix}{why}" if why else ""

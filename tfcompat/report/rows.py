@@ -68,7 +68,12 @@ def verify_results(record: Record) -> dict[str, Result]:
             results[column] = Result("fail", clean(probe.signature) or "failed", detail)
         elif probe.status in ("skipped", "error"):
             words = "not measured here" if probe.status == "skipped" else "no verdict"
-            reason = clean(probe.signature) or first_line(clean(probe.error)) or probe.status
+            reason = (
+                clean(probe.reason)
+                or clean(probe.signature)
+                or first_line(clean(probe.error))
+                or probe.status
+            )
             results[column] = Result(None, f"{words}: {reason}", clean(probe.error))
         else:
             results[column] = Result(None)

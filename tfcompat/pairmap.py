@@ -1,0 +1,540 @@
+"""The map: every final TensorFlow x tensorflow-metal release with a macOS arm64 wheel, predicted.
+
+``nox -s map`` runs on any OS and writes one record (kind ``map``, ``map-<id>.json``) with a cell
+per pair:
+
+- the abi prediction (``abi.predict``), with its second layer and the pair's minimum macOS;
+- per Python that both releases have wheels for, an install preflight: the complete set of
+  binary wheels for macOS arm64 as of the pair's release (``binaryonly``), or the requirement
+  that has no arm64 wheel then or since.
+
+The releases are the index's (PEP 691 JSON, three requests), not the matrix's: a new release is a
+new row or column at the next run, and no file needs an edit. The index answers are cached
+(``$TFCOMPAT_CACHE/map/index/``), so a run without network maps the releases it last saw, and
+says so.
+
+TensorFlow's side is read once per release, from one wheel: the cp310 one where the release has
+it (the matrix's default Python, so ``nox -s abi`` shares the cached facts), else its newest
+Python's. The plugin's library is byte-identical across the Python tags of every
+tensorflow-metal release, and on the TensorFlow releases sampled (``benchmarks/map.py
+--python-tags``) no prediction differs between Python tags (see the README). Each release is
+predicted in one of ``WHEEL_WORKERS`` worker processes (its wheel downloaded, read and deleted
+the first time: 2 - 4 at once keep 2 cores busy and the extra disk under 4 GB), every plugin
+dlopened in a fork of its process. The preflights run in a pool of ``RESOLVE_WORKERS`` uv
+processes against the run's snapshot of the index (``IndexSnapshot``: each page fetched once)
+with a uv cache of their own, deleted after the run, from that cache alone when it has what a
+resolution needs. Answers are cached: preflights by their inputs and the resolver's code
+(``$TFCOMPAT_CACHE/map/preflight/``: the release date fixes the answer), predictions by the two
+wheels' sha256 and the model's code (``$TFCOMPAT_CACHE/map/abi/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import json
+import multiprocessing
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from tfcompat import abi, binaryonly, claims, dyld, macho, macwheels
+from tfcompat.files import write_atomic
+from tfcompat.host import host_info, tool_versions
+from tfcompat.indexsnapshot import IndexSnapshot
+from tfcompat.macwheels import WheelRef
+from tfcompat.matrix import NO_PLUGIN, Row
+from tfcompat.provision import ProvisionError, cache_dir, requirements_for, uv_binary
+from tfcompat.record import new_record, now, write_record
+
+PLUGIN = "tensorflow-metal"
+TENSORFLOW = ("tensorflow-macos", "tensorflow")
+#: The Python whose TensorFlow wheel is read, where a release has one: the matrix's default.
+ABI_PYTHON = "3.10"
+WHEEL_WORKERS = 3
+#: uv processes at once: a resolution waits on the index far more than it computes (0.3 s of
+#: CPU in 3 s when online), so more of them than cores keep the preflights moving.
+RESOLVE_WORKERS = 8
+#: A release is resolved as of the day after its newest wheel (as provision.release_date).
+_RELEASE_SLACK = timedelta(days=1)
+
+
+class MapError(Exception):
+    """The map cannot be made at all (no index answer and none cached, an unknown release, a bad
+    option); the message is one line."""
+
+
+@dataclass(frozen=True)
+class IndexWheel:
+    """One macOS arm64 wheel on the index, for one CPython."""
+
+    name: str
+    version: str
+    filename: str
+    url: str
+    sha256: str
+    size: int
+    uploaded: datetime
+    python: str  # "3.10"
+    macos: str  # the oldest macOS its platform tag accepts, "12.0"
+
+    @property
+    def ref(self) -> WheelRef:
+        return WheelRef(self.name, self.version, self.filename, self.url, self.sha256, self.size)
+
+
+@dataclass(frozen=True)
+class MapRelease:
+    """A release of a column or row: the wheel with its binaries, and the one a user installs,
+    per Python (the same for tensorflow-metal and for TensorFlow from 2.15.1)."""
+
+    version: str
+    binary: dict[str, IndexWheel]
+    install: dict[str, IndexWheel]
+
+    @property
+    def pythons(self) -> list[str]:
+        return sorted(set(self.binary) & set(self.install), key=Version)
+
+    @property
+    def read(self) -> IndexWheel:
+        """The wheel whose images stand for every Python of the release."""
+        return self.binary.get(ABI_PYTHON) or self.binary[max(self.binary, key=Version)]
+
+    def record(self) -> dict:
+        wheel = self.read
+        return {
+            "version": self.version,
+            "package": wheel.name,
+            "pythons": self.pythons,
+            "wheel": {
+                "name": wheel.name,
+                "version": wheel.version,
+                "filename": wheel.filename,
+                "sha256": wheel.sha256,
+            },
+        }
+
+
+def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[dict, Path] | None:
+    """``nox -s map [-- --tf V --metal V]``: the record and its path; None after --help."""
+    parser = argparse.ArgumentParser(prog="nox -s map --", description=__doc__.splitlines()[0])
+    parser.add_argument("--tf", action="append", default=[], help="only this TensorFlow release (repeatable)")
+    parser.add_argument("--metal", action="append", default=[], help="only this plugin release (repeatable)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        if exc.code:
+            raise MapError("bad options after --: see nox -s map -- --help") from None
+        return None
+    return run_map(tf=args.tf, metal=args.metal, log=log)
+
+
+def run_map(
+    *, tf: list[str] = (), metal: list[str] = (), log: Callable[[str], None] = print
+) -> tuple[dict, Path]:
+    """Map every release (or only those named) and write the record; return it and its path.
+
+    Raise ``MapError`` when there is nothing to map (no index answer and none cached, or a
+    named release that does not exist)."""
+    record = new_record("map", None, host=host_info(), tools=tool_versions(uv_binary()), started=now())
+    started = time.monotonic()
+    root = cache_dir()
+    index = releases(root=root, log=log)
+    tf_releases = _only(index.tf, tf, "TensorFlow")
+    metal_releases = _only(index.metal, metal, PLUGIN)
+    cells = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
+    missing = _no_verdict(cells)
+    record["map"] = {
+        "tf_releases": [release.record() for release in tf_releases],
+        "metal_releases": [release.record() for release in metal_releases],
+        "cells": cells,
+        "seconds": round(time.monotonic() - started, 3),
+        "error": missing,
+    }
+    record["verdict"] = "error" if missing else "ok"
+    record["finished"] = now()
+    return record, write_record(record)
+
+
+class Releases(NamedTuple):
+    """The map's rows and columns, oldest first, and why the index could not be asked (then
+    they are the last ones it answered)."""
+
+    tf: list[MapRelease]
+    metal: list[MapRelease]
+    unreachable: str | None
+
+
+def releases(*, root: Path, log: Callable[[str], None]) -> Releases:
+    """Every final TensorFlow and tensorflow-metal release with a macOS arm64 wheel."""
+    unreachable: list[str] = []
+    wheels = {
+        name: index_wheels(name, root=root, log=log, unreachable=unreachable)
+        for name in (*TENSORFLOW, PLUGIN)
+    }
+    tf_releases = []
+    for version in sorted({v for name in TENSORFLOW for v in wheels[name]}, key=Version):
+        row = _mac_row(version, NO_PLUGIN)
+        binary = wheels[abi.tf_package(version)].get(version, {})
+        install_name = requirements_for(row, system="Darwin", machine="arm64")[0].split("==")[0]
+        install = wheels[install_name].get(version, {})
+        if binary and install:
+            tf_releases.append(MapRelease(version, binary, install))
+    metal_releases = [
+        MapRelease(v, w, w) for v, w in sorted(wheels[PLUGIN].items(), key=lambda i: Version(i[0]))
+    ]
+    return Releases(tf_releases, metal_releases, unreachable[0] if unreachable else None)
+
+
+def index_wheels(
+    name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]
+) -> dict[str, dict[str, IndexWheel]]:
+    """Final, not yanked releases of ``name``: version -> Python -> its macOS arm64 wheel.
+    When the index cannot be reached, the last answer cached, and the reason in ``unreachable``."""
+    answer = _index_answer(name, root=root, log=log, unreachable=unreachable)
+    found: dict[str, dict[str, IndexWheel]] = {}
+    for entry in answer["files"]:
+        try:
+            wheel = _mac_wheel(name, entry)
+        except (KeyError, TypeError, ValueError, InvalidWheelFilename, InvalidVersion):
+            continue  # not a macOS arm64 CPython wheel of a final release, or not usable
+        if wheel is not None:
+            found.setdefault(wheel.version, {}).setdefault(wheel.python, wheel)
+    return found
+
+
+def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
+    if entry.get("yanked") or not entry["filename"].endswith(".whl"):
+        return None
+    _, version, _, tags = parse_wheel_filename(entry["filename"])
+    if version.is_prerelease or version.is_devrelease or version.local:
+        return None
+    for tag in tags:
+        mac = tag.platform.startswith("macosx_") and tag.platform.endswith(("_arm64", "_universal2"))
+        if mac and tag.interpreter.startswith("cp3") and tag.abi == tag.interpreter:
+            return IndexWheel(
+                name=name,
+                version=str(version),
+                filename=entry["filename"],
+                url=urllib.parse.urljoin(claims.index_url(name), entry["url"]),
+                sha256=entry["hashes"]["sha256"],
+                size=int(entry.get("size") or 0),
+                uploaded=datetime.fromisoformat(entry["upload-time"].replace("Z", "+00:00")),
+                python=f"3.{tag.interpreter[3:]}",
+                macos=".".join(tag.platform.split("_")[1:3]),
+            )
+    return None
+
+
+def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]) -> dict:
+    """The index's answer for ``name``; the cached one, said so, when the index is unreachable."""
+    cached = index_cache(name, root)
+    try:
+        answer = claims.index_answer(name)
+    except claims.ClaimsError as exc:
+        try:
+            answer = json.loads(cached.read_text())
+        except (OSError, ValueError):
+            raise MapError(
+                f"no verdict: {exc}; no earlier answer is cached: connect to the index and rerun"
+            ) from None
+        when = datetime.fromtimestamp(cached.stat().st_mtime).isoformat(timespec="minutes")
+        log(f"map: {exc}: using the answer cached {when}")
+        unreachable.append(str(exc))
+        return answer
+    write_atomic(cached, json.dumps(answer))
+    return answer
+
+
+def index_cache(name: str, root: Path) -> Path:
+    """Where the last answer of the index in use for ``name`` is kept (by the index's URL)."""
+    url = claims.index_url(name)
+    return root / "map" / "index" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+
+
+def _mac_row(tf: str, metal: str, python: str = ABI_PYTHON) -> Row:
+    """A row for ``provision.requirements_for``: what a user installs on a Mac for the pair."""
+    return Row(number=0, python=python, tf=tf, metal=metal, supports=None)
+
+
+def _only(found: list[MapRelease], wanted: list[str], what: str) -> list[MapRelease]:
+    if not wanted:
+        return found
+    known = {release.version: release for release in found}
+    unknown = [version for version in wanted if version not in known]
+    if unknown:
+        raise MapError(f"{what} {unknown[0]}: no final release with a macOS arm64 wheel on the index")
+    return [known[version] for version in wanted]
+
+
+def build(
+    tf_releases: list[MapRelease],
+    metal_releases: list[MapRelease],
+    *,
+    root: Path,
+    log: Callable[[str], None],
+    unreachable: str | None = None,
+) -> list[dict]:
+    """The cells, TensorFlow-major: abi predictions and preflights, computed concurrently.
+    With the index ``unreachable``, a preflight not cached has no answer (it needs the index)."""
+    cells = {
+        (t.version, m.version): {"tf": t.version, "metal": m.version, "abi": None, "pythons": {}}
+        for t in tf_releases
+        for m in metal_releases
+    }
+    started = time.monotonic()
+    jobs = [(t, m, python) for t in tf_releases for m in metal_releases for python in _shared(t, m)]
+    done_before = sum(_cached_preflight(t, m, python, root) is not None for t, m, python in jobs)
+    log(
+        f"map: {len(tf_releases)} TensorFlow x {len(metal_releases)} {PLUGIN} releases, "
+        f"{len(jobs)} install preflights ({done_before} cached)"
+    )
+    with contextlib.ExitStack() as stack:
+        index = {}
+        if unreachable:
+            index["unreachable"] = unreachable
+        elif done_before < len(jobs):
+            index["index_url"] = stack.enter_context(IndexSnapshot())
+            index["uv_cache"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfcompat-uv-")))
+        _build(tf_releases, metal_releases, jobs, cells, index, root=root, log=log, started=started)
+    statuses = Counter(p["status"] for cell in cells.values() for p in cell["pythons"].values())
+    log(
+        f"map: preflights {statuses['installs']} install, {statuses['not_installable']} not installable, "
+        f"{statuses['error']} without an answer ({time.monotonic() - started:.0f} s)"
+    )
+    return list(cells.values())
+
+
+def _build(tf_releases, metal_releases, jobs, cells, index: dict, *, root: Path, log, started: float) -> None:
+    """Fill ``cells``: predictions in worker processes, preflights in uv processes (through
+    ``index``: the run's snapshot of the index and a uv cache of its own, when any is to do)."""
+    resolver, predictor = ThreadPoolExecutor(RESOLVE_WORKERS), _process_pool()
+    try:
+        preflights = {resolver.submit(preflight, *job, root=root, **index): job for job in jobs}
+        plugins = _plugin_refs(metal_releases, root, cells)
+        predictions = {}
+        for release in tf_releases:
+            cached = _cached_predictions(release.read.ref, root)
+            if all(ref.sha256 in cached for _, ref in plugins):
+                answers = {metal: cached[ref.sha256] for metal, ref in plugins}
+                _fill(cells, release, answers, "cached", log)
+            else:
+                predictions[predictor.submit(predict_release, release.read.ref, plugins, root)] = release
+        for future in as_completed(predictions):
+            answers, seconds = future.result()
+            _fill(cells, predictions[future], answers, f"{seconds:.1f} s", log)
+        log(f"map: {len(tf_releases)} TensorFlow releases predicted in {time.monotonic() - started:.0f} s")
+        for future, (t, m, python) in preflights.items():
+            cells[t.version, m.version]["pythons"][python] = future.result()
+    finally:
+        # On an interrupt (Ctrl-C, SIGTERM) the queued work is dropped; what runs ends first.
+        resolver.shutdown(cancel_futures=True)
+        predictor.shutdown(cancel_futures=True)
+
+
+def _fill(cells: dict, release: MapRelease, answers: dict[str, dict], how: str, log) -> None:
+    for metal, fields in answers.items():
+        cells[release.version, metal].update(fields)
+    verdicts = Counter(fields.get("abi") for fields in answers.values())
+    why = next((fields["error"] for fields in answers.values() if fields.get("error")), None)
+    log(
+        f"map: tf {release.version}: {verdicts['ok']} plugins load, {verdicts['fail']} fail"
+        + (f", no prediction: {why}" if why else "")
+        + f" ({how}, {release.read.filename})"
+    )
+
+
+def _shared(tf: MapRelease, metal: MapRelease) -> list[str]:
+    return [python for python in tf.pythons if python in metal.pythons]
+
+
+def _process_pool() -> ProcessPoolExecutor:
+    """Worker processes for the predictions: reading wheels and export sets is Python work,
+    which threads would do one at a time. forkserver (spawn where there is none) because the
+    map's own threads are running uv; the server preloads this module, not the caller's."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+    else:
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(WHEEL_WORKERS, mp_context=context)
+
+
+def _plugin_refs(metal_releases: list[MapRelease], root: Path, cells: dict) -> list[tuple[str, WheelRef]]:
+    """Cache every plugin wheel's facts first (1.4 MB each, every prediction needs them all); a
+    plugin that cannot be read has its cells say why."""
+
+    def cache(release: MapRelease) -> str | None:
+        try:
+            macwheels.facts(release.read.ref, root=macwheels.cache_root(root)).close()
+        except (macwheels.WheelError, macho.MachOError) as exc:
+            return str(exc)
+        return None
+
+    with ThreadPoolExecutor(WHEEL_WORKERS) as pool:
+        errors = dict(zip((m.version for m in metal_releases), pool.map(cache, metal_releases), strict=True))
+    for (_, metal), cell in cells.items():
+        if errors[metal]:
+            cell["error"] = errors[metal]
+    return [(m.version, m.read.ref) for m in metal_releases if not errors[m.version]]
+
+
+#: A worker process's plugin sides, by wheel sha256: opened once, kept for its life.
+_plugin_sides: dict[str, abi.PluginSide] = {}
+
+
+def predict_release(
+    ref: WheelRef, plugins: list[tuple[str, WheelRef]], root: Path
+) -> tuple[dict[str, dict], float]:
+    """Predict every plugin against one TensorFlow release (in a worker process): TensorFlow's
+    wheel is downloaded, read and deleted if its facts are not cached, loaded once, and every
+    plugin dlopened in a fork of it. Return plugin version -> the cell's abi fields, and seconds."""
+    started = time.monotonic()
+    cached = _cached_predictions(ref, root)
+    facts = None
+    try:
+        facts = macwheels.facts(ref, root=macwheels.cache_root(root))
+        side = abi.tensorflow_side(facts)
+        for _, plugin_ref in plugins:
+            if plugin_ref.sha256 in cached:
+                continue
+            if plugin_ref.sha256 not in _plugin_sides:
+                plugin_facts = macwheels.facts(plugin_ref, root=macwheels.cache_root(root))
+                _plugin_sides[plugin_ref.sha256] = abi.plugin_side(plugin_facts)
+            prediction = abi.predict(side, _plugin_sides[plugin_ref.sha256]).section()
+            del prediction["unresolved"]  # the map keeps the first reason and the count
+            cached[plugin_ref.sha256] = {"abi": prediction.pop("verdict"), **prediction}
+    except (macwheels.WheelError, macho.MachOError, abi.AbiError) as exc:
+        return {metal: {"error": str(exc)} for metal, _ in plugins}, round(time.monotonic() - started, 3)
+    finally:
+        if facts is not None:
+            facts.close()
+    path = _predictions_path(ref, root)
+    write_atomic(path, json.dumps(cached))
+    for older in path.parent.glob(f"{ref.sha256}-*.json"):
+        if older != path:
+            older.unlink(missing_ok=True)  # made by other code: never read again
+    return {metal: cached[plugin_ref.sha256] for metal, plugin_ref in plugins}, round(
+        time.monotonic() - started, 3
+    )
+
+
+def _predictions_path(ref: WheelRef, root: Path) -> Path:
+    """Where a TensorFlow wheel's predictions are cached: by its sha256 and the model's code."""
+    return root / "map" / "abi" / f"{ref.sha256}-{_code(abi, dyld, macho, macwheels)}.json"
+
+
+@functools.cache
+def _code(*modules) -> str:
+    """A digest of the code that computes an answer, part of its cache key: an answer cached by
+    other code (an older tfcompat, a fix of the model or the resolver) is never read."""
+    sources = b"".join(Path(module.__file__).read_bytes() for module in modules)
+    return hashlib.sha256(sources).hexdigest()[:16]
+
+
+def _cached_predictions(ref: WheelRef, root: Path) -> dict[str, dict]:
+    """Plugin wheel sha256 -> the cell's abi fields, as far as cached for this TensorFlow wheel."""
+    try:
+        cached = json.loads(_predictions_path(ref, root).read_text())
+    except (OSError, ValueError):
+        return {}  # missing or damaged: predicted again, never trusted
+    return cached if isinstance(cached, dict) else {}
+
+
+def preflight(
+    tf: MapRelease,
+    metal: MapRelease,
+    python: str,
+    *,
+    root: Path,
+    index_url: str | None = None,
+    uv_cache: Path | None = None,
+    unreachable: str | None = None,
+) -> dict:
+    """Can the pair be installed from wheels on macOS arm64 with ``python``, as of its release?
+
+    The answer is cached by its inputs; "error" (no answer: the index or uv failed, or it is
+    ``unreachable``) is not. ``index_url`` and ``uv_cache``: see ``binaryonly.resolve``."""
+    cached = _cached_preflight(tf, metal, python, root)
+    if cached is not None:
+        return cached
+    requirements, target, exclude_newer = _preflight_inputs(tf, metal, python)
+    if unreachable:
+        return {"status": "error", "exclude_newer": exclude_newer, "error": f"not resolved: {unreachable}"}
+    try:
+        wheels = binaryonly.resolve(
+            requirements,
+            target=target,
+            exclude_newer=exclude_newer,
+            index_url=index_url,
+            uv_cache=uv_cache,
+            offline_first=True,
+        )
+    except binaryonly.NotInstallable as exc:
+        result = {
+            "status": "not_installable",
+            "requirement": exc.requirement,
+            "exclude_newer": exclude_newer,
+            "missing": exc.missing,
+        }
+    except ProvisionError as exc:
+        return {"status": "error", "exclude_newer": exclude_newer, "error": str(exc)}
+    else:
+        result = {
+            "status": "installs",
+            "exclude_newer": exclude_newer,
+            "packages": wheels.packages,
+            "missing": wheels.missing,
+            "exclude_newer_package": wheels.later,
+            "sdists": wheels.sdists,
+        }
+    write_atomic(_preflight_path(tf, metal, python, root), json.dumps(result))
+    return result
+
+
+def _preflight_inputs(tf: MapRelease, metal: MapRelease, python: str):
+    """The requirements a Mac user installs, the target (the oldest macOS the pair's wheels
+    accept) and the release date: one day after the newest of the pair's wheels."""
+    wheels = [tf.install[python], tf.binary[python], metal.binary[python]]
+    requirements = requirements_for(
+        _mac_row(tf.version, metal.version, python), system="Darwin", machine="arm64"
+    )
+    macos = max((wheel.macos for wheel in wheels), key=Version)
+    target = binaryonly.Target(python=python, platform=binaryonly.MACOS_ARM64, macos=macos)
+    released = max(wheel.uploaded for wheel in wheels) + _RELEASE_SLACK
+    return requirements, target, released.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _preflight_path(tf: MapRelease, metal: MapRelease, python: str, root: Path) -> Path:
+    requirements, target, exclude_newer = _preflight_inputs(tf, metal, python)
+    key = "\0".join([_code(binaryonly), *requirements, target.python, target.macos, exclude_newer])
+    return root / "map" / "preflight" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def _cached_preflight(tf: MapRelease, metal: MapRelease, python: str, root: Path) -> dict | None:
+    try:
+        return json.loads(_preflight_path(tf, metal, python, root).read_text())
+    except (OSError, ValueError):
+        return None  # missing or damaged: computed again, never trusted
+
+
+def _no_verdict(cells: list[dict]) -> str | None:
+    """How much of the map has no answer, and the first reason; None when it is whole."""
+    reasons = [cell["error"] for cell in cells if cell.get("error")]
+    reasons += [p["error"] for cell in cells for p in cell["pythons"].values() if p["status"] == "error"]
+    if not reasons:
+        return None
+    return f"{len(reasons)} predictions or preflights without an answer; the first: {reasons[0]}"
