@@ -173,6 +173,47 @@ def test_nox_map_writes_one_map_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.network
+def test_a_map_record_carries_hazards_and_install_commands(tmp_path: Path) -> None:
+    """The cells that load carry the training hazard (from the Keras of the preflight's set,
+    computed once per TensorFlow wheel and Keras), and each Python that installs carries the
+    command that works today; a cell predicted not to load carries neither."""
+    reports = tmp_path / "reports"
+    releases = ["--tf", "2.5.0", "--tf", "2.9.0", "--tf", "2.11.0", "--tf", "2.12.0"]
+    releases += ["--metal", "0.1.2", "--metal", "0.5.0", "--metal", "0.7.0", "--metal", "0.8.0"]
+    done = run_nox("-s", "map", "--", *releases, matrix=tmp_path / "m.toml", reports=reports)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (path,) = _sessions(reports)
+    cells = {(cell.tf, cell.metal): cell for cell in load_record(path).map.cells}
+    xla = cells["2.11.0", "0.7.0"].hazard
+    assert (xla.kind, xla.predicted, xla.keras) == ("xla", "fails", "keras 2.11.0")
+    assert (
+        xla.workaround
+        == "tf.keras.optimizers.legacy.Adam, or tf.keras.optimizers.Adam(..., jit_compile=False)"
+    )
+    assert (cells["2.12.0", "0.8.0"].hazard.predicted, cells["2.12.0", "0.8.0"].hazard.keras) == (
+        "ok",
+        "keras 2.12.0",
+    )
+    # Not installable from wheels (numpy 1.19): the pair is resolved for its hazard alone.
+    assert cells["2.5.0", "0.1.2"].pythons["3.9"].status == "not_installable"
+    assert cells["2.5.0", "0.1.2"].hazard.keras == "tensorflow-macos 2.5.0 (tensorflow.python.keras)"
+    install = cells["2.9.0", "0.5.0"].pythons["3.10"].install
+    assert install.works and install.pins[0] == "numpy<2" and '"numpy<2"' in install.command
+    assert install.reason.startswith("today pip takes numpy 2.")
+    assert cells["2.12.0", "0.8.0"].pythons["3.11"].install.pins == []
+    # Predicted not to load (flat-namespace symbols): nothing to recommend.
+    failing = cells["2.11.0", "0.8.0"]
+    assert failing.abi == "fail" and failing.hazard is None
+    assert [p.install for p in failing.pythons.values()] == [None] * len(failing.pythons)
+    loads = [key for key, cell in cells.items() if cell.abi == "ok"]
+    assert all(cells[key].hazard is not None for key in loads)
+    # 2.12.0 with 0.7.0 and with 0.8.0 share TensorFlow's wheel and Keras 2.12.0: one question.
+    assert re.search(
+        rf"map: hazards: {len(loads) - 1} distinct questions for {len(loads)} loadable cells", done.stderr
+    )
+
+
+@pytest.mark.network
 def test_a_run_without_network_uses_the_last_index_answer_and_says_so(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     args = ["-s", "map", "--", "--tf", "2.20.0", "--metal", "1.2.0"]
@@ -319,7 +360,7 @@ def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(i
     assert done.returncode == 1
     reason = "tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl: not a zip archive"
     assert (
-        f"Session map aborted: no verdict: 1 predictions or preflights without an answer; the first: {reason}"
+        f"Session map aborted: no verdict: 1 predictions, preflights, hazards or install commands without an answer; the first: {reason}"
         in (done.stderr)
     )
     (path,) = _sessions(reports)

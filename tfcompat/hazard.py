@@ -26,6 +26,7 @@ cached by ``wheelsource``, so a warm answer reads a few small files.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,8 +72,17 @@ def predict(*, tf: str, metal: str, python: str, cache_dir: Path | None = None) 
     """
     folder = Path(cache_dir or provision.cache_dir())
     wheels = WheelSet.of(tf=tf, metal=metal, python=python, cache=folder)
-    facts = MAC if metal != "none" else Facts(gpus=0, pluggable=0)
-    question = _question(facts, wheels.pins)
+    return decide(wheels, plugin=metal != "none", cache_dir=folder)
+
+
+def decide(wheels: WheelSet, *, plugin: bool, cache_dir: Path | None = None) -> dict:
+    """The ``hazard`` section for a set of wheels (TensorFlow's and its Keras), on an
+    Apple-silicon Mac with the plugin's GPU (``plugin``) or without. The answer depends on
+    nothing else, so it is cached by the wheels' sha256 (and this code): pairs whose sets hold
+    the same wheels share it. Raises ``HazardError`` (one line) when there is no prediction."""
+    folder = Path(cache_dir or provision.cache_dir())
+    facts = MAC if plugin else Facts(gpus=0, pluggable=0)
+    question = _question(facts, wheels.wheels)
     path = cache.entry_path(folder / "hazard" / FORMAT, question)
     cached = cache.load_json(path, question, valid=_valid_section)
     if cached is not None:
@@ -88,14 +98,15 @@ def predict(*, tf: str, metal: str, python: str, cache_dir: Path | None = None) 
 
 @dataclass(frozen=True)
 class WheelSet:
-    """The wheels whose code decides the hazard: TensorFlow's and the Keras distributions in
-    the pair's set as of its release; ``missing`` the Keras modules not installed with them."""
+    """The wheels whose code decides the hazard: TensorFlow's first, then the Keras
+    distributions installed with it; ``missing`` the Keras modules not installed with them."""
 
-    pins: list[macresolve.Pin]
+    wheels: list[macwheels.WheelRef]
     missing: frozenset[str]
 
     @classmethod
     def of(cls, *, tf: str, metal: str, python: str, cache: Path) -> WheelSet:
+        """The pair's set as of its release, resolved for macOS arm64 with CPython ``python``."""
         reqs = macresolve.requirements(tf, metal)
         try:
             pins = _as_of_release(reqs, python=python, cache=cache)
@@ -110,11 +121,17 @@ class WheelSet:
         for pin in keras_pins:
             if not pin.is_wheel:
                 raise HazardError(f"{pin.name} {pin.version}: only a source distribution, not read")
-        installed = {KERAS_DISTRIBUTIONS[pin.name] for pin in keras_pins}
-        return cls([tf_pin, *keras_pins], frozenset(set(KERAS_DISTRIBUTIONS.values()) - installed))
+        return cls.of_wheels(tf_pin.wheel, [pin.wheel for pin in keras_pins])
+
+    @classmethod
+    def of_wheels(cls, tf: macwheels.WheelRef, keras: list[macwheels.WheelRef]) -> WheelSet:
+        """The set of a TensorFlow wheel and the Keras wheels (``KERAS_DISTRIBUTIONS``) beside it."""
+        keras = sorted(keras, key=lambda ref: ref.name)
+        installed = {KERAS_DISTRIBUTIONS[ref.name] for ref in keras}
+        return cls([tf, *keras], frozenset(set(KERAS_DISTRIBUTIONS.values()) - installed))
 
     def sources(self, cache: Path) -> wheelsource.SourceSet:
-        return wheelsource.SourceSet([pin.wheel for pin in self.pins], root=cache / "wheelsource")
+        return wheelsource.SourceSet(self.wheels, root=cache / "wheelsource")
 
 
 def _as_of_release(reqs: list[str], *, python: str, cache: Path) -> list[macresolve.Pin]:
@@ -387,10 +404,14 @@ def _workaround(sources: wheelsource.SourceSet, facts: Facts, missing: set[str],
     return ", or ".join(ways) or None
 
 
-def _question(facts: Facts, pins: list[macresolve.Pin]) -> dict:
+def _question(facts: Facts, wheels: list[macwheels.WheelRef]) -> dict:
     """What a cached section answers: this code, this machine, these wheels."""
-    code = hashlib.sha256(b"".join(path.read_bytes() for path in _CODE)).hexdigest()
-    return {"code": code, "facts": asdict(facts), "wheels": [pin.sha256 for pin in pins]}
+    return {"code": _code(), "facts": asdict(facts), "wheels": [ref.sha256 for ref in wheels]}
+
+
+@functools.cache
+def _code() -> str:
+    return hashlib.sha256(b"".join(path.read_bytes() for path in _CODE)).hexdigest()
 
 
 def _valid_section(value) -> bool:

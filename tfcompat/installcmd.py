@@ -38,22 +38,40 @@ class InstallError(Exception):
     """No answer: the index cannot be reached (the message is one line with the fix)."""
 
 
-def install_command(*, tf: str, metal: str, python: str, cache_dir: Path | None = None) -> dict:
+def install_command(
+    *,
+    tf: str,
+    metal: str,
+    python: str,
+    cache_dir: Path | None = None,
+    release: dict[str, str] | None = None,
+    index: macresolve.Index | None = None,
+) -> dict:
     """The ``install`` section (``record.InstallCommand``) for a pair on macOS arm64 with CPython
     ``python``: the command to print, the pins it carries, why, and whether it works.
 
-    Resolves with uv (about 3 s per call, cached: as of the release for good, today for the
-    day). Raises ``InstallError`` when the index cannot be reached.
+    ``release``: the pair's set as of its release (distribution -> version) when the caller has
+    it (the map's preflight), else it is resolved. ``index``: where uv reads the index (the map's
+    snapshot). Resolves with uv (about 1 - 3 s per call, cached: as of the release for good,
+    today for the day). Raises ``InstallError`` when the index cannot be reached.
     """
     reqs = macresolve.requirements(tf, metal)
     try:
-        reference = _as_of_release(reqs, python=python, cache_dir=cache_dir)
+        if release is None:
+            release = {
+                pin.name: pin.version for pin in _as_of_release(reqs, python=python, cache_dir=cache_dir)
+            }
         pins: list[str] = []
         reasons: list[str] = []
         for _ in range(MAX_ROUNDS):
             try:
                 today = macresolve.resolve(
-                    reqs + pins, python=python, exclude_newer=None, binary_only=True, cache_dir=cache_dir
+                    reqs + pins,
+                    python=python,
+                    exclude_newer=None,
+                    binary_only=True,
+                    cache_dir=cache_dir,
+                    index=index,
                 )
             except macresolve.ResolveError as exc:
                 if exc.offline:
@@ -61,7 +79,7 @@ def install_command(*, tf: str, metal: str, python: str, cache_dir: Path | None 
                 return _section(
                     reqs, pins, "; ".join([*reasons, f"no set of wheels installs it today: {exc}"]), False
                 )
-            new = _breaking(reference, today)
+            new = _breaking(release, {pin.name: pin.version for pin in today})
             if not new:
                 return _section(reqs, pins, "; ".join(reasons) or None, True)
             pins += [pin for pin, _ in new]
@@ -102,21 +120,18 @@ def _as_of_release(reqs: list[str], *, python: str, cache_dir: Path | None) -> l
     )
 
 
-def _breaking(reference: list[macresolve.Pin], today: list[macresolve.Pin]) -> list[tuple[str, str]]:
-    """``(pin, reason)`` for each known-breaking distribution that today's set takes in a newer
-    major than the release's."""
+def _breaking(release: dict[str, str], today: dict[str, str]) -> list[tuple[str, str]]:
+    """``(pin, reason)`` for each known-breaking distribution that today's set (distribution ->
+    version) takes in a newer major than the release's."""
     found = []
     for name, (newest_broken, why) in KNOWN_BREAKS.items():
-        then, now = macresolve.find(reference, name), macresolve.find(today, name)
+        then, now = release.get(name), today.get(name)
         if then is None or now is None:
             continue
-        major_then, major_now = _major(then.version), _major(now.version)
+        major_then, major_now = _major(then), _major(now)
         if None not in (major_then, major_now) and major_then <= newest_broken < major_now:
             found.append(
-                (
-                    f"{name}<{major_then + 1}",
-                    f"today pip takes {name} {now.version}, the release had {then.version} ({why})",
-                )
+                (f"{name}<{major_then + 1}", f"today pip takes {name} {now}, the release had {then} ({why})")
             )
     return found
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,8 +31,20 @@ from tfcompat.files import FilesError, temporary_folder
 FORMAT = "v1"
 RELEASE_SLACK = timedelta(days=1)  # the same slack ``provision`` gives a row's release date
 _TIMEOUT = 300.0
+_LOCAL = ("127.0.0.1", "localhost")
 #: What uv says when the index cannot be reached (as opposed to: no such wheel, no solution).
 _OFFLINE_SIGNS = ("Failed to fetch", "error sending request", "not found in the cache", "Failed to download")
+
+
+@dataclass(frozen=True)
+class Index:
+    """Where uv reads the package index: ``url`` (the map's ``IndexSnapshot``, else uv's default),
+    with a uv cache of its own (``uv_cache``); ``cached_only``: the index cannot be reached, so
+    only cached answers are given (``ResolveError``, offline, for the others)."""
+
+    url: str | None = None
+    uv_cache: Path | None = None
+    cached_only: str | None = None  # why the index is not asked
 
 
 class ResolveError(Exception):
@@ -99,11 +112,13 @@ def resolve(
     binary_only: bool = True,
     newer_limits: tuple[tuple[str, str], ...] = (),
     cache_dir: Path | None = None,
+    index: Index | None = None,
 ) -> list[Pin]:
     """The full set pip would install for ``reqs`` on macOS arm64 with CPython ``python``: as of
     ``exclude_newer``, or today when it is None. ``binary_only=False`` lets pip build from
     source distributions, as it did by default (the versions a user got then).
-    ``newer_limits`` dates single packages: ``(("keras", date),)`` (uv's ``--exclude-newer-package``)."""
+    ``newer_limits`` dates single packages: ``(("keras", date),)`` (uv's ``--exclude-newer-package``).
+    ``index``: where uv reads the index (not part of the question: the same index's answer)."""
     day = "asof" if exclude_newer else datetime.now(UTC).strftime("today-%Y-%m-%d")
     folder = _cache(cache_dir) / day
     limits = [f"{name}={date}" for name, date in newer_limits]
@@ -121,6 +136,8 @@ def resolve(
         raise ResolveError(cached["error"], offline=False)
     if cached is not None:
         return [Pin(**pin) for pin in cached["pins"]]
+    if index is not None and index.cached_only:
+        raise ResolveError(f"not resolved: {index.cached_only}", offline=True)
     if not exclude_newer:
         _drop_other_days(folder)
     try:
@@ -131,6 +148,7 @@ def resolve(
             constraints=constraints,
             binary_only=binary_only,
             newer_limits=limits,
+            index=index,
         )
     except ResolveError as exc:
         if not exc.offline:  # "no solution" is an answer too, as fixed as a set
@@ -155,6 +173,7 @@ def _compile(
     exclude_newer: str | None = None,
     constraints: tuple[str, ...] = (),
     newer_limits: list[str] = (),
+    index: Index | None = None,
 ) -> list[Pin]:
     try:
         uv = provision.uv_binary()
@@ -180,6 +199,13 @@ def _compile(
             MACOSX_DEPLOYMENT_TARGET=macwheels.MACOSX_DEPLOYMENT_TARGET,
             UV_PYTHON_DOWNLOADS="never",
         )
+        if index is not None and index.url:
+            argv += ["--index-url", index.url]
+            if urllib.parse.urlsplit(index.url).hostname in _LOCAL:  # never through a proxy
+                no_proxy = ",".join(filter(None, [env.get("NO_PROXY"), env.get("no_proxy"), *_LOCAL]))
+                env |= {"NO_PROXY": no_proxy, "no_proxy": no_proxy}
+        if index is not None and index.uv_cache:
+            env["UV_CACHE_DIR"] = str(index.uv_cache)
         try:
             done = subprocess.run(
                 argv, input="\n".join(reqs), capture_output=True, text=True, env=env, timeout=_TIMEOUT

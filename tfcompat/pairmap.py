@@ -6,7 +6,9 @@ per pair:
 - the abi prediction (``abi.predict``), with its second layer and the pair's minimum macOS;
 - per Python that both releases have wheels for, an install preflight: the complete set of
   binary wheels for macOS arm64 as of the pair's release (``binaryonly``), or the requirement
-  that has no arm64 wheel then or since.
+  that has no arm64 wheel then or since;
+- where the plugin is predicted to load, the training hazard of the pair, and per Python that
+  installs, the command that works today (``recommend``).
 
 The releases are the index's (PEP 691 JSON, three requests), not the matrix's: a new release is a
 new row or column at the next run, and no file needs an edit. The index answers are cached
@@ -50,7 +52,7 @@ from typing import NamedTuple
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat import abi, binaryonly, claims, dyld, macho, macwheels
+from tfcompat import abi, binaryonly, claims, dyld, macho, macresolve, macwheels, recommend
 from tfcompat.files import write_atomic
 from tfcompat.host import host_info, tool_versions
 from tfcompat.indexsnapshot import IndexSnapshot
@@ -155,8 +157,8 @@ def run_map(
     index = releases(root=root, log=log)
     tf_releases = _only(index.tf, tf, "TensorFlow")
     metal_releases = _only(index.metal, metal, PLUGIN)
-    cells = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
-    missing = _no_verdict(cells)
+    cells, unanswered = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
+    missing = _no_verdict(cells, unanswered)
     record["map"] = {
         "tf_releases": [release.record() for release in tf_releases],
         "metal_releases": [release.record() for release in metal_releases],
@@ -287,9 +289,11 @@ def build(
     root: Path,
     log: Callable[[str], None],
     unreachable: str | None = None,
-) -> list[dict]:
-    """The cells, TensorFlow-major: abi predictions and preflights, computed concurrently.
-    With the index ``unreachable``, a preflight not cached has no answer (it needs the index)."""
+) -> tuple[list[dict], list[str]]:
+    """The cells, TensorFlow-major: abi predictions, preflights, and for the cells that load
+    their hazard and install commands (``recommend``), computed concurrently; and why some of
+    the latter have no answer. With the index ``unreachable``, what is not cached has no answer
+    (it needs the index)."""
     cells = {
         (t.version, m.version): {"tf": t.version, "metal": m.version, "abi": None, "pythons": {}}
         for t in tf_releases
@@ -303,27 +307,36 @@ def build(
         f"{len(jobs)} install preflights ({done_before} cached)"
     )
     with contextlib.ExitStack() as stack:
-        index = {}
         if unreachable:
-            index["unreachable"] = unreachable
-        elif done_before < len(jobs):
-            index["index_url"] = stack.enter_context(IndexSnapshot())
-            index["uv_cache"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfcompat-uv-")))
-        _build(tf_releases, metal_releases, jobs, cells, index, root=root, log=log, started=started)
+            index = {"unreachable": unreachable}
+        else:
+            # Install commands are resolved as of today, so a warm run may need the index too.
+            index = {
+                "index_url": stack.enter_context(IndexSnapshot()),
+                "uv_cache": Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfcompat-uv-"))),
+            }
+        unanswered = _build(
+            tf_releases, metal_releases, jobs, cells, index, root=root, log=log, started=started
+        )
     statuses = Counter(p["status"] for cell in cells.values() for p in cell["pythons"].values())
     log(
         f"map: preflights {statuses['installs']} install, {statuses['not_installable']} not installable, "
         f"{statuses['error']} without an answer ({time.monotonic() - started:.0f} s)"
     )
-    return list(cells.values())
+    return list(cells.values()), unanswered
 
 
-def _build(tf_releases, metal_releases, jobs, cells, index: dict, *, root: Path, log, started: float) -> None:
+def _build(
+    tf_releases, metal_releases, jobs, cells, index: dict, *, root: Path, log, started: float
+) -> list[str]:
     """Fill ``cells``: predictions in worker processes, preflights in uv processes (through
-    ``index``: the run's snapshot of the index and a uv cache of its own, when any is to do)."""
+    ``index``: the run's snapshot of the index and a uv cache of its own), then hazards and
+    install commands (``recommend.add``); return why some of those have no answer."""
     resolver, predictor = ThreadPoolExecutor(RESOLVE_WORKERS), _process_pool()
     try:
         preflights = {resolver.submit(preflight, *job, root=root, **index): job for job in jobs}
+        for t, m, python in jobs:
+            cells[t.version, m.version]["pythons"][python] = None  # the order of the record: by Python
         plugins = _plugin_refs(metal_releases, root, cells)
         predictions = {}
         for release in tf_releases:
@@ -337,8 +350,12 @@ def _build(tf_releases, metal_releases, jobs, cells, index: dict, *, root: Path,
             answers, seconds = future.result()
             _fill(cells, predictions[future], answers, f"{seconds:.1f} s", log)
         log(f"map: {len(tf_releases)} TensorFlow releases predicted in {time.monotonic() - started:.0f} s")
-        for future, (t, m, python) in preflights.items():
-            cells[t.version, m.version]["pythons"][python] = future.result()
+        resolving = macresolve.Index(
+            url=index.get("index_url"), uv_cache=index.get("uv_cache"), cached_only=index.get("unreachable")
+        )
+        return recommend.add(
+            cells, preflights, resolver=resolver, predictor=predictor, index=resolving, root=root, log=log
+        )
     finally:
         # On an interrupt (Ctrl-C, SIGTERM) the queued work is dropped; what runs ends first.
         resolver.shutdown(cancel_futures=True)
@@ -531,10 +548,15 @@ def _cached_preflight(tf: MapRelease, metal: MapRelease, python: str, root: Path
         return None  # missing or damaged: computed again, never trusted
 
 
-def _no_verdict(cells: list[dict]) -> str | None:
-    """How much of the map has no answer, and the first reason; None when it is whole."""
+def _no_verdict(cells: list[dict], unanswered: list[str] = ()) -> str | None:
+    """How much of the map has no answer, and the first reason; None when it is whole.
+    ``unanswered``: why hazards or install commands have none."""
     reasons = [cell["error"] for cell in cells if cell.get("error")]
     reasons += [p["error"] for cell in cells for p in cell["pythons"].values() if p["status"] == "error"]
+    reasons += unanswered
     if not reasons:
         return None
-    return f"{len(reasons)} predictions or preflights without an answer; the first: {reasons[0]}"
+    return (
+        f"{len(reasons)} predictions, preflights, hazards or install commands without an answer; "
+        f"the first: {reasons[0]}"
+    )
