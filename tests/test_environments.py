@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
-from tfcompat import installed, provision
+from tfcompat import installed, provision, uvcall
 from tfcompat.matrix import Row
 from tfcompat.runner import probe_script, run_probe
 
@@ -177,7 +177,7 @@ def test_bytecode_is_not_judged(sample):
 def test_a_package_added_by_hand_is_another_set(sample, tmp_path):
     python, _, _ = sample()
     build_wheel(tmp_path / "wheels", name="tfcompat_extra")
-    uv = provision.uv_binary()
+    uv = uvcall.uv_binary()
     subprocess.run([uv, "pip", "install", "-q", "--python", python, "tfcompat_extra"], check=True)
     python, reused, lines = sample()
     assert not reused and "not the resolved set: added tfcompat-extra==1.0" in lines[0]

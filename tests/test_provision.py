@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tfcompat.matrix import Row
-from tfcompat.provision import ProvisionError, explain_uv_error, find_interpreter, requirements_for
+from tfcompat.provision import ProvisionError, find_interpreter, requirements_for
+from tfcompat.uvcall import explain_error
 
 
 def test_pyenv_shim_of_an_unselected_version_is_named_with_the_fix(tmp_path, monkeypatch):
@@ -50,6 +51,22 @@ def test_uv_errors_become_one_line_with_a_stable_signature():
         "  cause: Because there is no version of tensorflow-cpu==9.9.9 and you require tensorflow-cpu==9.9.9, "
         "we can conclude that your requirements are unsatisfiable.\n"
     )
-    assert explain_uv_error(unsat) == ("no such release", "no such release: tensorflow-cpu==9.9.9")
+    assert explain_error(unsat) == ("no such release", "no such release: tensorflow-cpu==9.9.9")
     other = "error: Something new went wrong\n  cause: first\n  cause: the real reason\n"
-    assert explain_uv_error(other) == ("provisioning failed", "Something new went wrong; the real reason")
+    assert explain_error(other) == ("provisioning failed", "Something new went wrong; the real reason")
+
+
+def test_the_pinned_uv_package_wins_over_another_uv_on_path(tmp_path):
+    """Records name the uv the noxfile pins: a different ``uv`` first on PATH is not run."""
+    import subprocess
+    import sys
+
+    from uv import find_uv_bin
+
+    impostor = tmp_path / "uv"
+    impostor.write_text("#!/bin/sh\necho 'uv 0.0.1 (impostor)'\n")
+    impostor.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    code = "from tfcompat.uvcall import uv_binary; print(uv_binary())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == find_uv_bin() != str(impostor)

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_nox, write_matrix
-from tfcompat.provision import uv_binary
+from tfcompat.uvcall import uv_binary
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")

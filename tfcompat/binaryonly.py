@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,8 +36,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat import claims
-from tfcompat.provision import ProvisionError, explain_uv_error, uv_binary
+from tfcompat import claims, uvcall
+from tfcompat.provision import ProvisionError
 
 #: uv's --python-platform for Apple silicon, the only foreign platform the suite resolves for.
 MACOS_ARM64 = "aarch64-apple-darwin"
@@ -47,7 +46,6 @@ MACOS_ARM64 = "aarch64-apple-darwin"
 _SLACK = timedelta(days=1)
 #: Each step names one more requirement; a real tree needs two or three.
 _MAX_STEPS = 8
-_LOCAL = ("127.0.0.1", "localhost")
 #: What uv says when --offline lacks something in its cache.
 _OFFLINE_MISS = ("network was disabled", "not found in the cache")
 #: What uv says when a requirement has no wheel it may use ("all versions of X have ..." too).
@@ -144,7 +142,7 @@ def resolve(
             return result
         text, blocker = _blocker(done.stderr)
         if blocker is None:
-            signature, reason = explain_uv_error(done.stderr)
+            signature, reason = uvcall.explain_error(done.stderr)
             raise ProvisionError(signature, f"uv pip compile: {reason}", detail=done.stderr)
         files = _index_files(blocker.name)
         name = canonicalize_name(blocker.name)
@@ -167,16 +165,10 @@ def resolve(
 def _compile(requirements, constraints, target, state: WheelSet, where, deadline):
     """One uv call for the state so far (offline first when asked, online when that lacks data)."""
     index_url, uv_cache, offline_first = where
-    argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
+    argv = [uvcall.uv_binary(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
     argv += ["--python", target.interpreter]
     env = dict(os.environ)
-    if index_url:
-        argv += ["--index-url", index_url]
-        if urllib.parse.urlsplit(index_url).hostname in _LOCAL:  # never through a proxy
-            no_proxy = ",".join(filter(None, [env.get("NO_PROXY"), env.get("no_proxy"), *_LOCAL]))
-            env |= {"NO_PROXY": no_proxy, "no_proxy": no_proxy}
-    if uv_cache:
-        env["UV_CACHE_DIR"] = str(uv_cache)
+    uvcall.use_index(argv, env, url=index_url, uv_cache=uv_cache)
     if target.platform:
         argv += ["--python-platform", target.platform, "--python-version", target.python]
         env |= {"MACOSX_DEPLOYMENT_TARGET": target.macos, "UV_PYTHON_DOWNLOADS": "never"}

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,15 +24,12 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tfcompat import cache, macwheels, provision
+from tfcompat import cache, macwheels, provision, uvcall
 from tfcompat.files import FilesError, temporary_folder
 
 FORMAT = "v1"
 RELEASE_SLACK = timedelta(days=1)  # the same slack ``provision`` gives a row's release date
 _TIMEOUT = 300.0
-_LOCAL = ("127.0.0.1", "localhost")
-#: What uv says when the index cannot be reached (as opposed to: no such wheel, no solution).
-_OFFLINE_SIGNS = ("Failed to fetch", "error sending request", "not found in the cache", "Failed to download")
 
 
 @dataclass(frozen=True)
@@ -176,8 +172,8 @@ def _compile(
     index: Index | None = None,
 ) -> list[Pin]:
     try:
-        uv = provision.uv_binary()
-    except provision.ProvisionError:
+        uv = uvcall.uv_binary()
+    except uvcall.UvMissing:
         raise ResolveError("uv not found: install it (pip install uv)", offline=True) from None
     with temporary_folder("resolve") as tmp:
         lock = tmp / "pylock.toml"
@@ -199,13 +195,8 @@ def _compile(
             MACOSX_DEPLOYMENT_TARGET=macwheels.MACOSX_DEPLOYMENT_TARGET,
             UV_PYTHON_DOWNLOADS="never",
         )
-        if index is not None and index.url:
-            argv += ["--index-url", index.url]
-            if urllib.parse.urlsplit(index.url).hostname in _LOCAL:  # never through a proxy
-                no_proxy = ",".join(filter(None, [env.get("NO_PROXY"), env.get("no_proxy"), *_LOCAL]))
-                env |= {"NO_PROXY": no_proxy, "no_proxy": no_proxy}
-        if index is not None and index.uv_cache:
-            env["UV_CACHE_DIR"] = str(index.uv_cache)
+        if index is not None:
+            uvcall.use_index(argv, env, url=index.url, uv_cache=index.uv_cache)
         try:
             done = subprocess.run(
                 argv, input="\n".join(reqs), capture_output=True, text=True, env=env, timeout=_TIMEOUT
@@ -223,20 +214,10 @@ def _compile(
 def _error(stderr: str) -> ResolveError:
     """One line: for the network, what could not be reached and the fix; for an answer about
     the pair, uv's whole cause (which requirement has no wheel, and what needs it)."""
-    if any(sign in stderr for sign in _OFFLINE_SIGNS):
-        _, reason = provision.explain_uv_error(stderr)
+    if uvcall.is_offline(stderr):
+        _, reason = uvcall.explain_error(stderr)
         return ResolveError(f"{reason}; connect to the index once, the answers are then cached", offline=True)
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    lines = [
-        line.removeprefix("error:").removeprefix("cause:").strip()
-        for line in lines
-        if not line.startswith("hint:")
-    ]
-    if not lines:
-        return ResolveError("uv failed with no message", offline=False)
-    return ResolveError(
-        ": ".join([lines[0], " ".join(lines[1:])] if lines[1:] else lines)[:600], offline=False
-    )
+    return ResolveError(uvcall.whole_reason(stderr), offline=False)
 
 
 def _pin(package: dict) -> Pin:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tfcompat import cache, provision, wheelfacts
+from tfcompat import cache, provision, uvcall, wheelfacts
 from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder
 
 #: uv's documented default target, pinned so that a uv upgrade cannot change the wheel chosen;
@@ -41,7 +41,6 @@ MACOSX_DEPLOYMENT_TARGET = "13.0"
 PLATFORM = "aarch64-apple-darwin"
 _CHUNK = 1 << 20
 #: What uv says when the index cannot be reached (as opposed to: it has no such wheel).
-_OFFLINE_SIGNS = ("Failed to fetch", "error sending request", "not found in the cache")
 _TIMEOUT = 60.0  # seconds without data before a download is given up
 _TMPDIR_HINT = "TMPDIR moves the temporary folder to another disk"
 
@@ -149,8 +148,8 @@ def _drop_old_layouts(root: Path) -> None:
 
 def _uv_resolve(requirements: list[tuple[str, str]], *, python: str) -> list[WheelRef]:
     try:
-        uv = provision.uv_binary()
-    except provision.ProvisionError:
+        uv = uvcall.uv_binary()
+    except uvcall.UvMissing:
         raise WheelError("uv not found: install it (pip install uv); it resolves the macOS wheels") from None
     wanted = ", ".join(f"{name}=={version}" for name, version in requirements)
     with temporary_folder("uv") as tmp:
@@ -168,8 +167,8 @@ def _uv_resolve(requirements: list[tuple[str, str]], *, python: str) -> list[Whe
         except subprocess.TimeoutExpired:
             raise WheelError(f"{wanted}: uv gave no answer in 300 s (is the index reachable?)") from None
         if done.returncode != 0:
-            why = _uv_why(done)
-            if any(sign in done.stderr for sign in _OFFLINE_SIGNS):
+            why = uvcall.whole_reason(done.stderr, limit=400)
+            if uvcall.is_offline(done.stderr):
                 raise WheelError(f"{wanted}: cannot reach the package index, and nothing is cached: {why}")
             raise WheelError(f"{wanted}: no macOS arm64 wheel for Python {python}: {why}")
         packages = tomllib.loads(lock.read_text()).get("packages", [])
@@ -183,13 +182,6 @@ def _uv_resolve(requirements: list[tuple[str, str]], *, python: str) -> list[Whe
         filename = wheel["url"].rsplit("/", 1)[-1]
         refs.append(WheelRef(name, version, filename, wheel["url"], wheel["hashes"]["sha256"], wheel["size"]))
     return refs
-
-
-def _uv_why(done: subprocess.CompletedProcess) -> str:
-    """uv's reason in one line: its error lines joined, without the hint paragraphs."""
-    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(("hint:", "help:"))]
-    return " ".join(lines)[:400] or f"uv exited with {done.returncode}"
 
 
 class WheelFacts:

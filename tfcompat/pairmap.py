@@ -58,8 +58,9 @@ from tfcompat.host import host_info, tool_versions
 from tfcompat.indexsnapshot import IndexSnapshot
 from tfcompat.macwheels import WheelRef
 from tfcompat.matrix import NO_PLUGIN, Row
-from tfcompat.provision import ProvisionError, cache_dir, requirements_for, uv_binary
+from tfcompat.provision import ProvisionError, cache_dir, requirements_for
 from tfcompat.record import new_record, now, write_record
+from tfcompat.uvcall import uv_binary
 
 PLUGIN = "tensorflow-metal"
 TENSORFLOW = ("tensorflow-macos", "tensorflow")

@@ -9,8 +9,8 @@ from tfcompat.abi import AbiError, check
 from tfcompat.hazard import HazardError, predict
 from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import Row
-from tfcompat.provision import uv_binary
 from tfcompat.record import new_record, now, write_record
+from tfcompat.uvcall import uv_binary
 
 
 def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[dict, Path]:

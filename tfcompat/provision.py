@@ -25,7 +25,6 @@ import hashlib
 import os
 import platform
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from tfcompat import cache, installed
+from tfcompat import cache, installed, uvcall
 from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder, write_failure
 from tfcompat.matrix import Row
 
@@ -87,18 +86,6 @@ class Environment:
 def cache_dir() -> Path:
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfcompat"
     return Path(os.environ.get(CACHE_ENV) or default)
-
-
-def uv_binary() -> str:
-    """The uv executable: the one on PATH, else the one the ``uv`` Python package ships."""
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        raise ProvisionError("uv missing", "uv not found: install it (pip install uv)") from None
-    return find_uv_bin()
 
 
 def requirements_for(row: Row, *, system: str, machine: str) -> list[str]:
@@ -331,7 +318,11 @@ def _pins(lock: str) -> list[str]:
 
 
 def _uv(args: list[str], *, deadline: float, stdin: str | None = None, folder: Path | None = None) -> str:
-    return _run([uv_binary(), *args], deadline=deadline, stdin=stdin, what="uv " + args[0], folder=folder)
+    try:
+        uv = uvcall.uv_binary()
+    except uvcall.UvMissing as exc:
+        raise ProvisionError("uv missing", str(exc)) from None
+    return _run([uv, *args], deadline=deadline, stdin=stdin, what="uv " + args[0], folder=folder)
 
 
 def _run(
@@ -355,7 +346,7 @@ def _run(
         full = _NO_SPACE.search(" ".join(done.stderr.split()))
         if full:
             raise ProvisionError("disk full", _disk_full(full.group(1), folder, what), detail=done.stderr)
-        signature, reason = explain_uv_error(done.stderr)
+        signature, reason = uvcall.explain_error(done.stderr)
         raise ProvisionError(signature, f"{what}: {reason}", detail=done.stderr)
     return done.stdout
 
@@ -369,38 +360,6 @@ def _disk_full(failed: str | None, env_dir: Path | None, what: str) -> str:
     else:  # uv's own cache, most likely: name the folder it could not write
         folder, hint = next((parent for parent in path.parents if parent.is_dir()), path.parent), ""
     return str(DiskFull(folder, what=what, needed=None, hint=hint))
-
-
-_UV_REASONS = (
-    (re.compile(r"there is no version of (\S+?)(?:,| and)"), "no such release", "no such release: {0}"),
-    (
-        re.compile(
-            r"(\S+) has no wheels with a matching (Python ABI|Python implementation|platform) tag"
-            r" \(e\.g\., `([^`]+)`\)"
-        ),
-        "no matching wheel",
-        "{0} has no wheel for {2} ({1} tag)",
-    ),
-    (
-        re.compile(r"Failed to (?:fetch|download):? `?([^\s`]+)|error sending request for url \(([^)\s]+)"),
-        "index unreachable",
-        "network unreachable: cannot get {0}",
-    ),
-)
-
-
-def explain_uv_error(stderr: str) -> tuple[str, str]:
-    """A stable signature and one line of reason from uv's error output."""
-    text = " ".join(stderr.split())
-    for pattern, signature, template in _UV_REASONS:
-        match = pattern.search(text)
-        if match:
-            # Alternatives in one pattern leave the groups they did not match as None.
-            return signature, template.format(*[group for group in match.groups() if group is not None])
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
-    first = lines[0].removeprefix("error:").strip() if lines else "failed with no message"
-    return "provisioning failed", "; ".join([first, *causes[-1:]])
 
 
 @contextlib.contextmanager

@@ -28,9 +28,10 @@ from tfcompat.classify import (
 )
 from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import PROBES, Row
-from tfcompat.provision import ProvisionError, provision, uv_binary
+from tfcompat.provision import ProvisionError, provision
 from tfcompat.record import new_record, now, record_stem, sessions_dir, write_record
 from tfcompat.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
+from tfcompat.uvcall import uv_binary
 
 #: Probes whose status decides the verdict: all but the speed-up, a measurement.
 JUDGED = tuple(name for name in PROBES if name != "speedup")
