@@ -221,3 +221,19 @@ def _predict_in_subprocess(tf: str, metal: str, python: str, *, env: dict) -> su
         timeout=300,
         cwd=ROOT,
     )
+
+
+def test_an_abi_record_without_a_hazard_answer_says_no_prediction(tmp_path: Path, monkeypatch) -> None:
+    """No network and nothing cached: the record's hazard says "no prediction" and why, never ok."""
+    from tfcompat.predict import run_abi
+
+    for name, value in {**OFFLINE, "UV_CACHE_DIR": str(tmp_path / "uv"), "UV_HTTP_RETRIES": "0"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TFCOMPAT_REPORTS", str(tmp_path / "reports"))
+    lines: list[str] = []
+    row = Row(number=1, python="3.10", tf="2.11.0", metal="0.7.0", supports=None)
+    _, path = run_abi(row, log=lines.append)
+    written = record.load_record(path).abi.hazard
+    assert written.predicted is None and "network unreachable" in written.error
+    assert any(line.startswith("hazard: no prediction: ") for line in lines)

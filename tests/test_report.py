@@ -360,6 +360,18 @@ def test_the_map_fills_the_grid_with_predictions_and_install_facts(matrix, folde
     assert set(re.findall(r"\(compatibility\.html#([^)]+)\)", out.markdown)) <= targets
 
 
+def test_a_hazard_without_a_prediction_is_shown_as_none_never_as_ok(matrix, folder):
+    """The training hazard could not be decided (a Keras wheel unreadable): the cell says it is
+    predicted to load and has no word on training, with the reason in its footnote."""
+    why = "keras==2.11.0: no macOS arm64 wheel for Python 3.10"
+    row = rows(matrix)["old"]
+    write_record(abi_record(row, t(1), hazard={"kind": "xla", "predicted": None, "error": why}), folder)
+    out = report(matrix, folder)
+    shown = out.cell(ANY_MAC, row.python, row.tf, row.metal)[0]
+    assert shown["label"] == "predicted to load; training: no prediction"
+    assert out.footnote(shown["footnotes"][0])["detail"] == why
+
+
 def test_a_run_without_a_verdict_never_hides_the_verdict_before_it(matrix, folder):
     row = rows(matrix)
     write_record(verify_record(row["old"], t(2), MAC_15, PROBES_OK), folder)

@@ -96,6 +96,11 @@ def decide(wheels: WheelSet, *, plugin: bool, cache_dir: Path | None = None) -> 
     return section
 
 
+def no_prediction(why: str) -> dict:
+    """The ``hazard`` section when there is no answer: it says so, never ``ok``."""
+    return {"kind": "xla", "predicted": None, "error": why}
+
+
 @dataclass(frozen=True)
 class WheelSet:
     """The wheels whose code decides the hazard: TensorFlow's first, then the Keras
@@ -415,8 +420,8 @@ def _code() -> str:
 
 
 def _valid_section(value) -> bool:
+    """A cached answer is a prediction: "no prediction" is never kept."""
     try:
-        msgspec.convert(value, Hazard)
+        return msgspec.convert(value, Hazard).predicted is not None
     except msgspec.ValidationError:
         return False
-    return True

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tfcompat.abi import AbiError, check
-from tfcompat.hazard import HazardError, predict
+from tfcompat.hazard import HazardError, no_prediction, predict
 from tfcompat.host import host_info, tool_versions
 from tfcompat.matrix import Row
 from tfcompat.record import new_record, now, write_record
@@ -38,13 +38,13 @@ def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[dict, Path
     return record, write_record(record)
 
 
-def _hazard(row: Row, log: Callable[[str], None]) -> dict | None:
-    """The XLA training hazard, a prediction about the fit beside abi's about loading; None
-    (and one logged line why) when there is none."""
+def _hazard(row: Row, log: Callable[[str], None]) -> dict:
+    """The XLA training hazard, a prediction about the fit beside abi's about loading; or, when
+    there is none, the section that says so and why (logged too)."""
     try:
         hazard = predict(tf=row.tf, metal=row.metal, python=row.python)
     except HazardError as exc:
         log(f"hazard: no prediction: {exc}")
-        return None
+        return no_prediction(str(exc))
     log(f"hazard: training predicted {hazard['predicted']} with {hazard['keras']}: {hazard['reason']}")
     return hazard

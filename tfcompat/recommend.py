@@ -161,8 +161,8 @@ def add(
         for metal, answer in answers.items():
             if isinstance(answer, str):
                 unanswered.append(f"hazard of tf {hazard_jobs[future]} + {metal}: {answer}")
-            else:
-                cells[hazard_jobs[future], metal]["hazard"] = answer
+                answer = hazard.no_prediction(answer)
+            cells[hazard_jobs[future], metal]["hazard"] = answer
     hazard_cells = sum(len(items) for items in asked.values())
     log(
         f"map: hazards: {int(computed)} distinct questions for {hazard_cells} loadable cells "

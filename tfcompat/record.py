@@ -134,10 +134,12 @@ class Hazard(_Model, kw_only=True):
     """A failure predicted for training (not loading) from the code in the wheels."""
 
     kind: Literal["xla"]  # the default optimizer compiles with XLA, which the plugin cannot run
-    predicted: Literal["fails", "ok"]
-    keras: str  # which Keras tf.keras resolves to, with its version: "keras 2.11.0"
-    reason: str  # one line: what in the wheel decides it
+    #: None: no prediction (``error`` says why: the wheels could not be had or read); never a pass.
+    predicted: Literal["fails", "ok"] | None
+    keras: str = ""  # which Keras tf.keras resolves to, with its version: "keras 2.11.0"
+    reason: str = ""  # one line: what in the wheel decides it
     workaround: str | None = None  # what a user can do, e.g. "tf.keras.optimizers.legacy.Adam"
+    error: str | None = None  # one line: why there is no prediction
 
 
 class InstallCommand(_Model, kw_only=True):

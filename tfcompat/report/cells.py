@@ -146,13 +146,19 @@ def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> l
             )
         )
         return found
+    footnotes = []
+    label = "predicted to load"
+    if hazard is not None and hazard.predicted is None:  # no word on training: say so, never "ok"
+        label += "; training: no prediction"
+        footnotes.append(notes.add("training: no prediction", clean(hazard.error or ""), place=place.label))
     found.append(
         Evidence(
             level="predicted",
             outcome="works",
             mark=mark("predicted", "works"),
-            label="predicted to load",
+            label=label,
             source=origin,
+            footnotes=footnotes,
         )
     )
     return found
