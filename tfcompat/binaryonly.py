@@ -46,8 +46,6 @@ MACOS_ARM64 = "aarch64-apple-darwin"
 _SLACK = timedelta(days=1)
 #: Each step names one more requirement; a real tree needs two or three.
 _MAX_STEPS = 8
-#: What uv says when --offline lacks something in its cache.
-_OFFLINE_MISS = ("network was disabled", "not found in the cache")
 #: What uv says when a requirement has no wheel it may use ("all versions of X have ..." too).
 _NO_WHEEL = re.compile(r"(?:all versions of )?(\S+) (?:has|have) no (?:usable wheels|wheels with a matching)")
 
@@ -117,7 +115,6 @@ def resolve(
     later: bool = True,
     index_url: str | None = None,
     uv_cache: Path | None = None,
-    offline_first: bool = False,
     timeout: float = 300.0,
 ) -> WheelSet:
     """Resolve ``requirements`` for ``target`` from wheels as of ``exclude_newer`` (RFC 3339).
@@ -125,17 +122,15 @@ def resolve(
     Raise ``NotInstallable`` when no wheel set installs them (with ``later`` False: as soon as
     one requirement has no wheel as of the date), ``ProvisionError`` for any other failure
     (no such release, index unreachable). ``index_url`` and ``uv_cache`` point uv at another
-    index (the map's ``IndexSnapshot``) and cache, by default uv uses its own; ``offline_first``
-    tries uv's cache alone first (the map's resolutions share most of what they read) and asks
-    the index only when that lacks something.
+    index (the map's ``IndexSnapshot``) and cache, by default uv uses its own. Never
+    ``--offline``: uv then skips the versions whose metadata it has not cached and answers
+    with an older set, silently.
     """
     started = time.monotonic()
     deadline = started + timeout
     result = WheelSet(packages=[], exclude_newer=exclude_newer)
     for _ in range(_MAX_STEPS):
-        done = _compile(
-            requirements, constraints, target, result, (index_url, uv_cache, offline_first), deadline
-        )
+        done = _compile(requirements, constraints, target, result, (index_url, uv_cache), deadline)
         if done.returncode == 0:
             result.packages = _pins(done.stdout)
             result.seconds = round(time.monotonic() - started, 3)
@@ -163,8 +158,8 @@ def resolve(
 
 
 def _compile(requirements, constraints, target, state: WheelSet, where, deadline):
-    """One uv call for the state so far (offline first when asked, online when that lacks data)."""
-    index_url, uv_cache, offline_first = where
+    """One uv call for the state so far."""
+    index_url, uv_cache = where
     argv = [uvcall.uv_binary(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
     argv += ["--python", target.interpreter]
     env = dict(os.environ)
@@ -182,11 +177,7 @@ def _compile(requirements, constraints, target, state: WheelSet, where, deadline
             path = Path(tmp) / "constraints.txt"
             path.write_text("\n".join(constraints) + "\n")
             argv += ["--constraint", str(path)]
-        for offline in (True, False) if offline_first else (False,):
-            done = _run(argv + (["--offline"] if offline else []), stdin=stdin, env=env, deadline=deadline)
-            if not (offline and done.returncode and any(sign in done.stderr for sign in _OFFLINE_MISS)):
-                break
-    return done
+        return _run(argv, stdin=stdin, env=env, deadline=deadline)
 
 
 def _run(argv: list[str], *, stdin: str, env: dict, deadline: float) -> subprocess.CompletedProcess:

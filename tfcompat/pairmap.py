@@ -49,17 +49,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
+import msgspec
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat import abi, binaryonly, claims, dyld, macho, macresolve, macwheels, recommend
+from tfcompat import abi, binaryonly, cache, claims, dyld, macho, macresolve, macwheels, recommend
 from tfcompat.files import write_atomic
 from tfcompat.host import host_info, tool_versions
 from tfcompat.indexsnapshot import IndexSnapshot
 from tfcompat.macwheels import WheelRef
 from tfcompat.matrix import NO_PLUGIN, Row
 from tfcompat.provision import ProvisionError, cache_dir, requirements_for
-from tfcompat.record import new_record, now, write_record
+from tfcompat.record import Preflight, new_record, now, write_record
 from tfcompat.uvcall import uv_binary
 
 PLUGIN = "tensorflow-metal"
@@ -499,7 +500,6 @@ def preflight(
             exclude_newer=exclude_newer,
             index_url=index_url,
             uv_cache=uv_cache,
-            offline_first=True,
         )
     except binaryonly.NotInstallable as exc:
         result = {
@@ -519,7 +519,8 @@ def preflight(
             "exclude_newer_package": wheels.later,
             "sdists": wheels.sdists,
         }
-    write_atomic(_preflight_path(tf, metal, python, root), json.dumps(result))
+    path, question = _preflight_entry(tf, metal, python, root)
+    cache.store_json(path, question, result)
     return result
 
 
@@ -536,17 +537,31 @@ def _preflight_inputs(tf: MapRelease, metal: MapRelease, python: str):
     return requirements, target, released.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _preflight_path(tf: MapRelease, metal: MapRelease, python: str, root: Path) -> Path:
+def _preflight_entry(tf: MapRelease, metal: MapRelease, python: str, root: Path) -> tuple[Path, dict]:
+    """Where a preflight is cached, and the question it answers (a self-proving ``cache`` entry)."""
     requirements, target, exclude_newer = _preflight_inputs(tf, metal, python)
-    key = "\0".join([_code(binaryonly), *requirements, target.python, target.macos, exclude_newer])
-    return root / "map" / "preflight" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    question = {
+        "code": _code(binaryonly),
+        "requirements": requirements,
+        "python": target.python,
+        "macos": target.macos,
+        "exclude_newer": exclude_newer,
+    }
+    return cache.entry_path(root / "map" / "preflight" / "v2", question), question
 
 
 def _cached_preflight(tf: MapRelease, metal: MapRelease, python: str, root: Path) -> dict | None:
+    """The cached answer, if its entry proves it answers this question and has the answer's
+    shape; else None (a damaged entry is removed, with one line, and computed again)."""
+    path, question = _preflight_entry(tf, metal, python, root)
+    return cache.load_json(path, question, valid=_valid_preflight)
+
+
+def _valid_preflight(value) -> bool:
     try:
-        return json.loads(_preflight_path(tf, metal, python, root).read_text())
-    except (OSError, ValueError):
-        return None  # missing or damaged: computed again, never trusted
+        return msgspec.convert(value, Preflight).status in ("installs", "not_installable")
+    except msgspec.ValidationError:
+        return False
 
 
 def _no_verdict(cells: list[dict], unanswered: list[str] = ()) -> str | None:
