@@ -380,3 +380,23 @@ def test_a_garbled_hazard_section_is_judged_again(tmp_path, lines):
         entry.write_bytes(garbled(entry.read_bytes(), entry.stat().st_size - 5))
     assert hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10", cache_dir=tmp_path) == expected
     assert any("hazard" in line and "checksum" in line for line in lines())
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
+def test_a_map_prediction_entry_of_the_wrong_shape_is_predicted_again(tmp_path, lines):
+    """An entry whose checksum holds but whose answer is not a prediction (a verdict of
+    "maybe") is removed with one line, and the cells are predicted again from the wheels."""
+    from tfcompat import pairmap
+
+    root = provision.cache_dir()  # the suite's warm cache: the wheels' facts are read from there
+    tf_releases, metal_releases, _ = pairmap.releases(root=root, log=lambda _: None)
+    tf = next(release for release in tf_releases if release.version == "2.12.0")
+    plugins = [(m.version, m.read.ref) for m in metal_releases if m.version in ("0.7.0", "0.8.0")]
+    expected, _ = pairmap.predict_release(tf.read.ref, plugins, root)
+    shutil.copytree(root / "abi", tmp_path / "abi")
+    path, question = pairmap._predictions_entry(tf.read.ref, tmp_path)
+    cache.store_json(path, question, {ref.sha256: {"abi": "maybe"} for _, ref in plugins})
+    assert pairmap.predict_release(tf.read.ref, plugins, tmp_path)[0] == expected
+    assert expected["0.8.0"]["abi"] == "ok" and expected["0.7.0"]["abi"] in ("ok", "fail")
+    assert any("not the answer's shape" in line for line in lines())

@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import functools
 import hashlib
-import json
 import multiprocessing
 import tempfile
 import time
@@ -54,13 +53,12 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from tfcompat import abi, binaryonly, cache, claims, dyld, macho, macresolve, macwheels, recommend
-from tfcompat.files import write_atomic
 from tfcompat.host import host_info, tool_versions
 from tfcompat.indexsnapshot import IndexSnapshot
 from tfcompat.macwheels import WheelRef
 from tfcompat.matrix import NO_PLUGIN, Row
 from tfcompat.provision import ProvisionError, cache_dir, requirements_for
-from tfcompat.record import Preflight, new_record, now, write_record
+from tfcompat.record import MapCell, Preflight, new_record, now, write_record
 from tfcompat.uvcall import uv_binary
 
 PLUGIN = "tensorflow-metal"
@@ -245,13 +243,12 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
 
 def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]) -> dict:
     """The index's answer for ``name``; the cached one, said so, when the index is unreachable."""
-    cached = index_cache(name, root)
+    cached, question = index_cache(name, root), {"index_url": claims.index_url(name)}
     try:
         answer = claims.index_answer(name)
     except claims.ClaimsError as exc:
-        try:
-            answer = json.loads(cached.read_text())
-        except (OSError, ValueError):
+        answer = cache.load_json(cached, question, valid=_valid_index_answer)
+        if answer is None:
             raise MapError(
                 f"no verdict: {exc}; no earlier answer is cached: connect to the index and rerun"
             ) from None
@@ -259,14 +256,24 @@ def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreacha
         log(f"map: {exc}: using the answer cached {when}")
         unreachable.append(str(exc))
         return answer
-    write_atomic(cached, json.dumps(answer))
+    cache.store_json(cached, question, answer)
     return answer
 
 
 def index_cache(name: str, root: Path) -> Path:
     """Where the last answer of the index in use for ``name`` is kept (by the index's URL)."""
-    url = claims.index_url(name)
-    return root / "map" / "index" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
+    return cache.entry_path(root / "map" / "index" / "v2", {"index_url": claims.index_url(name)})
+
+
+def _valid_index_answer(value) -> bool:
+    """A PEP 691 project page: the files, each named, with its hashes."""
+    files = value.get("files") if isinstance(value, dict) else None
+    return isinstance(files, list) and all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("filename"), str)
+        and isinstance(entry.get("hashes"), dict)
+        for entry in files
+    )
 
 
 def _mac_row(tf: str, metal: str, python: str = ABI_PYTHON) -> Row:
@@ -396,7 +403,7 @@ def _plugin_refs(metal_releases: list[MapRelease], root: Path, cells: dict) -> l
     """Cache every plugin wheel's facts first (1.4 MB each, every prediction needs them all); a
     plugin that cannot be read has its cells say why."""
 
-    def cache(release: MapRelease) -> str | None:
+    def read_plugin(release: MapRelease) -> str | None:
         try:
             macwheels.facts(release.read.ref, root=macwheels.cache_root(root)).close()
         except (macwheels.WheelError, macho.MachOError) as exc:
@@ -404,7 +411,9 @@ def _plugin_refs(metal_releases: list[MapRelease], root: Path, cells: dict) -> l
         return None
 
     with ThreadPoolExecutor(WHEEL_WORKERS) as pool:
-        errors = dict(zip((m.version for m in metal_releases), pool.map(cache, metal_releases), strict=True))
+        errors = dict(
+            zip((m.version for m in metal_releases), pool.map(read_plugin, metal_releases), strict=True)
+        )
     for (_, metal), cell in cells.items():
         if errors[metal]:
             cell["error"] = errors[metal]
@@ -441,19 +450,18 @@ def predict_release(
     finally:
         if facts is not None:
             facts.close()
-    path = _predictions_path(ref, root)
-    write_atomic(path, json.dumps(cached))
-    for older in path.parent.glob(f"{ref.sha256}-*.json"):
-        if older != path:
-            older.unlink(missing_ok=True)  # made by other code: never read again
+    path, question = _predictions_entry(ref, root)
+    cache.store_json(path, question, cached)
     return {metal: cached[plugin_ref.sha256] for metal, plugin_ref in plugins}, round(
         time.monotonic() - started, 3
     )
 
 
-def _predictions_path(ref: WheelRef, root: Path) -> Path:
-    """Where a TensorFlow wheel's predictions are cached: by its sha256 and the model's code."""
-    return root / "map" / "abi" / f"{ref.sha256}-{_code(abi, dyld, macho, macwheels)}.json"
+def _predictions_entry(ref: WheelRef, root: Path) -> tuple[Path, dict]:
+    """Where a TensorFlow wheel's predictions are cached, and the question they answer: this
+    wheel (its sha256) judged by this model (its code)."""
+    question = {"tf_wheel": ref.sha256, "code": _code(abi, dyld, macho, macwheels)}
+    return cache.entry_path(root / "map" / "abi" / "v2", question), question
 
 
 @functools.cache
@@ -466,11 +474,23 @@ def _code(*modules) -> str:
 
 def _cached_predictions(ref: WheelRef, root: Path) -> dict[str, dict]:
     """Plugin wheel sha256 -> the cell's abi fields, as far as cached for this TensorFlow wheel."""
+    path, question = _predictions_entry(ref, root)
+    return cache.load_json(path, question, valid=_valid_predictions) or {}
+
+
+def _valid_predictions(value) -> bool:
+    """Plugin sha256 -> a cell's abi fields (``_fill`` reads them): a verdict, the first reason
+    of a failure, and nothing a record would refuse."""
+    if not isinstance(value, dict):
+        return False
     try:
-        cached = json.loads(_predictions_path(ref, root).read_text())
-    except (OSError, ValueError):
-        return {}  # missing or damaged: predicted again, never trusted
-    return cached if isinstance(cached, dict) else {}
+        for fields in value.values():
+            cell = msgspec.convert({"tf": "0", "metal": "0", **fields}, MapCell)
+            if cell.abi not in ("ok", "fail") or (cell.abi == "fail") != bool(cell.first):
+                return False
+    except (msgspec.ValidationError, TypeError):
+        return False
+    return True
 
 
 def preflight(
@@ -500,6 +520,7 @@ def preflight(
             exclude_newer=exclude_newer,
             index_url=index_url,
             uv_cache=uv_cache,
+            offline_first=True,
         )
     except binaryonly.NotInstallable as exc:
         result = {
