@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
@@ -22,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, run_nox, write_matrix
-from tfcompat import abi, binaryonly, claims, macwheels, pairmap
-from tfcompat.indexsnapshot import IndexSnapshot
+from tfcompat import abi, binaryonly, claims, macresolve, macwheels, pairmap
+from tfcompat.indexsnapshot import IndexSnapshot, upstream
 from tfcompat.matrix import load_matrix
 from tfcompat.provision import cache_dir
 from tfcompat.record import load_record
@@ -397,6 +398,14 @@ def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     direct = claims.index_answer("tensorflow-metal")
     for entry in direct["files"]:
         entry["url"] = urllib.parse.urljoin(claims.index_url("tensorflow-metal"), entry["url"])
+    # Each file points back at the snapshot (its metadata is served fresh), and maps back.
+    assert all(
+        entry["url"].startswith(snapshot["index_url"].removesuffix("simple/")) for entry in served["files"]
+    )
+    for entry in served["files"]:
+        entry["url"] = upstream(entry["url"])
+        if entry["filename"].endswith(".whl"):
+            assert entry.pop("core-metadata") is True  # PyPI has it; this machine's proxy drops it
     assert served == direct
     pair = ["tensorflow==2.18.0", "tensorflow-metal==1.2.0"]
     through = binaryonly.resolve(
@@ -410,21 +419,43 @@ def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
 def test_a_resolution_does_not_depend_on_what_uv_has_cached(tmp_path: Path) -> None:
     """uv --offline passes over the versions whose metadata it has not cached and answers with
     an older set (seen: protobuf 3.17.3 for ``protobuf<3.20`` as of 2022-06, where 3.19.4 is
-    right; 123 of 869 preflights of the map changed between two runs). The map resolves from
-    uv's cache first: a warm cache holding only the older version must not change the answer,
-    and a cache that holds the answer gives it without the index."""
-    asked = {
-        "target": _mac("3.10"),
-        "exclude_newer": "2022-06-01T00:00:00Z",
-        "uv_cache": tmp_path / "uv",
-        "offline_first": True,
-    }
+    right; 123 of 869 preflights of the map changed between two runs, when the map resolved
+    from uv's cache first). A warm cache holding only the older version must not change the
+    answer, through the index or through the map's snapshot of it."""
+    asked = {"target": _mac("3.10"), "exclude_newer": "2022-06-01T00:00:00Z", "uv_cache": tmp_path / "uv"}
     assert "protobuf==3.17.3" in binaryonly.resolve(["protobuf==3.17.3"], **asked).packages
     assert binaryonly.resolve(["protobuf<3.20"], **asked).packages == ["protobuf==3.19.4"]
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {**OFFLINE, "UV_HTTP_RETRIES": "0"}.items():
-            patch.setenv(name, value)
-        assert binaryonly.resolve(["protobuf<3.20"], **asked).packages == ["protobuf==3.19.4"]
+    with IndexSnapshot() as url:
+        through = binaryonly.resolve(["protobuf<3.20"], index_url=url, **asked)
+    assert through.packages == ["protobuf==3.19.4"]
+
+
+@pytest.mark.network
+def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(snapshot) -> None:
+    """tensorflow-metal 0.8.0's wheels were never given a ``.metadata`` file on PyPI: the
+    snapshot reads METADATA from the wheel itself with range requests, as uv would have."""
+    page = json.loads(urllib.request.urlopen(f"{snapshot['index_url']}tensorflow-metal/", timeout=60).read())
+    (entry,) = [
+        e
+        for e in page["files"]
+        if e["filename"] == "tensorflow_metal-0.8.0-cp310-cp310-macosx_12_0_arm64.whl"
+    ]
+    with pytest.raises(urllib.error.HTTPError):  # the index itself: 404
+        urllib.request.urlopen(upstream(entry["url"]) + ".metadata", timeout=60)
+    with urllib.request.urlopen(entry["url"] + ".metadata", timeout=60) as response:
+        metadata, fresh = response.read().decode(), response.headers["Cache-Control"]
+    assert "Name: tensorflow-metal\n" in metadata and "Version: 0.8.0\n" in metadata
+    assert fresh.startswith("max-age=")
+    # What uv resolves through the snapshot names the index's files, never the snapshot's.
+    pins = macresolve.resolve(
+        ["tensorflow-metal==0.8.0"],
+        python="3.10",
+        exclude_newer=None,
+        index=macresolve.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"]),
+        cache_dir=snapshot["uv_cache"].parent / "macresolve-cache",
+    )
+    assert [pin.url for pin in pins if pin.name == "tensorflow-metal"] == [upstream(entry["url"])]
+    assert all(pin.url.startswith("https://") for pin in pins)
 
 
 def _mac(python: str, macos: str = "11.0") -> binaryonly.Target:

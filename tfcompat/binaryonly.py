@@ -47,11 +47,6 @@ _SLACK = timedelta(days=1)
 #: Each step names one more requirement; a real tree needs two or three.
 _MAX_STEPS = 8
 #: What uv says when a requirement has no wheel it may use ("all versions of X have ..." too).
-#: What uv says when --offline lacks something in its cache, and fails.
-_OFFLINE_MISS = ("network was disabled", "not found in the cache")
-#: What uv --offline --verbose says of each version it passed over for want of its metadata
-#: (then it may answer with an older set, or none): uv 0.13's words, pinned by a test.
-_OFFLINE_SKIP = ("needs to be downloaded from a registry",)
 _NO_WHEEL = re.compile(r"(?:all versions of )?(\S+) (?:has|have) no (?:usable wheels|wheels with a matching)")
 
 
@@ -120,7 +115,6 @@ def resolve(
     later: bool = True,
     index_url: str | None = None,
     uv_cache: Path | None = None,
-    offline_first: bool = False,
     timeout: float = 300.0,
 ) -> WheelSet:
     """Resolve ``requirements`` for ``target`` from wheels as of ``exclude_newer`` (RFC 3339).
@@ -128,17 +122,13 @@ def resolve(
     Raise ``NotInstallable`` when no wheel set installs them (with ``later`` False: as soon as
     one requirement has no wheel as of the date), ``ProvisionError`` for any other failure
     (no such release, index unreachable). ``index_url`` and ``uv_cache`` point uv at another
-    index (the map's ``IndexSnapshot``) and cache, by default uv uses its own; ``offline_first``
-    tries uv's cache alone first (the map's resolutions share most of what they read), and asks
-    the index whenever that answer passed over a version it had not cached.
+    index (the map's ``IndexSnapshot``) and cache, by default uv uses its own.
     """
     started = time.monotonic()
     deadline = started + timeout
     result = WheelSet(packages=[], exclude_newer=exclude_newer)
     for _ in range(_MAX_STEPS):
-        done = _compile(
-            requirements, constraints, target, result, (index_url, uv_cache, offline_first), deadline
-        )
+        done = _compile(requirements, constraints, target, result, (index_url, uv_cache), deadline)
         if done.returncode == 0:
             result.packages = _pins(done.stdout)
             result.seconds = round(time.monotonic() - started, 3)
@@ -166,9 +156,9 @@ def resolve(
 
 
 def _compile(requirements, constraints, target, state: WheelSet, where, deadline):
-    """One uv call for the state so far: from uv's cache alone first when ``offline_first``,
-    from the index when that cache lacks anything the resolution looked at."""
-    index_url, uv_cache, offline_first = where
+    """One uv call for the state so far. Never ``--offline``: uv then passes over the versions
+    whose metadata it has not cached and answers with an older set, silently."""
+    index_url, uv_cache = where
     argv = [uvcall.uv_binary(), "pip", "compile", "-", "--no-header", "--no-annotate"]
     argv += ["--python", target.interpreter]
     env = dict(os.environ)
@@ -186,12 +176,6 @@ def _compile(requirements, constraints, target, state: WheelSet, where, deadline
             path = tmp / "constraints.txt"
             path.write_text("\n".join(constraints) + "\n")
             argv += ["--constraint", str(path)]
-        if offline_first:
-            # Offline, uv passes over each version whose metadata it has not cached, and says
-            # so only in its verbose log: then the answer may be an older set, and is not used.
-            done = _run([*argv, "--offline", "--verbose"], stdin=stdin, env=env, deadline=deadline)
-            if not any(sign in done.stderr for sign in _OFFLINE_MISS + _OFFLINE_SKIP):
-                return done
         return _run([*argv, "--quiet"], stdin=stdin, env=env, deadline=deadline)
 
 

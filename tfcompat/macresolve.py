@@ -24,7 +24,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tfcompat import cache, macwheels, provision, uvcall
+from tfcompat import cache, indexsnapshot, macwheels, provision, uvcall
 from tfcompat.files import FilesError, temporary_folder
 
 FORMAT = "v1"
@@ -232,7 +232,7 @@ def _pin(package: dict) -> Pin:
         name=str(canonicalize_name(package["name"])),
         version=package["version"],
         filename=artifact["url"].rsplit("/", 1)[-1],
-        url=artifact["url"],
+        url=indexsnapshot.upstream(artifact["url"]),  # never the run's snapshot
         sha256=artifact["hashes"]["sha256"],
         size=artifact.get("size", 0),
         uploaded=uploaded.isoformat() if uploaded else None,

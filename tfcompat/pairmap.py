@@ -520,7 +520,6 @@ def preflight(
             exclude_newer=exclude_newer,
             index_url=index_url,
             uv_cache=uv_cache,
-            offline_first=True,
         )
     except binaryonly.NotInstallable as exc:
         result = {
