@@ -6,7 +6,7 @@ of its release. That set is the preflight's (its ``packages``; the preflight alr
 for one Python: the one whose TensorFlow wheel the map reads, else the newest both releases have.
 Only where no preflight set exists (not installable from wheels) is the pair resolved for the
 hazard alone (``hazard.predict``). The answer depends on the TensorFlow wheel and the Keras
-versions only, so cells that share them share one computation: about 30 for the 131 loadable
+versions only, so cells that share them share one computation: 48 for the 131 loadable
 cells of the whole map.
 
 Each (cell, Python) whose preflight installs, in a cell that is predicted to load, gets the
