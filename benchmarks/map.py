@@ -165,7 +165,7 @@ def _report(name: str, outcome: dict) -> None:
 
 def _cache_report(env: dict) -> None:
     cache = Path(env["TFCOMPAT_CACHE"])
-    parts = {name: _size(cache / name) for name in ("abi", "map")}
+    parts = {folder.name: _size(folder) for folder in sorted(cache.iterdir()) if folder.is_dir()}
     line = ", ".join(f"{name}/ {size / 1e6:.1f} MB" for name, size in parts.items())
     print(f"cache: {sum(parts.values()) / 1e6:.1f} MB ({line})")
 

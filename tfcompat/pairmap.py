@@ -79,21 +79,17 @@ class MapError(Exception):
 
 
 @dataclass(frozen=True)
-class IndexWheel:
-    """One macOS arm64 wheel on the index, for one CPython."""
+class IndexWheel(WheelRef):
+    """One macOS arm64 wheel on the index, for one CPython: where it is, and what the index
+    says of it."""
 
-    name: str
-    version: str
-    filename: str
-    url: str
-    sha256: str
-    size: int
     uploaded: datetime
     python: str  # "3.10"
     macos: str  # the oldest macOS its platform tag accepts, "12.0"
 
     @property
     def ref(self) -> WheelRef:
+        """The plain reference (what the caches and the record are keyed by)."""
         return WheelRef(self.name, self.version, self.filename, self.url, self.sha256, self.size)
 
 
