@@ -40,7 +40,6 @@ from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder
 MACOSX_DEPLOYMENT_TARGET = "13.0"
 PLATFORM = "aarch64-apple-darwin"
 _CHUNK = 1 << 20
-#: What uv says when the index cannot be reached (as opposed to: it has no such wheel).
 _TIMEOUT = 60.0  # seconds without data before a download is given up
 _TMPDIR_HINT = "TMPDIR moves the temporary folder to another disk"
 
