@@ -100,6 +100,17 @@ def test_a_pair_no_wheels_install_says_so() -> None:
     assert "\n" not in section["reason"]
 
 
+@pytest.mark.network
+def test_a_pure_python_sdist_the_release_built_is_allowed_today_too() -> None:
+    """TF 2.12.0 on Python 3.8 needs jax, which has no wheel for 3.8 at all: pip builds its
+    pure-Python sdist, as the map's preflight does (its ``sdists``). Today's check allows the
+    same for those distributions, and nothing else."""
+    asked = {"tf": "2.12.0", "metal": "0.8.0", "python": "3.8"}
+    assert installcmd.install_command(**asked, sdists=("jax",))["works"] is True
+    strict = installcmd.install_command(**asked)
+    assert strict["works"] is False and "jax" in strict["reason"]
+
+
 def test_command_quotes_every_argument() -> None:
     assert installcmd.command(["tensorflow==2.13.0", "tensorflow-metal==1.0.0"], ["numpy<2"]) == (
         'python -m pip install "tensorflow==2.13.0" "tensorflow-metal==1.0.0" "numpy<2"'

@@ -45,13 +45,16 @@ def install_command(
     python: str,
     cache_dir: Path | None = None,
     release: dict[str, str] | None = None,
+    sdists: tuple[str, ...] = (),
     index: macresolve.Index | None = None,
 ) -> dict:
     """The ``install`` section (``record.InstallCommand``) for a pair on macOS arm64 with CPython
     ``python``: the command to print, the pins it carries, why, and whether it works.
 
     ``release``: the pair's set as of its release (distribution -> version) when the caller has
-    it (the map's preflight), else it is resolved. ``index``: where uv reads the index (the map's
+    it (the map's preflight), else it is resolved. ``sdists``: what that set builds from a
+    pure-Python sdist (the preflight's ``sdists``): today's check allows the same, as pip does.
+    ``index``: where uv reads the index (the map's
     snapshot). Resolves with uv (about 1 - 3 s per call, cached: as of the release for good,
     today for the day). Raises ``InstallError`` when the index cannot be reached.
     """
@@ -70,6 +73,7 @@ def install_command(
                     python=python,
                     exclude_newer=None,
                     binary_only=True,
+                    sdists=sdists,
                     cache_dir=cache_dir,
                     index=index,
                 )

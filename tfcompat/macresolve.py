@@ -107,6 +107,7 @@ def resolve(
     constraints: tuple[str, ...] = (),
     binary_only: bool = True,
     newer_limits: tuple[tuple[str, str], ...] = (),
+    sdists: tuple[str, ...] = (),
     cache_dir: Path | None = None,
     index: Index | None = None,
 ) -> list[Pin]:
@@ -114,6 +115,8 @@ def resolve(
     ``exclude_newer``, or today when it is None. ``binary_only=False`` lets pip build from
     source distributions, as it did by default (the versions a user got then).
     ``newer_limits`` dates single packages: ``(("keras", date),)`` (uv's ``--exclude-newer-package``).
+    ``sdists``: with ``binary_only``, the distributions that publish no wheel at all and are
+    built from their sdist (pure Python), as pip does and as ``binaryonly`` allows.
     ``index``: where uv reads the index (not part of the question: the same index's answer)."""
     day = "asof" if exclude_newer else datetime.now(UTC).strftime("today-%Y-%m-%d")
     folder = _cache(cache_dir) / day
@@ -126,6 +129,8 @@ def resolve(
         "constraints": list(constraints),
         "newer_limits": limits,
     }
+    if sdists:
+        question["sdists"] = sorted(sdists)
     path = cache.entry_path(folder, question)
     cached = cache.load_json(path, question, valid=_valid_answer)
     if cached is not None and "error" in cached:
@@ -144,6 +149,7 @@ def resolve(
             constraints=constraints,
             binary_only=binary_only,
             newer_limits=limits,
+            sdists=sdists,
             index=index,
         )
     except ResolveError as exc:
@@ -169,6 +175,7 @@ def _compile(
     exclude_newer: str | None = None,
     constraints: tuple[str, ...] = (),
     newer_limits: list[str] = (),
+    sdists: tuple[str, ...] = (),
     index: Index | None = None,
 ) -> list[Pin]:
     try:
@@ -181,7 +188,7 @@ def _compile(
         argv = [uv, "pip", "compile", "-", "--quiet", "--no-header", "--python", sys.executable]
         argv += ["--python-platform", "aarch64-apple-darwin", "--python-version", python]
         argv += ["--format", "pylock.toml", "-o", str(lock)]
-        argv += ["--only-binary", ":all:"] if binary_only else []
+        argv += ["--only-binary", ":all:", *(f"--no-binary={name}" for name in sdists)] if binary_only else []
         argv += ["--no-deps"] if no_deps else []
         argv += ["--exclude-newer", exclude_newer] if exclude_newer else []
         for limit in newer_limits:

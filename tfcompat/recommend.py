@@ -104,7 +104,13 @@ def install(
         release[str(canonicalize_name(name))] = version
     try:
         return installcmd.install_command(
-            tf=tf, metal=metal, python=python, cache_dir=root, release=release, index=index
+            tf=tf,
+            metal=metal,
+            python=python,
+            cache_dir=root,
+            release=release,
+            sdists=tuple(preflight.get("sdists") or ()),
+            index=index,
         )
     except installcmd.InstallError as exc:
         return str(exc)
