@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tfcompat import hazard, provision, record
+from tfcompat import hazard, macwheels, provision, record, wheelsource
 from tfcompat.matrix import Row
 from tfcompat.pyeval import Facts
 
@@ -237,3 +237,20 @@ def test_an_abi_record_without_a_hazard_answer_says_no_prediction(tmp_path: Path
     written = record.load_record(path).abi.hazard
     assert written.predicted is None and "network unreachable" in written.error
     assert any(line.startswith("hazard: no prediction: ") for line in lines)
+
+
+@pytest.mark.network
+def test_sources_are_read_by_range_without_the_whole_wheel(tmp_path: Path, monkeypatch) -> None:
+    """A TensorFlow wheel is 200 - 600 MB and the hazard reads a few of its ``.py`` members: they
+    come by range requests (its central directory and those members), never the whole wheel.
+    (A server without ranges, ``file://`` in test_pyeval.py, still gets the download.)"""
+
+    def whole_wheel(*_args, **_kwargs):
+        raise AssertionError("the whole wheel was downloaded")
+
+    monkeypatch.setattr(macwheels, "download", whole_wheel)
+    [ref] = macwheels.resolve([("tensorflow-macos", "2.11.0")], python="3.10", root=tmp_path / "abi")
+    with wheelsource.SourceSet([ref], root=tmp_path / "sources") as sources:
+        assert sources.module_path("tensorflow") == "tensorflow/__init__.py"
+        text = sources.read("tensorflow/__init__.py")
+    assert "from tensorflow.python" in text

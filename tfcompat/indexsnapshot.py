@@ -17,7 +17,6 @@ nothing the suite keeps names the snapshot.
 from __future__ import annotations
 
 import http.server
-import io
 import json
 import re
 import sys
@@ -27,7 +26,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from tfcompat import claims
+from tfcompat import claims, rangefile
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 _FRESH = "max-age=86400"  # the run's snapshot: never revalidated during it
@@ -128,7 +127,7 @@ def _metadata(url: str) -> tuple[int, str, bytes]:
         return answer
     wheel = url.removesuffix(".metadata")
     try:
-        with zipfile.ZipFile(io.BufferedReader(_RemoteFile(wheel), buffer_size=1 << 16)) as archive:
+        with rangefile.open_zip(wheel, timeout=_TIMEOUT) as archive:
             name = next(
                 (n for n in archive.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)), None
             )
@@ -137,45 +136,6 @@ def _metadata(url: str) -> tuple[int, str, bytes]:
             return 200, "text/plain", archive.read(name)
     except (urllib.error.URLError, OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
         return 502, "text/plain", f"cannot read the metadata of {wheel}: {exc}".encode()
-
-
-class _RemoteFile(io.RawIOBase):
-    """A file on the index read with HTTP range requests (for ``zipfile``: the end, the central
-    directory, one member)."""
-
-    def __init__(self, url: str) -> None:
-        self._url, self._position = url, 0
-        request = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            self._size = int(response.headers["Content-Length"])
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer) -> int:
-        end = min(self._position + len(buffer), self._size)
-        if end <= self._position:
-            return 0
-        headers = {"Range": f"bytes={self._position}-{end - 1}"}
-        request = urllib.request.Request(self._url, headers=headers)
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            if response.status != 206:  # the whole file instead of the range: not worth it
-                raise OSError(f"the index answered a range request with HTTP {response.status}")
-            data = response.read(end - self._position)
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
 
 
 def _fetch(url: str, accept: str) -> tuple[int, str, bytes]:

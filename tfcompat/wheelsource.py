@@ -1,13 +1,14 @@
 """Python source files read from wheels, member by member, without installing or unpacking them.
 
 A ``SourceSet`` maps dotted module names to the ``.py`` members of a few wheels (TensorFlow and
-the Keras it uses). A member is read from the cache when it is there, else from the wheel, which
-is then downloaded once (sha256-checked, ``macwheels.download``) into a temporary folder kept
-for the set's lifetime. What was read is added to one cache entry per wheel, keyed by its
-sha256: ``<cache>/wheelsource/v1/<sha256>.zip`` holds the list of the wheel's ``.py`` members
-and every member ever read, so a warm run downloads nothing, and a question that needs a new
-member downloads the wheel again once. The entry names its wheel and checksums its content
-(``cache``): a damaged one is read from the wheel again.
+the Keras it uses). A member is read from the cache when it is there, else from the wheel: read
+where it is on the index with HTTP range requests (``rangefile``: its central directory and the
+members asked for), or, where the server cannot send ranges, downloaded once (sha256-checked,
+``macwheels.download``) into a temporary folder kept for the set's lifetime. What was read is
+added to one cache entry per wheel, keyed by its sha256: ``<cache>/wheelsource/v1/<sha256>.zip``
+holds the list of the wheel's ``.py`` members and every member ever read, so a warm run reads
+nothing from the index, and a question that needs a new member reads the wheel again. The
+entry names its wheel and checksums its content (``cache``): a damaged one is read again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from tfcompat import cache, macwheels, wheelfacts
+from tfcompat import cache, macwheels, rangefile, wheelfacts
 from tfcompat.files import FilesError, temporary_folder
 
 FORMAT = "v1"
@@ -90,25 +91,41 @@ class _WheelSource:
             return self._members[path]
         if self._wheel is None:
             self._open_wheel()
-        text = self._wheel.read(self._by_path[path]).decode("utf-8", "replace")
+        try:
+            text = self._wheel.read(self._by_path[path]).decode("utf-8", "replace")
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise macwheels.WheelError(f"{self.ref.filename}: {path}: cannot be read: {exc}") from None
         self._members[path] = self._new[path] = text
         return text
 
     def _open_wheel(self) -> None:
+        """The wheel, read where it is with range requests (a few members of a 600 MB wheel:
+        its sha256 is the index's word for it, not checked here), or downloaded and checked
+        where the server cannot send ranges."""
         self._tmp = contextlib.ExitStack()
+        try:
+            self._wheel = rangefile.open_zip(self.ref.url)
+        except rangefile.RangeUnsupported:
+            self._wheel = self._downloaded()
+        except zipfile.BadZipFile:
+            raise macwheels.WheelError(f"{self.ref.filename}: not a zip archive") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise macwheels.WheelError(f"{self.ref.filename}: cannot be read from the index: {exc}") from None
+        for info in self._wheel.infolist():
+            path = wheelfacts.installed_path(info.filename)
+            if path.endswith(".py"):
+                self._by_path[path] = info
+
+    def _downloaded(self) -> zipfile.ZipFile:
         try:
             folder = self._tmp.enter_context(temporary_folder("source", needed=self.ref.size))
             wheel = macwheels.download(self.ref, folder)
         except FilesError as exc:
             raise macwheels.WheelError(f"{self.ref.filename}: {exc}") from None
         try:
-            self._wheel = zipfile.ZipFile(wheel)
+            return zipfile.ZipFile(wheel)
         except zipfile.BadZipFile:
             raise macwheels.WheelError(f"{self.ref.filename}: not a zip archive") from None
-        for info in self._wheel.infolist():
-            path = wheelfacts.installed_path(info.filename)
-            if path.endswith(".py"):
-                self._by_path[path] = info
 
     def close(self) -> None:
         if self._new or not self._path.exists():
