@@ -384,6 +384,21 @@ def test_a_garbled_hazard_section_is_judged_again(tmp_path, lines):
 
 @pytest.mark.network
 @pytest.mark.fault(18)
+def test_a_cached_no_prediction_is_never_taken_for_an_answer(tmp_path, lines):
+    """A hazard entry whose checksum holds but which says "no prediction" is judged again."""
+    expected = hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10")  # warm in the suite's cache
+    for kind in ("macresolve", "wheelsource", "hazard"):
+        shutil.copytree(provision.cache_dir() / kind, tmp_path / kind)
+    wheels = hazard.WheelSet.of(tf="2.11.0", metal="0.7.0", python="3.10", cache=tmp_path)
+    question = hazard._question(hazard.MAC, wheels.wheels)
+    path = cache.entry_path(tmp_path / "hazard" / hazard.FORMAT, question)
+    cache.store_json(path, question, hazard.no_prediction("the index was unreachable"))
+    assert hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10", cache_dir=tmp_path) == expected
+    assert any("not the answer's shape" in line for line in lines())
+
+
+@pytest.mark.network
+@pytest.mark.fault(18)
 def test_a_map_prediction_entry_of_the_wrong_shape_is_predicted_again(tmp_path, lines):
     """An entry whose checksum holds but whose answer is not a prediction (a verdict of
     "maybe") is removed with one line, and the cells are predicted again from the wheels."""
