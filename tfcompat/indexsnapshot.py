@@ -134,7 +134,7 @@ def _metadata(url: str) -> tuple[int, str, bytes]:
             if name is None:
                 return 404, "text/plain", b"no METADATA in the wheel"
             return 200, "text/plain", archive.read(name)
-    except (urllib.error.URLError, OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+    except (rangefile.RangeUnsupported, OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
         return 502, "text/plain", f"cannot read the metadata of {wheel}: {exc}".encode()
 
 
