@@ -12,14 +12,17 @@
 # ///
 """tfcompat: which tensorflow releases work with tensorflow-metal, found out for real.
 
-Run it with ``uv run noxfile.py [nox options]`` (uv provides a Python 3.11+ and the block
-above) or with ``nox``. Sessions, generated from expected.toml (or TFCOMPAT_EXPECTED):
+Run it with ``python3 noxfile.py [nox options]`` (any Python 3: it puts the pinned uv in
+``.tools/`` and hands over to ``uv run --locked noxfile.py``, which provides a Python 3.11+ and
+exactly the dependencies of noxfile.py.lock) or with your own ``nox``. Sessions, generated from
+expected.toml (or TFCOMPAT_EXPECTED):
   verify(tf=..., metal=...)  provision the pair with uv and run the probes (tags: verify, control)
   abi(tf=..., metal=...)     predict from the macOS wheels whether the plugin loads (tag: abi)
   report                     the compatibility table from every record so far
   map                        every TensorFlow x tensorflow-metal release on the index, predicted
   discover, claims           keep expected.toml current: new releases, PyPI's claims
   tests, lint                the suite's own checks (not in the default run)
+  lock                       update the locks of the suite's own dependencies (noxfile.py.lock, uv.lock)
 A row on another Python than the matrix default is named ``verify(python='3.9', tf=..., metal=...)``.
 
 Plain ``nox`` runs abi for every row and then report; on a Mac it runs verify first.
@@ -34,9 +37,15 @@ import platform
 import sys
 from pathlib import Path
 
-import nox
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+if __name__ == "__main__":
+    # ``python3 noxfile.py``: any Python 3 (Apple's 3.9 too) hands over to uv before importing nox.
+    from tfcompat.bootstrap import hand_over
+
+    hand_over(Path(__file__).resolve(), sys.argv[1:])
+
+import nox  # noqa: E402
 
 from tfcompat.matrix import Matrix, MatrixError, Row, load_matrix  # noqa: E402
 from tfcompat.runner import interrupt_on_sigterm  # noqa: E402
@@ -160,16 +169,14 @@ def claims(session: nox.Session) -> None:
 @nox.session(default=False)
 def tests(session: nox.Session) -> None:
     """Run the test suite (real uv, nox, TensorFlow wheels and macOS wheels)."""
-    project = nox.project.load_toml("pyproject.toml")
-    session.install(*nox.project.load_toml("noxfile.py")["dependencies"])
-    session.install(*nox.project.dependency_groups(project, "test"))
+    _install_locked(session, "test", script=True)
     session.run("pytest", *session.posargs)
 
 
 @nox.session(default=False)
 def lint(session: nox.Session) -> None:
     """Check formatting and lint with ruff; check the GitHub workflows with zizmor and their schema."""
-    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "lint"))
+    _install_locked(session, "lint")
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
     # zizmor's offline audits (no GitHub API); a finding of medium severity or higher fails.
@@ -179,7 +186,42 @@ def lint(session: nox.Session) -> None:
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
+@nox.session(venv_backend="none", default=False)
+def lock(session: nox.Session) -> None:
+    """Update the locks of the suite's own dependencies to the newest releases (then run the tests)."""
+    from tfcompat.uvcall import uv_binary
+
+    session.run(uv_binary(), "lock", "--quiet", "--upgrade", "--script", "noxfile.py", external=True)
+    session.run(uv_binary(), "lock", "--quiet", "--upgrade", external=True)
+
+
 # Helpers
+
+
+def _install_locked(session: nox.Session, group: str, *, script: bool = False) -> None:
+    """Install exactly what is locked: ``group`` of pyproject.toml (uv.lock), and with ``script``
+    the noxfile's own dependencies (noxfile.py.lock); hashes checked. A stale lock is an error
+    whose fix is ``nox -s lock``: an upstream release changes nothing until the lock is updated."""
+    from tfcompat.uvcall import uv_binary
+
+    folder = Path(session.create_tmp())
+    exports = [["--only-group", group]] + ([["--script", "noxfile.py"]] if script else [])
+    files = []
+    for number, selection in enumerate(exports):
+        files += ["-r", str(folder / f"locked-{number}.txt")]
+        session.run(
+            uv_binary(),
+            "export",
+            "--quiet",
+            "--locked",
+            "--no-header",
+            *selection,
+            "-o",
+            files[-1],
+            external=True,
+            silent=True,
+        )
+    session.install(*files)
 
 
 def _matrix(session: nox.Session) -> Matrix:

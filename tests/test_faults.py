@@ -242,7 +242,15 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     }
     argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION]
     nox = subprocess.Popen(
-        argv, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        argv,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        # A shell that runs this suite in the background ignores SIGINT, and a child inherits
+        # that: nox must get Ctrl-C as a terminal would send it, whatever started the tests.
+        preexec_fn=_default_signals,
     )
     deadline = time.monotonic() + 120
     while not processes_mapping(library) and time.monotonic() < deadline:
@@ -281,6 +289,11 @@ def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_pytho
     records = [load_record(p) for p in sessions(reports)]
     assert len(records) == 2 and len({r.id for r in records}) == 2
     assert all(r.verdict == "ok" for r in records)
+
+
+def _default_signals() -> None:
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def _write_same_record_many_times(folder: str, record: dict, count: int) -> None:

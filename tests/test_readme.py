@@ -43,12 +43,12 @@ ONE_ROW = '[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
-def readme_commands() -> tuple[list[str], list[str], list[str]]:
-    """The install line, the main job and the tests command: the first ``sh`` block of README.md."""
+def readme_commands() -> tuple[list[str], list[str]]:
+    """The main job and the tests command: the first ``sh`` block of README.md, exactly two lines."""
     block = re.search(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
     commands = [shlex.split(line, comments=True) for line in block.group(1).splitlines() if line.strip()]
-    assert len(commands) == 3, commands
-    return commands[0], commands[1], commands[2]
+    assert len(commands) == 2, commands
+    return commands[0], commands[1]
 
 
 def interpreter(version: str) -> Path:
@@ -97,13 +97,18 @@ def _copy_checkout(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def python_copy(tmp_path: Path, *, pip: str | None = None, externally_managed: bool = False) -> Path:
+def python_copy(
+    tmp_path: Path, *, pip: str | None = None, externally_managed: bool = False, no_pip: bool = False
+) -> Path:
     """A private copy of pyenv's CPython 3.9, as a Mac or a distribution would ship it."""
     home = tmp_path / "py39"
     shutil.copytree(interpreter("3.9").parent.parent, home, symlinks=True)
     python = home / "bin" / "python3.9"
     if pip:
         subprocess.run([python, "-m", "pip", "install", "-q", f"pip=={pip}"], check=True, timeout=300)
+    if no_pip:  # as Debian's python3 without the python3-pip package
+        for found in (home / "lib" / "python3.9" / "site-packages").glob("pip*"):
+            shutil.rmtree(found)
     if externally_managed:
         marker = home / "lib" / "python3.9" / "EXTERNALLY-MANAGED"
         marker.write_text("[externally-managed]\nError=This Python is managed by the system.\n")
@@ -116,13 +121,10 @@ def test_the_readme_commands_work_on_a_fresh_mac_python_and_a_pep668_python(tmp_
         tmp_path, pip="21.2.4" if kind == "apple" else None, externally_managed=kind == "pep668"
     )
     machine = Machine(tmp_path / "machine", python)
-    install, main_job, tests = readme_commands()
+    main_job, tests = readme_commands()
     if kind == "pep668":
         refused = machine.run(["python3", "-m", "pip", "install", "uv"])
         assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr
-
-    done = machine.run(install)
-    assert done.returncode == 0, done.stderr
 
     matrix = machine.repo / "one-row.toml"
     matrix.write_text(ONE_ROW)
@@ -140,8 +142,7 @@ def test_the_readme_commands_work_on_a_fresh_mac_python_and_a_pep668_python(tmp_
 @pytest.mark.parametrize("version", ["3.10", "3.11", "3.12", "3.13"])
 def test_the_readme_route_lists_sessions_as_clean_json_on_every_python(tmp_path, version):
     machine = Machine(tmp_path, interpreter(version))
-    install, main_job, _ = readme_commands()
-    assert machine.run(install).returncode == 0
+    main_job, _ = readme_commands()
 
     first = machine.run([*main_job, "-l", "--json", "-t", "verify"])
     assert first.returncode == 0, first.stderr
@@ -154,7 +155,31 @@ def test_the_readme_route_lists_sessions_as_clean_json_on_every_python(tmp_path,
 
 
 def test_the_tests_read_their_commands_from_the_readme():
-    install, main_job, tests = readme_commands()
-    assert install[:5] == ["python3", "-m", "pip", "install", "--target"]
-    assert main_job == [".tools/bin/uv", "run", "noxfile.py"]
+    main_job, tests = readme_commands()
+    assert main_job == ["python3", "noxfile.py"]
     assert tests == [*main_job, "-s", "tests"]
+
+
+def test_a_python_without_pip_is_told_what_to_do_in_one_line(tmp_path):
+    # Debian's python3 without python3-pip: the noxfile cannot put uv in .tools/ itself.
+    machine = Machine(tmp_path / "machine", python_copy(tmp_path, no_pip=True))
+    main_job, _ = readme_commands()
+    done = machine.run(main_job)
+    assert done.returncode == 2
+    installing, line = done.stderr.splitlines()
+    assert installing.startswith("tfcompat: installing uv ")
+    assert line.startswith("tfcompat: could not install uv ") and "has no pip" in line
+    assert "install uv" in line.split(";")[-1]
+    assert not (machine.repo / ".tools" / "bin" / "uv").exists()
+
+
+def test_the_locks_are_current_and_the_readme_runs_from_them():
+    # An upstream release changes nothing until `nox -s lock` updates the locks on purpose.
+    from tfcompat.uvcall import uv_binary
+
+    for selection in (["--script", "noxfile.py"], []):
+        done = subprocess.run(
+            [uv_binary(), "lock", "--locked", "--quiet", *selection], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    assert '"run", "--locked"' in (ROOT / "tfcompat" / "bootstrap.py").read_text()

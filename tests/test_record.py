@@ -28,6 +28,20 @@ def test_published_schemas_are_the_ones_the_models_generate():
         assert (FOLDER / name).read_text(encoding="utf-8") == render(schema), "run python -m tfcompat.schemas"
 
 
+def test_the_published_form_does_not_depend_on_how_msgspec_words_and_orders_a_schema():
+    # What msgspec 0.19 and 0.23 generate for the same docstring and the same optional field.
+    older = {
+        "description": "Where the first failure\nis a library.",
+        "anyOf": [{"type": "null"}, {"$ref": "#/A"}],
+    }
+    newer = {
+        "description": "Where the first failure\n    is a library.",
+        "anyOf": [{"$ref": "#/A"}, {"type": "null"}],
+    }
+    assert render({"$defs": {"X": older}}) == render({"$defs": {"X": newer}})
+    assert json.loads(render(newer))["description"] == "Where the first failure is a library."
+
+
 def test_a_written_record_validates_against_the_published_schema_and_reads_back(tmp_path):
     path = write_record(abi_record(), tmp_path)
     schema = json.loads((FOLDER / "record.schema.json").read_text())

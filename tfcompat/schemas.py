@@ -22,11 +22,10 @@ FOLDER = Path(__file__).resolve().parent.parent / "schemas"
 
 def schemas() -> dict[str, dict]:
     """File name → JSON Schema, for every published schema."""
-    record = msgspec.json.schema(Record)
     record = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"tfcompat record, schema {SCHEMA}",
-        **record,
+        **msgspec.json.schema(Record),
     }
     report = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -37,7 +36,24 @@ def schemas() -> dict[str, dict]:
 
 
 def render(schema: dict) -> str:
-    return json.dumps(schema, indent=1, sort_keys=True) + "\n"
+    """The published text of ``schema``, in a form that does not depend on the msgspec release
+    that generated it: msgspec takes descriptions from docstrings and has changed how it dedents
+    them (0.23 keeps indentation that older releases dropped) and how it orders ``anyOf``; the
+    published file says the same either way (descriptions on one line, ``anyOf`` sorted)."""
+    return json.dumps(_canonical(schema), indent=1, sort_keys=True) + "\n"
+
+
+def _canonical(value):
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {key: _canonical(item) for key, item in value.items()}
+    if isinstance(result.get("description"), str):
+        result["description"] = " ".join(result["description"].split())
+    if isinstance(result.get("anyOf"), list):
+        result["anyOf"] = sorted(result["anyOf"], key=lambda item: json.dumps(item, sort_keys=True))
+    return result
 
 
 def main() -> int:
