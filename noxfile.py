@@ -41,14 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 if __name__ == "__main__":
     # ``python3 noxfile.py``: any Python 3 (Apple's 3.9 too) hands over to uv before importing nox.
-    from tfcompat.bootstrap import hand_over
+    from tfcompat.core.bootstrap import hand_over
 
     hand_over(Path(__file__).resolve(), sys.argv[1:])
 
 import nox  # noqa: E402
 
-from tfcompat.matrix import Matrix, MatrixError, Row, load_matrix  # noqa: E402
-from tfcompat.runner import interrupt_on_sigterm  # noqa: E402
+from tfcompat.core.matrix import Matrix, MatrixError, Row, load_matrix  # noqa: E402
+from tfcompat.verify.runner import interrupt_on_sigterm  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -88,9 +88,9 @@ PLUGIN_ROWS = _params(row for row in MATRIX.rows if row.has_plugin) if MATRIX el
 @nox.parametrize(["py", "tf", "metal"], ALL_ROWS)
 def verify(session: nox.Session, py: str, tf: str, metal: str) -> None:
     """Verify one pair for real: a uv environment, then the import, devices, fit, agree, speedup probes."""
-    from tfcompat.files import FilesError
-    from tfcompat.provision import NotRunnableHere
-    from tfcompat.verify import probe_args, run_verify
+    from tfcompat.core.files import FilesError
+    from tfcompat.verify.provision import NotRunnableHere
+    from tfcompat.verify.run import probe_args, run_verify
 
     _check_folders(session)
     row = _row(session, py, tf, metal)
@@ -111,8 +111,8 @@ def verify(session: nox.Session, py: str, tf: str, metal: str) -> None:
 @nox.parametrize(["py", "tf", "metal"], PLUGIN_ROWS)
 def abi(session: nox.Session, py: str, tf: str, metal: str) -> None:
     """Predict from the real macOS wheels, on any OS, whether the plugin loads at import."""
-    from tfcompat.files import FilesError
-    from tfcompat.predict import run_abi
+    from tfcompat.core.files import FilesError
+    from tfcompat.predict.row import run_abi
 
     _check_folders(session)
     try:
@@ -125,7 +125,7 @@ def abi(session: nox.Session, py: str, tf: str, metal: str) -> None:
 @nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
     """Write the compatibility table (Markdown, HTML, JSON) from every record so far."""
-    from tfcompat.record import reports_dir
+    from tfcompat.core.config import reports_dir
     from tfcompat.report import ReportError, write_reports
 
     _check_folders(session)
@@ -140,7 +140,7 @@ def report(session: nox.Session) -> None:
 @nox.session(name="map", venv_backend="none", default=False)
 def map_(session: nox.Session) -> None:
     """Predict every TensorFlow x tensorflow-metal release on the index, per Python, on any OS."""
-    from tfcompat.pairmap import MapError, main
+    from tfcompat.predict.pairmap import MapError, main
 
     try:
         outcome = main(session.posargs, log=session.log)
@@ -153,7 +153,7 @@ def map_(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def discover(session: nox.Session) -> None:
     """Propose rows for releases newer than the matrix (-- --write appends them)."""
-    from tfcompat import discover
+    from tfcompat.upkeep import discover
 
     _run_tool(session, discover.main)
 
@@ -161,7 +161,7 @@ def discover(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def claims(session: nox.Session) -> None:
     """Check every row's claim against the newest plugin's own table (-- --write fixes them)."""
-    from tfcompat import claims
+    from tfcompat.upkeep import claims
 
     _run_tool(session, claims.main)
 
@@ -189,7 +189,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def lock(session: nox.Session) -> None:
     """Update the locks of the suite's own dependencies to the newest releases (then run the tests)."""
-    from tfcompat.uvcall import uv_binary
+    from tfcompat.core.uvcall import uv_binary
 
     session.run(uv_binary(), "lock", "--quiet", "--upgrade", "--script", "noxfile.py", external=True)
     session.run(uv_binary(), "lock", "--quiet", "--upgrade", external=True)
@@ -202,7 +202,7 @@ def _install_locked(session: nox.Session, group: str, *, script: bool = False) -
     """Install exactly what is locked: ``group`` of pyproject.toml (uv.lock), and with ``script``
     the noxfile's own dependencies (noxfile.py.lock); hashes checked. A stale lock is an error
     whose fix is ``nox -s lock``: an upstream release changes nothing until the lock is updated."""
-    from tfcompat.uvcall import uv_binary
+    from tfcompat.core.uvcall import uv_binary
 
     folder = Path(session.create_tmp())
     exports = [["--only-group", group]] + ([["--script", "noxfile.py"]] if script else [])
@@ -237,7 +237,7 @@ def _row(session: nox.Session, python: str, tf: str, metal: str) -> Row:
 
 def _run_tool(session: nox.Session, main) -> None:
     """Run a matrix tool's ``main`` on the matrix in use; its non-zero exit ends the session red."""
-    from tfcompat.matrix import matrix_path
+    from tfcompat.core.config import matrix_path
 
     _check_folders(session, matrix="--write" in session.posargs)
     code = main(session.posargs, matrix_path=matrix_path(), log=session.log)
@@ -247,7 +247,7 @@ def _run_tool(session: nox.Session, main) -> None:
 
 def _check_folders(session: nox.Session, *, matrix: bool = False) -> None:
     """End the session with one line if a configured folder cannot be written."""
-    from tfcompat.files import check_folders
+    from tfcompat.core.config import check_folders
 
     problems = check_folders(matrix=matrix)
     if problems:

@@ -7,7 +7,7 @@ the warm pass reruns every row from that cache with all proxies pointed at a clo
 port, so it proves it needs no network. Each pass runs in its own interpreter: its peak RSS
 is measured alone. Printed: per-row seconds and verdicts, the totals, the peak memory, the
 cache size, the largest extra disk a wheel needs while read (wheel + largest member), and
-LIEF against tfcompat.macho on the largest TensorFlow library (time and export count).
+LIEF against tfcompat.abi.macho on the largest TensorFlow library (time and export count).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tfcompat import abi, macho, macwheels  # noqa: E402
-from tfcompat.matrix import load_matrix  # noqa: E402
+from tfcompat.abi import check, macho, macwheels  # noqa: E402
+from tfcompat.core.matrix import load_matrix  # noqa: E402
 
 OFFLINE = {key: "http://127.0.0.1:9" for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
 LARGEST = ("tensorflow", "2.19.0", "3.10", "tensorflow/libtensorflow_cc.2.dylib")
@@ -65,13 +65,13 @@ def _rows(cache: Path) -> list[dict]:
             continue
         started = time.monotonic()
         try:
-            result = abi.check(tf=row.tf, metal=row.metal, python=row.python, cache_dir=cache)
+            result = check.check(tf=row.tf, metal=row.metal, python=row.python, cache_dir=cache)
             outcome = result["verdict"] + (
                 f" ({result['unresolved_count']}): {result['first'].splitlines()[0]}"
                 if result["first"]
                 else ""
             )
-        except abi.AbiError as exc:
+        except check.AbiError as exc:
             outcome = f"error: {exc}"
         results.append(
             {
@@ -130,7 +130,7 @@ def _cached_refs(cache: Path) -> list[macwheels.WheelRef]:
     for row in load_matrix().rows:
         if not row.has_plugin:
             continue
-        wanted = [(abi.tf_package(row.tf), row.tf), ("tensorflow-metal", row.metal)]
+        wanted = [(check.tf_package(row.tf), row.tf), ("tensorflow-metal", row.metal)]
         try:
             found = macwheels.resolve(wanted, python=row.python, root=macwheels.cache_root(cache))
         except macwheels.WheelError:
@@ -160,7 +160,7 @@ def _lief_report() -> None:
         theirs = {e.symbol.name for e in binary.dyld_info.exports}
         lief_seconds = time.monotonic() - started
     print(f"== {ref.filename}: {member} ({size_mb:.0f} MB)")
-    print(f"tfcompat.macho: {ours_seconds:.2f} s, {len(ours.exports)} exports")
+    print(f"tfcompat.abi.macho: {ours_seconds:.2f} s, {len(ours.exports)} exports")
     print(f"LIEF {lief.__version__}: {lief_seconds:.2f} s, {len(theirs)} exports")
     print(f"same export names: {set(ours.exports) == theirs}")
 

@@ -4,11 +4,11 @@
 
 One row of the matrix per TensorFlow release (its first row). Three passes, each in its own
 interpreter:
-- fill: ``hazard.predict`` and ``installcmd.install_command`` for every row, downloading and
+- fill: ``xla.predict`` and ``installcmd.install_command`` for every row, downloading and
   resolving what the cache lacks (skipped with ``--no-fill``: the cache must then be warm);
 - warm: the same calls with every proxy pointed at a closed local port, so they prove they
   need no network: the cost the check adds to an abi run or a map cell;
-- decide: ``hazard.judge`` on the cached sources, without the cached verdict: the cost after a
+- decide: ``xla.judge`` on the cached sources, without the cached verdict: the cost after a
   change of tfcompat's code (the verdict cache is keyed by it), or of a new Keras wheel.
 Printed: per row the verdict and the seconds of each pass, then the totals.
 """
@@ -61,10 +61,12 @@ def main() -> None:
 
 
 def _pass(which: str, cache: Path | None) -> list[dict]:
-    from tfcompat import hazard, installcmd, provision
-    from tfcompat.matrix import load_matrix
+    from tfcompat.core import config
+    from tfcompat.core.matrix import load_matrix
+    from tfcompat.hazard import xla
+    from tfcompat.resolve import installcmd
 
-    cache = cache or provision.cache_dir()
+    cache = cache or config.cache_dir()
     rows, seen = [], set()
     for row in load_matrix().rows:
         if row.has_plugin and row.tf not in seen:
@@ -76,13 +78,13 @@ def _pass(which: str, cache: Path | None) -> list[dict]:
         started = time.perf_counter()
         try:
             if which == "decide":
-                wheels = hazard.WheelSet.of(tf=row.tf, metal=row.metal, python=row.python, cache=cache)
+                wheels = xla.WheelSet.of(tf=row.tf, metal=row.metal, python=row.python, cache=cache)
                 with wheels.sources(cache) as sources:
-                    section = hazard.judge(sources, hazard.MAC, missing=wheels.missing)
+                    section = xla.judge(sources, xla.MAC, missing=wheels.missing)
             else:
-                section = hazard.predict(tf=row.tf, metal=row.metal, python=row.python, cache_dir=cache)
+                section = xla.predict(tf=row.tf, metal=row.metal, python=row.python, cache_dir=cache)
             result["hazard"] = f"{section['predicted']} ({section['keras']})"
-        except hazard.HazardError as exc:
+        except xla.HazardError as exc:
             result["hazard"] = f"no prediction: {exc}"[:40]
         result["hazard_seconds"] = round(time.perf_counter() - started, 3)
         if which != "decide":

@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from packaging.version import Version  # noqa: E402
 
-from tfcompat import abi, macwheels, pairmap  # noqa: E402
-from tfcompat.provision import cache_dir  # noqa: E402
+from tfcompat.abi import check, macwheels  # noqa: E402
+from tfcompat.core.config import cache_dir  # noqa: E402
+from tfcompat.predict import pairmap  # noqa: E402
 
 OFFLINE = {
     key: "http://127.0.0.1:9"
@@ -175,15 +176,16 @@ def _python_tags() -> None:
     root = cache_dir()
     tf_releases, metal_releases, _ = pairmap.releases(root=root, log=print)
     plugins = [
-        abi.plugin_side(macwheels.facts(m.read.ref, root=macwheels.cache_root(root))) for m in metal_releases
+        check.plugin_side(macwheels.facts(m.read.ref, root=macwheels.cache_root(root)))
+        for m in metal_releases
     ]
     differences = compared = 0
     for release in (r for r in tf_releases if r.version in SAMPLE):
         reference = None
         for python in sorted(release.binary, key=lambda p: p != release.read.python):
             facts = macwheels.facts(release.binary[python].ref, root=macwheels.cache_root(root))
-            side = abi.tensorflow_side(facts)
-            outcome = [_summary(abi.predict(side, plugin)) for plugin in plugins]
+            side = check.tensorflow_side(facts)
+            outcome = [_summary(check.predict(side, plugin)) for plugin in plugins]
             facts.close()
             if reference is None:
                 reference = outcome
@@ -198,7 +200,7 @@ def _python_tags() -> None:
     print(f"{compared} predictions on other Python tags compared with the map's wheel: {differences} differ")
 
 
-def _summary(prediction: abi.Prediction) -> tuple:
+def _summary(prediction: check.Prediction) -> tuple:
     section = prediction.section()
     return (
         section["verdict"],

@@ -33,10 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tfcompat import installed  # noqa: E402
-from tfcompat.matrix import Row  # noqa: E402
-from tfcompat.provision import CACHE_ENV, cache_dir, provision, uv_binary  # noqa: E402
-from tfcompat.runner import probe_script, run_probe  # noqa: E402
+from tfcompat.core.config import CACHE_ENV, cache_dir  # noqa: E402
+from tfcompat.core.matrix import Row  # noqa: E402
+from tfcompat.core.uvcall import uv_binary  # noqa: E402
+from tfcompat.verify import installed  # noqa: E402
+from tfcompat.verify.provision import provision  # noqa: E402
+from tfcompat.verify.runner import probe_script, run_probe  # noqa: E402
 
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 

@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from tfcompat.matrix import PROBES, Matrix, Row, load_matrix  # noqa: E402
-from tfcompat.record import Record, new_record, record_stem, write_record  # noqa: E402
+from tfcompat.core.matrix import PROBES, Matrix, Row, load_matrix  # noqa: E402
+from tfcompat.core.record import Record, new_record, record_stem, write_record  # noqa: E402
 from tfcompat.report import write_reports  # noqa: E402
 from tfcompat.report.build import build  # noqa: E402
 from tfcompat.report.collect import collect  # noqa: E402
@@ -45,7 +45,7 @@ from tfcompat.report.html import render_html  # noqa: E402
 from tfcompat.report.json import render_json  # noqa: E402
 from tfcompat.report.markdown import render_markdown  # noqa: E402
 from tfcompat.report.read import scan_folder  # noqa: E402
-from tfcompat.runner import TAIL_BYTES  # noqa: E402
+from tfcompat.verify.runner import TAIL_BYTES  # noqa: E402
 
 GENERATED = "2026-11-24T12:00:00+00:00"
 MACS = [("Apple M1", "14.7"), ("Apple M2 Pro", "15.6.1"), ("Apple M2 Pro", "26.1"), ("Apple M3 Max", "26.1")]

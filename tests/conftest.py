@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tfcompat.matrix import Row
-from tfcompat.provision import provision
+from tfcompat.core.matrix import Row
+from tfcompat.verify.provision import provision
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests keep to themselves: their own cache of environments, resolutions and wheel facts

@@ -16,10 +16,10 @@ import json
 
 from packaging.version import Version
 
-from tfcompat.matrix import PROBES, Row
-from tfcompat.record import new_record
-from tfcompat.runner import ProbeRun
-from tfcompat.verify import judge
+from tfcompat.core.matrix import PROBES, Row
+from tfcompat.core.record import new_record
+from tfcompat.verify.run import judge
+from tfcompat.verify.runner import ProbeRun
 
 GPU = {"name": "Apple M2 Pro", "metal_support": "Metal 3", "virtual": False}
 MAC_15 = {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcompat import abi, dyld, macho, macwheels
+from tfcompat.abi import check, dyld, macho, macwheels
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
@@ -36,7 +36,7 @@ OFFLINE = {
 
 @pytest.mark.network
 def test_tf_2_18_with_metal_1_1_fails_like_on_a_mac() -> None:
-    result = abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    result = check.check(tf="2.18.0", metal="1.1.0", python="3.10")
     assert result["verdict"] == "fail"
     lines = result["first"].splitlines()
     assert lines[0] == f"Symbol not found: {LOG_MESSAGE}"
@@ -57,7 +57,7 @@ def test_tf_2_18_with_metal_1_1_fails_like_on_a_mac() -> None:
 
 @pytest.mark.network
 def test_tf_2_17_with_metal_1_1_loads() -> None:
-    result = abi.check(tf="2.17.0", metal="1.1.0", python="3.10")
+    result = check.check(tf="2.17.0", metal="1.1.0", python="3.10")
     assert (result["verdict"], result["first"], result["unresolved_count"]) == ("ok", None, 0)
     assert result["unresolved"] == []
     assert (result["second"], result["min_macos"]) == (None, "12.0")
@@ -68,7 +68,7 @@ def test_second_layer_of_tf_2_20_is_the_public_report() -> None:
     """TF 2.20 changed the install name of the library the plugin links; forcing the path (a
     symlink, DYLD_LIBRARY_PATH) meets the next failure, as a public report found
     (tensorflow pull request 126360): no path fix saves the pair."""
-    result = abi.check(tf="2.20.0", metal="1.2.0", python="3.10")
+    result = check.check(tf="2.20.0", metal="1.2.0", python="3.10")
     wanted = "@rpath/_pywrap_tensorflow_internal.so"
     assert result["first"].splitlines()[0] == f"Library not loaded: {wanted}"
     second = result["second"]
@@ -85,9 +85,9 @@ def test_second_layer_of_tf_2_20_is_the_public_report() -> None:
 def test_minimum_macos_comes_from_the_loaded_images_too() -> None:
     """tensorflow-metal 0.5.1's wheel is tagged macosx_12_0, but its library's LC_BUILD_VERSION
     asks for macOS 13.0: dyld refuses it on macOS 12, whatever the tag says."""
-    result = abi.check(tf="2.10.0", metal="0.5.1", python="3.10")
+    result = check.check(tf="2.10.0", metal="0.5.1", python="3.10")
     plugin_wheel = result["wheels"][1]["filename"]
-    assert abi.wheel_macos(plugin_wheel) == "12.0"
+    assert check.wheel_macos(plugin_wheel) == "12.0"
     assert result["min_macos"] == "13.0"
 
 
@@ -95,14 +95,14 @@ def test_minimum_macos_comes_from_the_loaded_images_too() -> None:
 def test_re_exports_of_tf_2_18_resolve() -> None:
     """TF 2.18's _pywrap_tensorflow_internal.so re-exports (export-trie entries) what the
     plugin binds two-level from libtensorflow_cc; 1.2.0 needs nothing it lacks."""
-    result = abi.check(tf="2.18.0", metal="1.2.0", python="3.10")
+    result = check.check(tf="2.18.0", metal="1.2.0", python="3.10")
     assert result["verdict"] == "ok", result["first"]
 
 
 @pytest.mark.network
 def test_warm_run_needs_no_network() -> None:
     """After a first run, the same row is answered from the cache alone, fast."""
-    abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    check.check(tf="2.18.0", metal="1.1.0", python="3.10")
     done = _check_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -112,7 +112,7 @@ def test_warm_run_needs_no_network() -> None:
 
 @pytest.mark.network
 def test_cache_holds_no_wheel_and_stays_small() -> None:
-    abi.check(tf="2.17.0", metal="1.1.0", python="3.10")
+    check.check(tf="2.17.0", metal="1.1.0", python="3.10")
     folder = macwheels.cache_root()
     files = [path for path in folder.rglob("*") if path.is_file()]
     assert not [path for path in files if path.suffix == ".whl"]
@@ -137,8 +137,8 @@ def test_no_network_and_empty_cache(tmp_path: Path) -> None:
 
 @pytest.mark.network
 def test_tf_without_macos_wheel_for_python(tmp_path: Path) -> None:
-    with pytest.raises(abi.AbiError) as caught:
-        abi.check(tf="2.21.0", metal="1.2.0", python="3.9", cache_dir=tmp_path)
+    with pytest.raises(check.AbiError) as caught:
+        check.check(tf="2.21.0", metal="1.2.0", python="3.9", cache_dir=tmp_path)
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(
@@ -175,8 +175,8 @@ def _serve(cache: Path, name: str, version: str, members: dict[str, bytes] | byt
 def _bad(cache: Path, *, tf: dict | bytes | None = None, metal: dict | bytes) -> str:
     _serve(cache, "tensorflow", "2.99.0", tf if tf is not None else {"tensorflow/__init__.py": b""})
     _serve(cache, "tensorflow-metal", "9.9.9", metal)
-    with pytest.raises(abi.AbiError) as caught:
-        abi.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=cache)
+    with pytest.raises(check.AbiError) as caught:
+        check.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=cache)
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -219,9 +219,9 @@ def test_wheel_with_wrong_hash(tmp_path: Path) -> None:
     _serve(tmp_path, "tensorflow", "2.99.0", {"tensorflow/__init__.py": b""})
     _serve(tmp_path, "tensorflow-metal", "9.9.9", {PLUGIN: b""}, sha256="0" * 64)
     with pytest.raises(
-        abi.AbiError, match=r"^tensorflow_metal-9\.9\.9-\S+\.whl: sha256 [0-9a-f]{64} is not 0{64}$"
+        check.AbiError, match=r"^tensorflow_metal-9\.9\.9-\S+\.whl: sha256 [0-9a-f]{64} is not 0{64}$"
     ):
-        abi.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=tmp_path)
+        check.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=tmp_path)
 
 
 @pytest.mark.network  # real_plugin downloads tensorflow-metal 1.1.0 from PyPI
@@ -235,7 +235,7 @@ def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
 
 
 def test_tf_package_per_release() -> None:
-    assert [abi.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.15.1", "2.16.0rc0", "2.21.0")] == [
+    assert [check.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.15.1", "2.16.0rc0", "2.21.0")] == [
         "tensorflow-macos",
         "tensorflow-macos",
         "tensorflow-macos",
@@ -377,14 +377,14 @@ def _sides(top: dyld.Library, plugin: dyld.Library, imports: list[macho.Import])
     metal_ref = macwheels.WheelRef(
         "tensorflow-metal", "9.9.9", "tensorflow_metal-9.9.9-cp310-cp310-macosx_11_0_arm64.whl", "", "0", 0
     )
-    tf = abi.TensorFlowSide(tf_ref, dyld.import_tensorflow(_site(top), GLOBAL))
-    return tf, abi.PluginSide(metal_ref, _site(plugin), [plugin.path], {plugin.path: imports})
+    tf = check.TensorFlowSide(tf_ref, dyld.import_tensorflow(_site(top), GLOBAL))
+    return tf, check.PluginSide(metal_ref, _site(plugin), [plugin.path], {plugin.path: imports})
 
 
 def test_second_layer_binds_the_missing_library_to_the_same_file_under_its_new_name() -> None:
     top = _library(TOP, install_name="@rpath/libpywrap_renamed.dylib", exports=["_A"])
     plugin, imports = _plugin(("_A", 1), ("_Gone", 1))
-    prediction = abi.predict(*_sides(top, plugin, imports))
+    prediction = check.predict(*_sides(top, plugin, imports))
     assert [f.short for f in prediction.failures] == [
         "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"
     ]
@@ -397,16 +397,16 @@ def test_second_layer_binds_the_missing_library_to_the_same_file_under_its_new_n
         "unresolved_count": 1,
     }
     fixed, imports = _plugin(("_A", 1))
-    assert abi.predict(*_sides(top, fixed, imports)).second["verdict"] == "ok"
+    assert check.predict(*_sides(top, fixed, imports)).second["verdict"] == "ok"
 
 
 def test_second_layer_without_a_file_of_that_name_says_so() -> None:
     top = _library(TOP, install_name="@rpath/_pywrap_tensorflow_internal.so", exports=["_A"])
     plugin, imports = _plugin(("_A", 1), dylibs=[("@rpath/libgone.dylib", "load")])
-    second = abi.predict(*_sides(top, plugin, imports)).second
+    second = check.predict(*_sides(top, plugin, imports)).second
     assert second == {"library": "@rpath/libgone.dylib", "found_as": None, "verdict": None}
     symbol_only, imports = _plugin(("_Missing", 1))
-    assert abi.predict(*_sides(top, symbol_only, imports)).second is None
+    assert check.predict(*_sides(top, symbol_only, imports)).second is None
 
 
 def test_minimum_macos_is_the_newest_of_tags_and_loaded_images() -> None:
@@ -414,10 +414,10 @@ def test_minimum_macos_is_the_newest_of_tags_and_loaded_images() -> None:
     top.min_macos = "12.9"
     plugin, imports = _plugin(("_A", 1))
     plugin.min_macos = "12.10"  # newer than 12.9 as a version, older as a string
-    assert abi.predict(*_sides(top, plugin, imports)).min_macos == "12.10"
+    assert check.predict(*_sides(top, plugin, imports)).min_macos == "12.10"
     plugin.min_macos = "11.0"  # the TensorFlow wheel's tag, macosx_12_0, is newer than both images
     top.min_macos = None
-    assert abi.predict(*_sides(top, plugin, imports)).min_macos == "12.0"
+    assert check.predict(*_sides(top, plugin, imports)).min_macos == "12.0"
 
 
 def test_pywrap_flags_are_read_from_code_not_comments() -> None:
@@ -430,12 +430,12 @@ def _check_in_subprocess(*, tf: str, metal: str, env: dict, cache_dir: Path | No
     """Run check() in a fresh interpreter with ``env`` added; print JSON, or the error and exit 3."""
     code = (
         "import json, pathlib, sys\n"
-        "from tfcompat import abi\n"
+        "from tfcompat.abi import check\n"
         f"cache = {str(cache_dir) if cache_dir else None!r}\n"
         "try:\n"
-        f"    result = abi.check(tf={tf!r}, metal={metal!r}, python='3.10',"
+        f"    result = check.check(tf={tf!r}, metal={metal!r}, python='3.10',"
         " cache_dir=pathlib.Path(cache) if cache else None)\n"
-        "except abi.AbiError as exc:\n"
+        "except check.AbiError as exc:\n"
         "    print(exc); sys.exit(3)\n"
         "print(json.dumps(result))\n"
     )

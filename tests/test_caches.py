@@ -24,7 +24,12 @@ import pytest
 from test_claims import TABLE_1_2_0, a_wheel, recorded_index, serve_wheel
 
 from conftest import PYTHON, ROOT, TF_MAIN
-from tfcompat import abi, cache, claims, hazard, macresolve, macwheels, provision, wheelfacts, wheelsource
+from tfcompat.abi import check, macwheels, wheelfacts
+from tfcompat.core import cache, config
+from tfcompat.hazard import wheelsource, xla
+from tfcompat.resolve import macresolve
+from tfcompat.upkeep import claims
+from tfcompat.verify import provision
 
 PYWRAP = "tensorflow/python/pywrap_tensorflow.py"
 
@@ -32,8 +37,8 @@ PYWRAP = "tensorflow/python/pywrap_tensorflow.py"
 @pytest.fixture
 def lines(caplog):
     """The cache's one-line messages, as the run prints them."""
-    caplog.set_level(logging.WARNING, logger="tfcompat.cache")
-    return lambda: [record.getMessage() for record in caplog.records if record.name == "tfcompat.cache"]
+    caplog.set_level(logging.WARNING, logger="tfcompat.core.cache")
+    return lambda: [record.getMessage() for record in caplog.records if record.name == "tfcompat.core.cache"]
 
 
 # The entry format itself
@@ -221,9 +226,9 @@ def test_the_reader_key_is_the_hash_of_the_reading_code(tmp_path, module, change
     """A copy of the package with one module edited: the Mach-O reader or the wheel reader change
     the key (their facts are read again); the dyld model runs on every check and is not cached."""
     shutil.copytree(ROOT / "tfcompat", tmp_path / "tfcompat", ignore=shutil.ignore_patterns("__pycache__"))
-    with open(tmp_path / "tfcompat" / module, "a") as source:
+    with open(tmp_path / "tfcompat" / "abi" / module, "a") as source:
         source.write("\n# an edit\n")
-    code = "import tfcompat.wheelfacts as w, tfcompat; print(w.READER, tfcompat.__file__)"
+    code = "import tfcompat.abi.wheelfacts as w, tfcompat; print(w.READER, tfcompat.__file__)"
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -241,7 +246,7 @@ def test_the_reader_key_is_the_hash_of_the_reading_code(tmp_path, module, change
 @pytest.mark.fault(18)
 def test_garbled_export_set_of_a_real_plugin_is_read_again_and_the_verdict_holds(tmp_path, lines):
     """Issue 14's traceback: bytes garbled inside a compressed member of the abi cache (zlib.error)."""
-    expected = abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    expected = check.check(tf="2.18.0", metal="1.1.0", python="3.10")
     shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
     plugin = next(ref for ref in _refs(tmp_path, "2.18.0", "1.1.0") if ref.name == "tensorflow-metal")
     entry = tmp_path / "abi" / "facts" / f"{plugin.sha256}.facts"
@@ -249,7 +254,7 @@ def test_garbled_export_set_of_a_real_plugin_is_read_again_and_the_verdict_holds
     entry.write_bytes(
         garbled(data, member_data_offset(data, "exports/tensorflow-plugins/libmetal_plugin.dylib") + 100)
     )
-    result = abi.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
+    result = check.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
     assert (result["verdict"], result["first"]) == (expected["verdict"], expected["first"])
     assert [
         line.startswith(f"cache: {entry}: its content does not match its checksum") for line in lines()
@@ -260,15 +265,15 @@ def test_garbled_export_set_of_a_real_plugin_is_read_again_and_the_verdict_holds
 @pytest.mark.fault(18)
 def test_another_plugins_facts_never_answer_for_this_plugin(tmp_path, lines):
     """1.2.0's facts under 1.1.0's name would turn TF 2.18 + 1.1.0's real failure into a load."""
-    assert abi.check(tf="2.18.0", metal="1.2.0", python="3.10")["verdict"] == "ok"
-    expected = abi.check(tf="2.18.0", metal="1.1.0", python="3.10")
+    assert check.check(tf="2.18.0", metal="1.2.0", python="3.10")["verdict"] == "ok"
+    expected = check.check(tf="2.18.0", metal="1.1.0", python="3.10")
     assert expected["verdict"] == "fail"
     shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
     [old] = [ref for ref in _refs(tmp_path, "2.18.0", "1.1.0") if ref.name == "tensorflow-metal"]
     [new] = [ref for ref in _refs(tmp_path, "2.18.0", "1.2.0") if ref.name == "tensorflow-metal"]
     facts = tmp_path / "abi" / "facts"
     shutil.copy(facts / f"{new.sha256}.facts", facts / f"{old.sha256}.facts")
-    result = abi.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
+    result = check.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
     assert (result["verdict"], result["first"]) == ("fail", expected["first"])
     assert "made for another question" in lines()[0]
 
@@ -289,7 +294,7 @@ def test_a_garbled_or_swapped_resolution_is_asked_of_uv_again(tmp_path, lines):
 
 
 def _refs(cache_dir: Path, tf: str, metal: str) -> list[macwheels.WheelRef]:
-    wanted = [(abi.tf_package(tf), tf), ("tensorflow-metal", metal)]
+    wanted = [(check.tf_package(tf), tf), ("tensorflow-metal", metal)]
     return macwheels.resolve(wanted, python="3.10", root=macwheels.cache_root(cache_dir))
 
 
@@ -373,12 +378,12 @@ def test_garbled_or_swapped_resolutions_for_a_mac_are_asked_of_uv_again(tmp_path
 @pytest.mark.network
 @pytest.mark.fault(18)
 def test_a_garbled_hazard_section_is_judged_again(tmp_path, lines):
-    expected = hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10")  # warm in the suite's cache
+    expected = xla.predict(tf="2.11.0", metal="0.7.0", python="3.10")  # warm in the suite's cache
     for kind in ("macresolve", "wheelsource", "hazard"):
-        shutil.copytree(provision.cache_dir() / kind, tmp_path / kind)
+        shutil.copytree(config.cache_dir() / kind, tmp_path / kind)
     for entry in (tmp_path / "hazard").rglob("*.json"):
         entry.write_bytes(garbled(entry.read_bytes(), entry.stat().st_size - 5))
-    assert hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10", cache_dir=tmp_path) == expected
+    assert xla.predict(tf="2.11.0", metal="0.7.0", python="3.10", cache_dir=tmp_path) == expected
     assert any("hazard" in line and "checksum" in line for line in lines())
 
 
@@ -386,14 +391,14 @@ def test_a_garbled_hazard_section_is_judged_again(tmp_path, lines):
 @pytest.mark.fault(18)
 def test_a_cached_no_prediction_is_never_taken_for_an_answer(tmp_path, lines):
     """A hazard entry whose checksum holds but which says "no prediction" is judged again."""
-    expected = hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10")  # warm in the suite's cache
+    expected = xla.predict(tf="2.11.0", metal="0.7.0", python="3.10")  # warm in the suite's cache
     for kind in ("macresolve", "wheelsource", "hazard"):
-        shutil.copytree(provision.cache_dir() / kind, tmp_path / kind)
-    wheels = hazard.WheelSet.of(tf="2.11.0", metal="0.7.0", python="3.10", cache=tmp_path)
-    question = hazard._question(hazard.MAC, wheels.wheels)
-    path = cache.entry_path(tmp_path / "hazard" / hazard.FORMAT, question)
-    cache.store_json(path, question, hazard.no_prediction("the index was unreachable"))
-    assert hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10", cache_dir=tmp_path) == expected
+        shutil.copytree(config.cache_dir() / kind, tmp_path / kind)
+    wheels = xla.WheelSet.of(tf="2.11.0", metal="0.7.0", python="3.10", cache=tmp_path)
+    question = xla._question(xla.MAC, wheels.wheels)
+    path = cache.entry_path(tmp_path / "hazard" / xla.FORMAT, question)
+    cache.store_json(path, question, xla.no_prediction("the index was unreachable"))
+    assert xla.predict(tf="2.11.0", metal="0.7.0", python="3.10", cache_dir=tmp_path) == expected
     assert any("not the answer's shape" in line for line in lines())
 
 
@@ -402,9 +407,9 @@ def test_a_cached_no_prediction_is_never_taken_for_an_answer(tmp_path, lines):
 def test_a_map_prediction_entry_of_the_wrong_shape_is_predicted_again(tmp_path, lines):
     """An entry whose checksum holds but whose answer is not a prediction (a verdict of
     "maybe") is removed with one line, and the cells are predicted again from the wheels."""
-    from tfcompat import pairmap
+    from tfcompat.predict import pairmap
 
-    root = provision.cache_dir()  # the suite's warm cache: the wheels' facts are read from there
+    root = config.cache_dir()  # the suite's warm cache: the wheels' facts are read from there
     tf_releases, metal_releases, _ = pairmap.releases(root=root, log=lambda _: None)
     tf = next(release for release in tf_releases if release.version == "2.12.0")
     plugins = [(m.version, m.read.ref) for m in metal_releases if m.version in ("0.7.0", "0.8.0")]

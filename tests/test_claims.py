@@ -21,8 +21,8 @@ import pytest
 from packaging.version import Version
 
 from conftest import ROOT
-from tfcompat import claims
-from tfcompat.matrix import load_matrix
+from tfcompat.core.matrix import load_matrix
+from tfcompat.upkeep import claims
 
 DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = ROOT / "expected.toml"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tfcompat.matrix import Row
-from tfcompat.runner import run_probe
-from tfcompat.verify import judge
+from tfcompat.core.matrix import Row
+from tfcompat.verify.run import judge
+from tfcompat.verify.runner import run_probe
 
 ROW = Row(number=1, python="3.10", tf="2.20.0", metal="1.2.0", supports="ambiguous")
 

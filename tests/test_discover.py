@@ -16,8 +16,8 @@ from packaging.version import Version
 from test_claims import DATA, SHIPPED, TABLE_1_2_0, closed_port_url, recorded_index
 
 from conftest import write_matrix
-from tfcompat import claims, discover
-from tfcompat.matrix import load_matrix
+from tfcompat.core.matrix import load_matrix
+from tfcompat.upkeep import claims, discover
 
 TABLE = claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
 

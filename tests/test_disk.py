@@ -20,9 +20,11 @@ import pytest
 from test_environments import sample  # noqa: F401 (a fixture: a small real environment)
 
 from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
-from tfcompat import abi, files, macwheels, provision
-from tfcompat.matrix import Row
-from tfcompat.record import new_record, now, write_record
+from tfcompat.abi import check, macwheels
+from tfcompat.core import config, files
+from tfcompat.core.matrix import Row
+from tfcompat.core.record import new_record, now, write_record
+from tfcompat.verify import provision
 
 CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
 QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
@@ -154,7 +156,7 @@ def test_an_environment_on_a_full_disk_is_one_line(small_disk, sample, monkeypat
 @pytest.mark.network
 @pytest.mark.fault(19)
 def test_an_abi_record_that_does_not_fit_is_no_verdict(small_disk, tmp_path):
-    abi.check(tf="2.17.0", metal="1.1.0", python="3.10")  # the wheels' facts, in the suite's cache
+    check.check(tf="2.17.0", metal="1.1.0", python="3.10")  # the wheels' facts, in the suite's cache
     reports = small_disk("reports", "1m")
     earlier = a_record(reports / "sessions")
     fill(reports)
@@ -201,7 +203,7 @@ def test_an_environment_that_does_not_fit_is_no_verdict(small_disk, tmp_path, tf
     """The cache holds the resolution (copied from the suite's), so only the install needs room."""
     cache = small_disk("cache", "48m")
     for kind in ("release", "resolve"):
-        shutil.copytree(provision.cache_dir() / kind, cache / kind)
+        shutil.copytree(config.cache_dir() / kind, cache / kind)
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
     done = run_nox(
         "-s",

@@ -15,7 +15,7 @@ from pathlib import Path
 import lief
 import pytest
 
-from tfcompat import dyld, macho
+from tfcompat.abi import dyld, macho
 
 LOADER = "__ZN3tsl8internal18LoadDynamicLibraryEPKcPPv"  # where TensorFlow calls dlopen for plugins
 _LC_LOAD_DYLIB, _LC_ID_DYLIB, _LC_RPATH, _LC_DYLD_EXPORTS_TRIE = 0xC, 0xD, 0x8000001C, 0x80000033

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
-from tfcompat import installed, provision, uvcall
-from tfcompat.matrix import Row
-from tfcompat.runner import probe_script, run_probe
+from tfcompat.core import uvcall
+from tfcompat.core.matrix import Row
+from tfcompat.verify import installed, provision
+from tfcompat.verify.runner import probe_script, run_probe
 
 SAMPLE = "tfcompat-sample"
 DATA = "tfcompat_sample/data.bin"

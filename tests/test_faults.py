@@ -20,11 +20,11 @@ import msgspec
 import pytest
 
 from conftest import PYTHON, ROOT, TF_MAIN, build_plugin, run_nox, write_matrix
-from tfcompat.host import host_info
-from tfcompat.matrix import Row
-from tfcompat.record import Record, RecordError, load_record, new_record, write_record
-from tfcompat.runner import TAIL_BYTES, run_probe
-from tfcompat.verify import judge
+from tfcompat.core.host import host_info
+from tfcompat.core.matrix import Row
+from tfcompat.core.record import Record, RecordError, load_record, new_record, write_record
+from tfcompat.verify.run import judge
+from tfcompat.verify.runner import TAIL_BYTES, run_probe
 
 QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "2"]
 ROW = Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
@@ -136,7 +136,7 @@ def test_probe_that_prints_no_json(tmp_path):
 _MEASURE_RUNNER = """
 import json, os, platform, resource, sys
 from pathlib import Path
-from tfcompat.runner import run_probe
+from tfcompat.verify.runner import run_probe
 probe, logs, echo = sys.argv[1:]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with open(os.devnull, "wb") as devnull:

@@ -21,10 +21,12 @@ import tomlkit
 from test_claims import recorded_index
 
 from conftest import PYTHON, ROOT, run_nox, write_matrix
-from tfcompat import cache, claims, files, macwheels
-from tfcompat.matrix import Row, load_matrix
-from tfcompat.record import new_record, now, write_record
+from tfcompat.abi import macwheels
+from tfcompat.core import cache, config, files
+from tfcompat.core.matrix import Row, load_matrix
+from tfcompat.core.record import new_record, now, write_record
 from tfcompat.report import write_reports
+from tfcompat.upkeep import claims
 
 # Modes: what the umask says, for every kind of file
 
@@ -149,7 +151,7 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
         f"http://127.0.0.1:{server.server_address[1]}/slow.whl", "0" * 64, 200_000_000,
     )  # fmt: skip
     code = (
-        "import pathlib\nfrom tfcompat import macwheels\n"
+        "import pathlib\nfrom tfcompat.abi import macwheels\n"
         f"macwheels.facts(macwheels.WheelRef(**{ref.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n"
     )
     try:
@@ -176,7 +178,7 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
         1,
     )
     nxt = _python(
-        "import pathlib\nfrom tfcompat import macwheels\n"
+        "import pathlib\nfrom tfcompat.abi import macwheels\n"
         f"macwheels.facts(macwheels.WheelRef(**{small.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n",
         tmpdir,
     )
@@ -188,7 +190,7 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
 def test_a_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
     folder = tmp_path / "sessions"
     holder = (
-        "import pathlib, sys, time\nfrom tfcompat import files\n"
+        "import pathlib, sys, time\nfrom tfcompat.core import files\n"
         f"with files._temporary_file(pathlib.Path({str(folder)!r}), '.json') as (handle, tmp):\n"
         "    handle.write(b'{' * 1000); handle.flush(); print(tmp.name, flush=True); time.sleep(600)\n"
     )
@@ -202,7 +204,7 @@ def test_a_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_pa
         killed.wait()
         assert orphan.exists()
         done = subprocess.run(
-            [sys.executable, "-c", f"from tfcompat import files; import pathlib; files.write_atomic(pathlib.Path({str(folder / 'a.json')!r}), '{{}}')"],
+            [sys.executable, "-c", f"from tfcompat.core import files; import pathlib; files.write_atomic(pathlib.Path({str(folder / 'a.json')!r}), '{{}}')"],
             cwd=ROOT, check=False, capture_output=True, text=True,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -251,11 +253,11 @@ def test_a_configured_folder_that_is_a_file_is_one_line(tmp_path, monkeypatch, v
         "TFCOMPAT_REPORTS" if variable == "TFCOMPAT_CACHE" else "TFCOMPAT_CACHE", str(tmp_path / "ok")
     )
     what = "reports folder" if variable == "TFCOMPAT_REPORTS" else "cache folder"
-    assert files.check_folders() == [
+    assert config.check_folders() == [
         f"the {what} {path} is a file, not a folder: set {variable} to a folder you can write to"
     ]
     monkeypatch.setenv(variable, str(path / "below"))
-    assert files.check_folders() == [
+    assert config.check_folders() == [
         f"the {what} {path / 'below'} cannot be made: {path} is a file, not a folder: "
         f"set {variable} to a folder you can write to"
     ]
@@ -267,8 +269,8 @@ def test_the_matrix_folder_is_checked_for_the_writing_tools(tmp_path, monkeypatc
     monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("TFCOMPAT_EXPECTED", str(tmp_path / "file" / "expected.toml"))
-    assert files.check_folders() == []
-    [problem] = files.check_folders(matrix=True)
+    assert config.check_folders() == []
+    [problem] = config.check_folders(matrix=True)
     assert problem.startswith(f"the matrix file's folder {tmp_path / 'file'} is a file")
 
 
@@ -292,7 +294,7 @@ def test_a_nox_session_with_a_configured_file_ends_in_one_line(tmp_path, variabl
 def test_without_the_start_check_a_file_as_cache_is_still_one_line(tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("x")
     monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "a-file"))
-    from tfcompat.provision import ProvisionError, provision
+    from tfcompat.verify.provision import ProvisionError, provision
 
     with pytest.raises(ProvisionError) as caught:
         provision(
@@ -308,7 +310,7 @@ def test_without_the_start_check_a_file_as_cache_is_still_one_line(tmp_path, mon
 def test_a_read_only_folder_is_named(read_only_folder, monkeypatch, tmp_path):
     monkeypatch.setenv("TFCOMPAT_REPORTS", str(tmp_path / "reports"))
     monkeypatch.setenv("TFCOMPAT_CACHE", str(read_only_folder))
-    assert files.check_folders() == [
+    assert config.check_folders() == [
         f"the cache folder {read_only_folder} is not writable: set TFCOMPAT_CACHE to a folder you can write to"
     ]
 

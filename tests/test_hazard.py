@@ -22,9 +22,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tfcompat import hazard, macwheels, provision, record, wheelsource
-from tfcompat.matrix import Row
-from tfcompat.pyeval import Facts
+from tfcompat.abi import macwheels
+from tfcompat.core import config, record
+from tfcompat.core.matrix import Row
+from tfcompat.hazard import wheelsource, xla
+from tfcompat.hazard.pyeval import Facts
 
 ROOT = Path(__file__).resolve().parent.parent
 LINUX_CUDA = Facts(system="Linux", processor="x86_64", machine="x86_64", gpus=1, pluggable=0)
@@ -35,18 +37,18 @@ OFFLINE = {
 }
 
 
-def use_on(facts: Facts, *, tf: str, metal: str, python: str) -> hazard.XlaUse:
+def use_on(facts: Facts, *, tf: str, metal: str, python: str) -> xla.XlaUse:
     """Whether the pair's training path compiles with XLA on the machine ``facts`` describe."""
-    cache = provision.cache_dir()
-    wheels = hazard.WheelSet.of(tf=tf, metal=metal, python=python, cache=cache)
+    cache = config.cache_dir()
+    wheels = xla.WheelSet.of(tf=tf, metal=metal, python=python, cache=cache)
     with wheels.sources(cache) as sources:
-        return hazard.xla_use(sources, facts, missing=wheels.missing)
+        return xla.xla_use(sources, facts, missing=wheels.missing)
 
 
 @pytest.mark.network
 def test_keras_2_11_default_adam_compiles_with_xla_on_a_mac() -> None:
     """tensorflow issue 58988: 'could not find registered platform' in fit with TF 2.11."""
-    section = hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10")
+    section = xla.predict(tf="2.11.0", metal="0.7.0", python="3.10")
     assert (section["kind"], section["predicted"], section["keras"]) == ("xla", "fails", "keras 2.11.0")
     assert section["reason"].startswith(
         "the update step of the default Adam is compiled with XLA "
@@ -61,14 +63,14 @@ def test_keras_2_11_default_adam_compiles_with_xla_on_a_mac() -> None:
 @pytest.mark.network
 def test_keras_2_11_without_a_gpu_does_not_compile() -> None:
     """Its optimizer turns XLA off when TensorFlow lists no GPU: TensorFlow alone trains."""
-    section = hazard.predict(tf="2.11.0", metal="none", python="3.10")
+    section = xla.predict(tf="2.11.0", metal="none", python="3.10")
     assert section["predicted"] == "ok"
     assert section["reason"].endswith("and this Mac lists no GPU")
 
 
 @pytest.mark.network
 def test_keras_2_10_default_is_the_legacy_optimizer() -> None:
-    section = hazard.predict(tf="2.10.0", metal="0.6.0", python="3.10")
+    section = xla.predict(tf="2.10.0", metal="0.6.0", python="3.10")
     assert (section["predicted"], section["keras"]) == ("ok", "keras 2.10.0")
     assert section["reason"] == "neither the default Adam nor the train step compiles with XLA by default"
     assert section["workaround"] is None
@@ -78,7 +80,7 @@ def test_keras_2_10_default_is_the_legacy_optimizer() -> None:
 
 @pytest.mark.network
 def test_keras_2_12_falls_back_on_apple_silicon() -> None:
-    section = hazard.predict(tf="2.12.0", metal="0.8.0", python="3.10")
+    section = xla.predict(tf="2.12.0", metal="0.8.0", python="3.10")
     assert (section["predicted"], section["keras"]) == ("ok", "keras 2.12.0")
     assert section["reason"] == (
         "XLA is on by default with a GPU (keras/optimizers/optimizer.py: _BaseOptimizer._update_step_xla, "
@@ -90,7 +92,7 @@ def test_keras_2_12_falls_back_on_apple_silicon() -> None:
 
 @pytest.mark.network
 def test_keras_3_turns_auto_jit_off_on_apple_silicon() -> None:
-    section = hazard.predict(tf="2.17.0", metal="1.1.0", python="3.10")
+    section = xla.predict(tf="2.17.0", metal="1.1.0", python="3.10")
     assert (section["predicted"], section["keras"]) == ("ok", "keras 3.4.1")
     assert section["reason"] == (
         "XLA is on by default with a GPU (Model.compile(jit_compile='auto')), but turned off on macOS arm64"
@@ -99,16 +101,14 @@ def test_keras_3_turns_auto_jit_off_on_apple_silicon() -> None:
     assert (use.optimizer, use.train_step, use.requested) == (False, False, True)
     # On an Intel Mac the Apple-silicon check does not apply, and the answer depends on the
     # model's layers (``supports_jit``), which the probe builds at run time.
-    with pytest.raises(
-        hazard.HazardError, match=r"^keras 3\.4\.1: cannot tell whether the train step uses XLA"
-    ):
+    with pytest.raises(xla.HazardError, match=r"^keras 3\.4\.1: cannot tell whether the train step uses XLA"):
         use_on(INTEL_MAC, tf="2.17.0", metal="1.1.0", python="3.10")
 
 
 @pytest.mark.network
 def test_tf_2_5_uses_the_keras_it_bundles() -> None:
     """Before 2.6, tf.keras is tensorflow/python/keras inside the TensorFlow wheel."""
-    section = hazard.predict(tf="2.5.0", metal="0.1.2", python="3.9")
+    section = xla.predict(tf="2.5.0", metal="0.1.2", python="3.9")
     assert (section["predicted"], section["keras"]) == (
         "ok",
         "tensorflow-macos 2.5.0 (tensorflow.python.keras)",
@@ -119,17 +119,17 @@ def test_tf_2_5_uses_the_keras_it_bundles() -> None:
 def test_tf_2_16_and_later_wire_tf_keras_by_the_installed_keras() -> None:
     """TensorFlow's KerasLazyLoader: Keras 3 unless TF_USE_LEGACY_KERAS asks for tf-keras,
     which this set does not install."""
-    cache = provision.cache_dir()
-    wheels = hazard.WheelSet.of(tf="2.17.0", metal="1.1.0", python="3.10", cache=cache)
+    cache = config.cache_dir()
+    wheels = xla.WheelSet.of(tf="2.17.0", metal="1.1.0", python="3.10", cache=cache)
     assert "tf_keras" in wheels.missing
     legacy = Facts(environ={"TF_USE_LEGACY_KERAS": "1"})
-    with wheels.sources(cache) as sources, pytest.raises(hazard.HazardError, match="tf.keras"):
-        hazard.xla_use(sources, legacy, missing=wheels.missing)
+    with wheels.sources(cache) as sources, pytest.raises(xla.HazardError, match="tf.keras"):
+        xla.xla_use(sources, legacy, missing=wheels.missing)
 
 
 @pytest.mark.network
 def test_warm_answer_needs_no_network() -> None:
-    expected = hazard.predict(tf="2.11.0", metal="0.7.0", python="3.10")
+    expected = xla.predict(tf="2.11.0", metal="0.7.0", python="3.10")
     done = _predict_in_subprocess("2.11.0", "0.7.0", "3.10", env=OFFLINE)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == expected
@@ -156,8 +156,8 @@ def test_no_network_and_empty_cache(tmp_path: Path) -> None:
 
 @pytest.mark.network
 def test_no_wheel_for_this_python() -> None:
-    with pytest.raises(hazard.HazardError) as caught:
-        hazard.predict(tf="2.11.0", metal="0.7.0", python="3.12")
+    with pytest.raises(xla.HazardError) as caught:
+        xla.predict(tf="2.11.0", metal="0.7.0", python="3.12")
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(
@@ -169,7 +169,7 @@ def test_no_wheel_for_this_python() -> None:
 @pytest.mark.network
 @pytest.mark.slow
 def test_abi_record_carries_the_hazard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tfcompat.predict import run_abi
+    from tfcompat.predict.row import run_abi
 
     monkeypatch.setenv("TFCOMPAT_REPORTS", str(tmp_path))
     lines: list[str] = []
@@ -203,14 +203,14 @@ def _fit(python: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _predict_in_subprocess(tf: str, metal: str, python: str, *, env: dict) -> subprocess.CompletedProcess:
-    """``hazard.predict`` in a fresh interpreter: prints the section as JSON, or the one-line
+    """``xla.predict`` in a fresh interpreter: prints the section as JSON, or the one-line
     error and exits 3."""
     code = (
         "import json, sys\n"
-        "from tfcompat import hazard\n"
+        "from tfcompat.hazard import xla\n"
         "try:\n"
-        f"    print(json.dumps(hazard.predict(tf={tf!r}, metal={metal!r}, python={python!r})))\n"
-        "except hazard.HazardError as exc:\n"
+        f"    print(json.dumps(xla.predict(tf={tf!r}, metal={metal!r}, python={python!r})))\n"
+        "except xla.HazardError as exc:\n"
         "    print(exc); sys.exit(3)\n"
     )
     return subprocess.run(
@@ -225,7 +225,7 @@ def _predict_in_subprocess(tf: str, metal: str, python: str, *, env: dict) -> su
 
 def test_an_abi_record_without_a_hazard_answer_says_no_prediction(tmp_path: Path, monkeypatch) -> None:
     """No network and nothing cached: the record's hazard says "no prediction" and why, never ok."""
-    from tfcompat.predict import run_abi
+    from tfcompat.predict.row import run_abi
 
     for name, value in {**OFFLINE, "UV_CACHE_DIR": str(tmp_path / "uv"), "UV_HTTP_RETRIES": "0"}.items():
         monkeypatch.setenv(name, value)

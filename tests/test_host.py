@@ -13,8 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tfcompat import host
-from tfcompat.record import Host
+from tfcompat.core import host
+from tfcompat.core.record import Host
 
 # Recorded outputs ---------------------------------------------------------------------------
 #

@@ -23,7 +23,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tfcompat import installcmd, macresolve, record
+from tfcompat.core import record
+from tfcompat.resolve import installcmd, macresolve
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFLINE = {
@@ -125,7 +126,7 @@ def test_command_quotes_every_argument() -> None:
 def test_no_network_is_no_answer(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from tfcompat import installcmd\n"
+        "from tfcompat.resolve import installcmd\n"
         "try:\n"
         "    installcmd.install_command(tf='2.9.0', metal='0.5.0', python='3.10')\n"
         "except installcmd.InstallError as exc:\n"

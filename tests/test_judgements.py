@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, TF_MAIN, build_plugin
-from tfcompat.classify import DATASET_DOWNLOAD
-from tfcompat.host import host_info
-from tfcompat.matrix import PROBES, Row, load_matrix
-from tfcompat.record import new_record, write_record
+from tfcompat.core.host import host_info
+from tfcompat.core.matrix import PROBES, Row, load_matrix
+from tfcompat.core.record import new_record, write_record
 from tfcompat.report import write_reports
 from tfcompat.report.history import ABI_SAID_OK
-from tfcompat.runner import probe_script, run_probe
-from tfcompat.verify import judge, verdict_of
+from tfcompat.verify.classify import DATASET_DOWNLOAD
+from tfcompat.verify.run import judge, verdict_of
+from tfcompat.verify.runner import probe_script, run_probe
 
 ALONE = Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
 PLUGIN = Row(number=2, python=PYTHON, tf=TF_MAIN, metal="1.1.0", supports="yes")

@@ -13,7 +13,7 @@ from pathlib import Path
 import lief
 import pytest
 
-from tfcompat import macho, macwheels
+from tfcompat.abi import macho, macwheels
 
 #: Releases whose plugin library is read: 0.5.0 and 0.6.0 use chained fixups, later ones opcodes.
 METAL = ("0.5.0", "0.6.0", "0.8.0", "1.1.0", "1.2.0")

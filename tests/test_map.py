@@ -23,11 +23,14 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, run_nox, write_matrix
-from tfcompat import abi, binaryonly, claims, macresolve, macwheels, pairmap
-from tfcompat.indexsnapshot import IndexSnapshot, upstream
-from tfcompat.matrix import load_matrix
-from tfcompat.provision import cache_dir
-from tfcompat.record import load_record
+from tfcompat.abi import check, macwheels
+from tfcompat.core.config import cache_dir
+from tfcompat.core.matrix import load_matrix
+from tfcompat.core.record import load_record
+from tfcompat.index.snapshot import IndexSnapshot, upstream
+from tfcompat.predict import pairmap
+from tfcompat.resolve import binaryonly, macresolve
+from tfcompat.upkeep import claims
 
 PEP_691 = "application/vnd.pypi.simple.v1+json"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
@@ -124,7 +127,7 @@ def test_the_map_agrees_with_every_matrix_row(tmp_path: Path) -> None:
             compared |= {(version, name): answer for name, answer in future.result()[0].items()}
     for row in rows:
         mine = compared[row.tf, row.metal]
-        own = abi.check(tf=row.tf, metal=row.metal, python=row.python)
+        own = check.check(tf=row.tf, metal=row.metal, python=row.python)
         assert (mine["abi"], mine["first"], mine["unresolved_count"], mine["second"], mine["min_macos"]) == (
             own["verdict"],
             own["first"],

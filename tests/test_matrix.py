@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_nox
-from tfcompat.matrix import MatrixError, load_matrix
+from tfcompat.core.matrix import MatrixError, load_matrix
 
 GOOD_ROW = 'tf = "2.19.0"\nmetal = "1.2.0"\nsupports = "ambiguous"\n'
 

@@ -13,9 +13,9 @@ import os
 import pytest
 
 from conftest import build_plugin
-from tfcompat.matrix import Row
-from tfcompat.runner import probe_script, run_probe
-from tfcompat.verify import judge
+from tfcompat.core.matrix import Row
+from tfcompat.verify.run import judge
+from tfcompat.verify.runner import probe_script, run_probe
 
 ROW = Row(number=1, python="3.11", tf="2.17.0", metal="none", supports=None)
 

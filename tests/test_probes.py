@@ -20,10 +20,10 @@ import threading
 import pytest
 
 from conftest import ROOT
-from tfcompat.matrix import Row
-from tfcompat.provision import ProvisionError, provision
-from tfcompat.runner import probe_script, run_probe
-from tfcompat.verify import judge
+from tfcompat.core.matrix import Row
+from tfcompat.verify.provision import ProvisionError, provision
+from tfcompat.verify.run import judge
+from tfcompat.verify.runner import probe_script, run_probe
 
 ROW = Row(number=1, python="3.11", tf="2.17.0", metal="none", supports=None)
 OPS = ["matmul", "conv2d", "batch_norm", "softmax", "adam_update"]

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from tfcompat.matrix import Row
-from tfcompat.provision import ProvisionError, find_interpreter, requirements_for
-from tfcompat.uvcall import explain_error
+from tfcompat.core.matrix import Row
+from tfcompat.core.uvcall import explain_error
+from tfcompat.verify.provision import ProvisionError, find_interpreter, requirements_for
 
 
 def test_pyenv_shim_of_an_unselected_version_is_named_with_the_fix(tmp_path, monkeypatch):
@@ -67,6 +67,6 @@ def test_the_pinned_uv_package_wins_over_another_uv_on_path(tmp_path):
     impostor.write_text("#!/bin/sh\necho 'uv 0.0.1 (impostor)'\n")
     impostor.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
-    code = "from tfcompat.uvcall import uv_binary; print(uv_binary())"
+    code = "from tfcompat.core.uvcall import uv_binary; print(uv_binary())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip() == find_uv_bin() != str(impostor)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tfcompat import macwheels, pyeval, wheelsource
-from tfcompat.pyeval import UNKNOWN, Facts, Interpreter
+from tfcompat.abi import macwheels
+from tfcompat.hazard import pyeval, wheelsource
+from tfcompat.hazard.pyeval import UNKNOWN, Facts, Interpreter
 
 MAC = Facts()
 LINUX = Facts(system="Linux", processor="x86_64", machine="x86_64", gpus=1, pluggable=0)

@@ -175,7 +175,7 @@ def test_a_python_without_pip_is_told_what_to_do_in_one_line(tmp_path):
 
 def test_the_locks_are_current_and_the_readme_runs_from_them():
     # An upstream release changes nothing until `nox -s lock` updates the locks on purpose.
-    from tfcompat.uvcall import uv_binary
+    from tfcompat.core.uvcall import uv_binary
 
     for selection in (["--script", "noxfile.py"], []):
         done = subprocess.run(

@@ -7,9 +7,9 @@ import json
 import jsonschema
 import pytest
 
-from tfcompat.host import host_info
-from tfcompat.matrix import Row
-from tfcompat.record import RecordError, load_record, new_record, now, write_record
+from tfcompat.core.host import host_info
+from tfcompat.core.matrix import Row
+from tfcompat.core.record import RecordError, load_record, new_record, now, write_record
 from tfcompat.schemas import FOLDER, render, schemas
 
 ROW = Row(number=3, python="3.10", tf="2.17.0", metal="1.1.0", supports="yes")

@@ -40,12 +40,12 @@ from report_records import (
     verify_record,
 )
 
-from tfcompat.matrix import PROBES, Row, load_matrix
-from tfcompat.record import write_record
+from tfcompat.core.matrix import PROBES, Row, load_matrix
+from tfcompat.core.record import write_record
 from tfcompat.report.demangle import names_in
 from tfcompat.report.history import ABI_SAID_FAIL, CLAIM_FAILS, CLAIM_WORKS
 from tfcompat.report.install import install_command
-from tfcompat.runner import ProbeRun
+from tfcompat.verify.runner import ProbeRun
 
 MATRIX = """
 [defaults]
@@ -222,7 +222,7 @@ def test_a_python_with_no_evidence_says_so(matrix, folder):
 
 
 def test_a_pair_no_command_installs_today_says_so():
-    from tfcompat.record import InstallCommand
+    from tfcompat.core.record import InstallCommand
 
     install = InstallCommand(command="", works=False, reason="grpcio 1.46 has no macOS arm64 wheel today")
     assert install_command("2.9.0", "0.5.0", install) == (
@@ -252,7 +252,7 @@ def test_a_pair_no_command_installs_today_says_so():
     ],
 )
 def test_install_command_names_the_distribution_of_the_release(tf, metal, pins, command):
-    from tfcompat.record import InstallCommand
+    from tfcompat.core.record import InstallCommand
 
     install = InstallCommand(command="", pins=pins, reason="numpy 2") if pins else None
     assert install_command(tf, metal, install)[0] == command
@@ -634,7 +634,7 @@ def test_write_reports_prints_nothing(matrix, folder, capsys):
 def test_a_lock_holds_plain_pins_only(matrix, packages, expected):
     import msgspec
 
-    from tfcompat.record import Record
+    from tfcompat.core.record import Record
     from tfcompat.report.install import lock_text
 
     record = msgspec.convert(

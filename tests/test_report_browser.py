@@ -24,8 +24,8 @@ from report_helpers import report
 from report_records import map_record
 from test_report import MATRIX, history
 
-from tfcompat.matrix import load_matrix
-from tfcompat.record import write_record
+from tfcompat.core.matrix import load_matrix
+from tfcompat.core.record import write_record
 
 pytestmark = pytest.mark.skipif(
     shutil.which("chromium") is None and not os.environ.get("CI"),  # CI installs it: never skip there

@@ -19,8 +19,8 @@ from report_helpers import report
 from report_records import MAC_15, PROBES_OK, verify_record
 
 from conftest import run_nox
-from tfcompat.matrix import load_matrix
-from tfcompat.record import record_stem, write_record
+from tfcompat.core.matrix import load_matrix
+from tfcompat.core.record import record_stem, write_record
 from tfcompat.report import ReportError, write_reports
 from tfcompat.report.read import MAX_RECORD_BYTES
 

@@ -12,10 +12,10 @@ from report_helpers import report
 from report_records import map_record
 
 from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
-from tfcompat.matrix import load_matrix
-from tfcompat.record import load_record, write_record
+from tfcompat.core.matrix import load_matrix
+from tfcompat.core.record import load_record, write_record
+from tfcompat.core.uvcall import uv_binary
 from tfcompat.report.install import lock_text
-from tfcompat.uvcall import uv_binary
 
 ANY_MAC = "Any Apple-silicon Mac (predicted from the wheels; nothing run)"
 SHORT_FIT = ["--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "1"]

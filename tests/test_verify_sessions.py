@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import PYTHON, TF_MAIN, TF_OTHER, build_plugin, run_nox, write_matrix
-from tfcompat.matrix import load_matrix
+from tfcompat.core.matrix import load_matrix
 from tfcompat.report import write_reports
 from tfcompat.report.history import CLAIM_FAILS
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import msgspec
 
-from tfcompat.record import SCHEMA, Record
+from tfcompat.core import config
+from tfcompat.core.record import SCHEMA, Record
 from tfcompat.report.model import REPORT_SCHEMA, Compatibility
 
-FOLDER = Path(__file__).resolve().parent.parent / "schemas"
+FOLDER = config.SCHEMAS_DIR
 
 
 def schemas() -> dict[str, dict]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-from tfcompat.matrix import Matrix
-from tfcompat.record import now
+from tfcompat.core.matrix import Matrix
+from tfcompat.core.record import now
 from tfcompat.report.build import build
 from tfcompat.report.collect import collect
 from tfcompat.report.html import render_html

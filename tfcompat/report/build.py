@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
 
-from tfcompat.matrix import Matrix, Row
+from tfcompat.core.matrix import Matrix, Row
 from tfcompat.report import cells
 from tfcompat.report.cells import Place
 from tfcompat.report.collect import Collection, Entry, MachineKey

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from tfcompat.record import Abi, MapCell, Preflight
+from tfcompat.core.record import Abi, MapCell, Preflight
 from tfcompat.report.collect import Entry
 from tfcompat.report.evidence import (
     OUTCOME_WORDS,

@@ -12,8 +12,8 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tfcompat.matrix import Matrix, MatrixError, Row, canonical_version
-from tfcompat.record import MapCell, Record, Release
+from tfcompat.core.matrix import Matrix, MatrixError, Row, canonical_version
+from tfcompat.core.record import MapCell, Record, Release
 from tfcompat.report.model import Skipped
 from tfcompat.report.read import Scanned, Unread, load
 from tfcompat.report.text import clean

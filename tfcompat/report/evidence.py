@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tfcompat.record import Host, Record
+from tfcompat.core.record import Host, Record
 
 Level = Literal[
     "verified-gpu",

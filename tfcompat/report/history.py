@@ -9,7 +9,7 @@ missing from the older record (it predates the probe) is not a change.
 
 from __future__ import annotations
 
-from tfcompat.record import Record
+from tfcompat.core.record import Record
 from tfcompat.report.cells import abi_detail
 from tfcompat.report.collect import Collection, Entry
 from tfcompat.report.model import COLUMNS, Change, Flag

@@ -13,7 +13,7 @@ import re
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
-from tfcompat.record import InstallCommand, Record
+from tfcompat.core.record import InstallCommand, Record
 
 #: From 2.13 ``tensorflow`` is the name to install on macOS (a stub for ``tensorflow-macos`` up to 2.15).
 FIRST_TENSORFLOW_ON_MACOS = Version("2.13")

@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from tfcompat.files import free_space, size_text, sweep
+from tfcompat.core.files import free_space, size_text, sweep
 
 LOCKS = "locks"
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 import msgspec
 
-from tfcompat.record import Host, Kind, Record, RecordError, RowFields, Verdict, load_record
+from tfcompat.core.record import Host, Kind, Record, RecordError, RowFields, Verdict, load_record
 from tfcompat.report.text import clean, cut
 
 #: The largest record read (a map record of every release and Python is a few MB).

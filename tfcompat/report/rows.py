@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tfcompat.record import Probe, Record
+from tfcompat.core.record import Probe, Record
 from tfcompat.report.collect import Entry
 from tfcompat.report.model import Value
 from tfcompat.report.notes import Notes

@@ -17,8 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from tfcompat.binaryonly import NotInstallable
-from tfcompat.classify import (
+from tfcompat.core.config import sessions_dir
+from tfcompat.core.host import host_info, tool_versions
+from tfcompat.core.matrix import PROBES, Row
+from tfcompat.core.record import new_record, now, record_stem, write_record
+from tfcompat.core.uvcall import uv_binary
+from tfcompat.resolve.binaryonly import NotInstallable
+from tfcompat.verify.classify import (
     error_excerpt,
     known_signature,
     no_verdict_reason,
@@ -26,12 +31,8 @@ from tfcompat.classify import (
     signature_of_text,
     signature_of_timeout,
 )
-from tfcompat.host import host_info, tool_versions
-from tfcompat.matrix import PROBES, Row
-from tfcompat.provision import ProvisionError, provision
-from tfcompat.record import new_record, now, record_stem, sessions_dir, write_record
-from tfcompat.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
-from tfcompat.uvcall import uv_binary
+from tfcompat.verify.provision import ProvisionError, provision
+from tfcompat.verify.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
 
 #: Probes whose status decides the verdict: all but the speed-up, a measurement.
 JUDGED = tuple(name for name in PROBES if name != "speedup")

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfcompat.files import write_atomic
+from tfcompat.core.files import write_atomic
 
 FORMAT = "tfcompat-cache 1"
-_log = logging.getLogger("tfcompat.cache")
+_log = logging.getLogger("tfcompat.core.cache")
 
 
 def entry_path(folder: Path, key: dict, suffix: str = ".json") -> Path:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfcompat.wheelsource import SourceSet
+from tfcompat.hazard.wheelsource import SourceSet
 
 MAX_DEPTH = 40  # nested calls
 MAX_STEPS = 400_000  # statements and expressions per question

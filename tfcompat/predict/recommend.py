@@ -1,11 +1,11 @@
 """What the map adds to a pair it recommends: the training hazard and today's install command.
 
-A cell whose plugin is predicted to load gets ``hazard`` (``hazard.decide``): whether the probe's
+A cell whose plugin is predicted to load gets ``hazard`` (``xla.decide``): whether the probe's
 fit compiles with XLA, read from the TensorFlow wheel and the Keras wheels of the pair's set as
 of its release. That set is the preflight's (its ``packages``; the preflight already resolved it),
 for one Python: the one whose TensorFlow wheel the map reads, else the newest both releases have.
 Only where no preflight set exists (not installable from wheels) is the pair resolved for the
-hazard alone (``hazard.predict``). The answer depends on the TensorFlow wheel and the Keras
+hazard alone (``xla.predict``). The answer depends on the TensorFlow wheel and the Keras
 versions only, so cells that share them share one computation: 48 for the 131 loadable
 cells of the whole map.
 
@@ -25,7 +25,9 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tfcompat import hazard, installcmd, macresolve, macwheels
+from tfcompat.abi import macwheels
+from tfcompat.hazard import xla
+from tfcompat.resolve import installcmd, macresolve
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def question(tf, metal, python: str, preflight: dict) -> HazardQuestion:
             sorted(
                 (str(canonicalize_name(name)), version)
                 for name, version in pins
-                if canonicalize_name(name) in hazard.KERAS_DISTRIBUTIONS
+                if canonicalize_name(name) in xla.KERAS_DISTRIBUTIONS
             )
         )
     return HazardQuestion(tf.version, metal.version, python, tf.binary[python].ref, keras)
@@ -86,11 +88,11 @@ def hazards(questions: list[HazardQuestion], root: Path) -> tuple[dict[str, dict
 def _hazard(asked: HazardQuestion, root: Path) -> dict | str:
     try:
         if asked.keras is None:
-            return hazard.predict(tf=asked.tf, metal=asked.metal, python=asked.python, cache_dir=root)
+            return xla.predict(tf=asked.tf, metal=asked.metal, python=asked.python, cache_dir=root)
         keras = macwheels.resolve(list(asked.keras), python=asked.python, root=macwheels.cache_root(root))
-        wheels = hazard.WheelSet.of_wheels(asked.tf_wheel, keras)
-        return hazard.decide(wheels, plugin=True, cache_dir=root)
-    except (hazard.HazardError, macwheels.WheelError) as exc:
+        wheels = xla.WheelSet.of_wheels(asked.tf_wheel, keras)
+        return xla.decide(wheels, plugin=True, cache_dir=root)
+    except (xla.HazardError, macwheels.WheelError) as exc:
         return str(exc)
 
 
@@ -167,7 +169,7 @@ def add(
         for metal, answer in answers.items():
             if isinstance(answer, str):
                 unanswered.append(f"hazard of tf {hazard_jobs[future]} + {metal}: {answer}")
-                answer = hazard.no_prediction(answer)
+                answer = xla.no_prediction(answer)
             cells[hazard_jobs[future], metal]["hazard"] = answer
     hazard_cells = sum(len(items) for items in asked.values())
     log(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
-from tfcompat import dyld, macho, macwheels
+from tfcompat.abi import dyld, macho, macwheels
 
 #: Entries kept in ``unresolved``; ``unresolved_count`` counts them all.
 UNRESOLVED_CAP = 20

@@ -32,7 +32,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from tfcompat import cache
+from tfcompat.core import cache
 
 MANIFEST = ".tfcompat-manifest"
 _CHUNK = 1 << 20

@@ -33,10 +33,13 @@ from pathlib import Path
 
 import msgspec
 
-from tfcompat import abi, cache, macresolve, macwheels, provision, pyeval, wheelsource
-from tfcompat.files import FilesError
-from tfcompat.pyeval import UNKNOWN, Class, Facts, Instance, Interpreter
-from tfcompat.record import Hazard
+from tfcompat.abi import check, macwheels
+from tfcompat.core import cache, config
+from tfcompat.core.files import FilesError
+from tfcompat.core.record import Hazard
+from tfcompat.hazard import pyeval, wheelsource
+from tfcompat.hazard.pyeval import UNKNOWN, Class, Facts, Instance, Interpreter
+from tfcompat.resolve import macresolve
 
 FORMAT = "v1"
 #: The distributions that can provide ``tf.keras`` besides TensorFlow itself.
@@ -70,7 +73,7 @@ def predict(*, tf: str, metal: str, python: str, cache_dir: Path | None = None) 
     Any OS; the first call per TensorFlow release downloads its wheel (about 250 MB), later
     ones read the cache. Raises ``HazardError`` (one line) when there is no prediction.
     """
-    folder = Path(cache_dir or provision.cache_dir())
+    folder = Path(cache_dir or config.cache_dir())
     wheels = WheelSet.of(tf=tf, metal=metal, python=python, cache=folder)
     return decide(wheels, plugin=metal != "none", cache_dir=folder)
 
@@ -80,7 +83,7 @@ def decide(wheels: WheelSet, *, plugin: bool, cache_dir: Path | None = None) -> 
     Apple-silicon Mac with the plugin's GPU (``plugin``) or without. The answer depends on
     nothing else, so it is cached by the wheels' sha256 (and this code): pairs whose sets hold
     the same wheels share it. Raises ``HazardError`` (one line) when there is no prediction."""
-    folder = Path(cache_dir or provision.cache_dir())
+    folder = Path(cache_dir or config.cache_dir())
     facts = MAC if plugin else Facts(gpus=0, pluggable=0)
     question = _question(facts, wheels.wheels)
     path = cache.entry_path(folder / "hazard" / FORMAT, question)
@@ -117,10 +120,10 @@ class WheelSet:
             pins = _as_of_release(reqs, python=python, cache=cache)
         except macresolve.ResolveError as exc:
             raise HazardError(f"tensorflow {tf} + tensorflow-metal {metal}, Python {python}: {exc}") from None
-        tf_pin = macresolve.find(pins, abi.tf_package(tf))
+        tf_pin = macresolve.find(pins, check.tf_package(tf))
         if tf_pin is None or not tf_pin.is_wheel:
             raise HazardError(
-                f"tensorflow {tf}, Python {python}: no macOS arm64 wheel of {abi.tf_package(tf)}"
+                f"tensorflow {tf}, Python {python}: no macOS arm64 wheel of {check.tf_package(tf)}"
             )
         keras_pins = [pin for pin in pins if pin.name in KERAS_DISTRIBUTIONS]
         for pin in keras_pins:

@@ -32,8 +32,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tfcompat import cache, provision, uvcall, wheelfacts
-from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder
+from tfcompat.abi import wheelfacts
+from tfcompat.core import cache, config, uvcall
+from tfcompat.core.files import DiskFull, FilesError, folder_line, temporary_folder
 
 #: uv's documented default target, pinned so that a uv upgrade cannot change the wheel chosen;
 #: every wheel of the matrix is tagged macosx_11_0 or macosx_12_0, both accepted by 13.0.
@@ -63,7 +64,7 @@ class WheelRef:
 def cache_root(cache_dir: Path | None = None) -> Path:
     """This check's cache folder: ``abi/`` in ``cache_dir``, else in the suite's cache
     (``$TFCOMPAT_CACHE``, default ``~/.cache/tfcompat``)."""
-    return Path(cache_dir or provision.cache_dir()) / "abi"
+    return Path(cache_dir or config.cache_dir()) / "abi"
 
 
 def resolve(requirements: list[tuple[str, str]], *, python: str, root: Path) -> list[WheelRef]:
@@ -72,7 +73,7 @@ def resolve(requirements: list[tuple[str, str]], *, python: str, root: Path) -> 
     Cached answers are used when they prove themselves; the others are asked of uv, one call per
     batch of distinct package names (about 0.4 s each).
     """
-    unusable = folder_line("cache folder", root, provision.CACHE_ENV)
+    unusable = folder_line("cache folder", root, config.CACHE_ENV)
     if unusable:
         raise WheelError(unusable)
     _drop_old_layouts(root)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tfcompat.abi import AbiError, check
-from tfcompat.hazard import HazardError, no_prediction, predict
-from tfcompat.host import host_info, tool_versions
-from tfcompat.matrix import Row
-from tfcompat.record import new_record, now, write_record
-from tfcompat.uvcall import uv_binary
+from tfcompat.abi.check import AbiError, check
+from tfcompat.core.host import host_info, tool_versions
+from tfcompat.core.matrix import Row
+from tfcompat.core.record import new_record, now, write_record
+from tfcompat.core.uvcall import uv_binary
+from tfcompat.hazard.xla import HazardError, no_prediction, predict
 
 
 def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[dict, Path]:

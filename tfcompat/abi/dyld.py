@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tfcompat import macho
+from tfcompat.abi import macho
 
 #: The library that ``tensorflow/python/pywrap_tensorflow.py`` imports first.
 TOP_LEVEL = "tensorflow/python/_pywrap_tensorflow_internal.so"

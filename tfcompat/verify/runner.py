@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from tfcompat.core import config
+
 #: How much of the end of stdout and stderr a result keeps (bytes, each).
 TAIL_BYTES = 16 * 1024
 #: After a timeout, how long the probe gets between SIGTERM and SIGKILL (seconds).
@@ -30,7 +32,6 @@ KILL_GRACE = 3.0
 #: How long the copy of a probe's stdout may go on after the probe's group is gone (seconds): only
 #: a process that left the group (and kept the stream open) can make it last that long.
 COPY_GRACE = 5.0
-PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
 
 
 @dataclass
@@ -63,7 +64,7 @@ def interrupt_on_sigterm() -> None:
 
 def probe_script(name: str) -> Path:
     """The script of the probe called ``name``: ``probes/<name>.py``."""
-    return PROBES_DIR / f"{name}.py"
+    return config.PROBES_DIR / f"{name}.py"
 
 
 def run_probe(

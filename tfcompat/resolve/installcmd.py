@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from tfcompat import macresolve
+from tfcompat.resolve import macresolve
 
 #: Distributions whose newer majors are known to break a TensorFlow released with an older
 #: one: the newest release major that is broken by any newer one, and why. A protobuf 6 release

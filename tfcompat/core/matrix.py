@@ -7,7 +7,6 @@ is ``3.N``, constraints are plain requirement strings with no URL.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
+
+from tfcompat.core import config
 
 #: The claims a row can carry, read from tensorflow-metal's own PyPI table.
 CLAIMS = ("yes", "no", "ambiguous")
@@ -92,15 +93,9 @@ class Matrix:
         raise MatrixError(f"{self.path.name}: no row with python={python}, tf={tf}, metal={metal}")
 
 
-def matrix_path() -> Path:
-    """The matrix file in use: ``TFCOMPAT_EXPECTED`` or ``expected.toml`` beside the package."""
-    default = Path(__file__).resolve().parent.parent / "expected.toml"
-    return Path(os.environ.get("TFCOMPAT_EXPECTED") or default)
-
-
 def load_matrix(path: Path | None = None) -> Matrix:
     """Read and validate the matrix; raise ``MatrixError`` at the first problem."""
-    path = path or matrix_path()
+    path = path or config.matrix_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -15,7 +15,6 @@ from many machines merge by copying them into one folder.
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from tfcompat.files import write_new
-from tfcompat.matrix import Row
+from tfcompat.core import config
+from tfcompat.core.files import write_new
+from tfcompat.core.matrix import Row
 
 SCHEMA = 2
 Kind = Literal["verify", "abi", "map"]
@@ -251,21 +251,6 @@ class Record(_Model, kw_only=True):
             raise ValueError("an abi record needs 'abi'")
 
 
-#: Moves the reports folder (records go to its ``sessions/``).
-REPORTS_ENV = "TFCOMPAT_REPORTS"
-
-
-def reports_dir() -> Path:
-    """The reports folder: ``TFCOMPAT_REPORTS`` or ``reports/`` beside the package."""
-    default = Path(__file__).resolve().parent.parent / "reports"
-    return Path(os.environ.get(REPORTS_ENV) or default)
-
-
-def sessions_dir() -> Path:
-    """Where run records are written: ``<reports>/sessions``."""
-    return reports_dir() / "sessions"
-
-
 def now() -> str:
     """The current UTC time in ISO 8601, to the microsecond, as records store it."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -317,7 +302,7 @@ def write_record(record: dict | Record, folder: Path | None = None) -> Path:
     except msgspec.ValidationError as exc:
         raise RecordError(f"record does not fit schema {SCHEMA}: {exc}") from None
     data = msgspec.json.format(msgspec.json.encode(model), indent=1)
-    folder = folder or sessions_dir()
+    folder = folder or config.sessions_dir()
     return write_new(folder, record_stem(msgspec.to_builtins(model)), ".json", data)
 
 

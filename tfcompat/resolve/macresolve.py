@@ -24,8 +24,10 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tfcompat import cache, indexsnapshot, macwheels, provision, uvcall
-from tfcompat.files import FilesError, temporary_folder
+from tfcompat.abi import macwheels
+from tfcompat.core import cache, config, uvcall
+from tfcompat.core.files import FilesError, temporary_folder
+from tfcompat.index import snapshot
 
 FORMAT = "v1"
 RELEASE_SLACK = timedelta(days=1)  # the same slack ``provision`` gives a row's release date
@@ -239,7 +241,7 @@ def _pin(package: dict) -> Pin:
         name=str(canonicalize_name(package["name"])),
         version=package["version"],
         filename=artifact["url"].rsplit("/", 1)[-1],
-        url=indexsnapshot.upstream(artifact["url"]),  # never the run's snapshot
+        url=snapshot.upstream(artifact["url"]),  # never the run's snapshot
         sha256=artifact["hashes"]["sha256"],
         size=artifact.get("size", 0),
         uploaded=uploaded.isoformat() if uploaded else None,
@@ -247,7 +249,7 @@ def _pin(package: dict) -> Pin:
 
 
 def _cache(cache_dir: Path | None) -> Path:
-    return Path(cache_dir or provision.cache_dir()) / "macresolve" / FORMAT
+    return Path(cache_dir or config.cache_dir()) / "macresolve" / FORMAT
 
 
 def _store(path: Path, question: dict, answer: dict) -> None:

@@ -33,8 +33,8 @@ from pathlib import Path
 import tomlkit
 from packaging.version import Version
 
-from tfcompat import claims
-from tfcompat.matrix import Matrix, MatrixError, load_matrix
+from tfcompat.core.matrix import Matrix, MatrixError, load_matrix
+from tfcompat.upkeep import claims
 
 TENSORFLOW = "tensorflow"
 #: How many of the newest TensorFlow series each new plugin is paired with.

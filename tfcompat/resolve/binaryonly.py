@@ -35,9 +35,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat import claims, uvcall
-from tfcompat.files import temporary_folder
-from tfcompat.provision import ProvisionError
+from tfcompat.core import uvcall
+from tfcompat.core.files import temporary_folder
+from tfcompat.upkeep import claims
+from tfcompat.verify.provision import ProvisionError
 
 #: uv's --python-platform for Apple silicon, the only foreign platform the suite resolves for.
 MACOS_ARM64 = "aarch64-apple-darwin"

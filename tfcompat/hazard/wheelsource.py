@@ -19,8 +19,10 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from tfcompat import cache, macwheels, rangefile, wheelfacts
-from tfcompat.files import FilesError, temporary_folder
+from tfcompat.abi import macwheels, wheelfacts
+from tfcompat.core import cache
+from tfcompat.core.files import FilesError, temporary_folder
+from tfcompat.index import rangefile
 
 FORMAT = "v1"
 _NAMES = "names.txt"  # the wheel's .py members, installed paths, one a line

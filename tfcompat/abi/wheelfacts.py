@@ -20,7 +20,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from tfcompat import macho
+from tfcompat.abi import macho
 
 #: Members read from a wheel: the binaries dyld loads and the files that set the dlopen flags.
 PY_FILES = (

@@ -3,7 +3,7 @@
 ``nox -s map`` runs on any OS and writes one record (kind ``map``, ``map-<id>.json``) with a cell
 per pair:
 
-- the abi prediction (``abi.predict``), with its second layer and the pair's minimum macOS;
+- the abi prediction (``check.predict``), with its second layer and the pair's minimum macOS;
 - per Python that both releases have wheels for, an install preflight: the complete set of
   binary wheels for macOS arm64 as of the pair's release (``binaryonly``), or the requirement
   that has no arm64 wheel then or since;
@@ -52,14 +52,19 @@ import msgspec
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat import abi, binaryonly, cache, claims, dyld, macho, macresolve, macwheels, recommend
-from tfcompat.host import host_info, tool_versions
-from tfcompat.indexsnapshot import IndexSnapshot
-from tfcompat.macwheels import WheelRef
-from tfcompat.matrix import NO_PLUGIN, Row
-from tfcompat.provision import ProvisionError, cache_dir, requirements_for
-from tfcompat.record import MapCell, Preflight, new_record, now, write_record
-from tfcompat.uvcall import uv_binary
+from tfcompat.abi import check, dyld, macho, macwheels
+from tfcompat.abi.macwheels import WheelRef
+from tfcompat.core import cache
+from tfcompat.core.config import cache_dir
+from tfcompat.core.host import host_info, tool_versions
+from tfcompat.core.matrix import NO_PLUGIN, Row
+from tfcompat.core.record import MapCell, Preflight, new_record, now, write_record
+from tfcompat.core.uvcall import uv_binary
+from tfcompat.index.snapshot import IndexSnapshot
+from tfcompat.predict import recommend
+from tfcompat.resolve import binaryonly, macresolve
+from tfcompat.upkeep import claims
+from tfcompat.verify.provision import ProvisionError, requirements_for
 
 PLUGIN = "tensorflow-metal"
 TENSORFLOW = ("tensorflow-macos", "tensorflow")
@@ -186,7 +191,7 @@ def releases(*, root: Path, log: Callable[[str], None]) -> Releases:
     tf_releases = []
     for version in sorted({v for name in TENSORFLOW for v in wheels[name]}, key=Version):
         row = _mac_row(version, NO_PLUGIN)
-        binary = wheels[abi.tf_package(version)].get(version, {})
+        binary = wheels[check.tf_package(version)].get(version, {})
         install_name = requirements_for(row, system="Darwin", machine="arm64")[0].split("==")[0]
         install = wheels[install_name].get(version, {})
         if binary and install:
@@ -417,7 +422,7 @@ def _plugin_refs(metal_releases: list[MapRelease], root: Path, cells: dict) -> l
 
 
 #: A worker process's plugin sides, by wheel sha256: opened once, kept for its life.
-_plugin_sides: dict[str, abi.PluginSide] = {}
+_plugin_sides: dict[str, check.PluginSide] = {}
 
 
 def predict_release(
@@ -431,17 +436,17 @@ def predict_release(
     facts = None
     try:
         facts = macwheels.facts(ref, root=macwheels.cache_root(root))
-        side = abi.tensorflow_side(facts)
+        side = check.tensorflow_side(facts)
         for _, plugin_ref in plugins:
             if plugin_ref.sha256 in cached:
                 continue
             if plugin_ref.sha256 not in _plugin_sides:
                 plugin_facts = macwheels.facts(plugin_ref, root=macwheels.cache_root(root))
-                _plugin_sides[plugin_ref.sha256] = abi.plugin_side(plugin_facts)
-            prediction = abi.predict(side, _plugin_sides[plugin_ref.sha256]).section()
+                _plugin_sides[plugin_ref.sha256] = check.plugin_side(plugin_facts)
+            prediction = check.predict(side, _plugin_sides[plugin_ref.sha256]).section()
             del prediction["unresolved"]  # the map keeps the first reason and the count
             cached[plugin_ref.sha256] = {"abi": prediction.pop("verdict"), **prediction}
-    except (macwheels.WheelError, macho.MachOError, abi.AbiError) as exc:
+    except (macwheels.WheelError, macho.MachOError, check.AbiError) as exc:
         return {metal: {"error": str(exc)} for metal, _ in plugins}, round(time.monotonic() - started, 3)
     finally:
         if facts is not None:
@@ -456,7 +461,7 @@ def predict_release(
 def _predictions_entry(ref: WheelRef, root: Path) -> tuple[Path, dict]:
     """Where a TensorFlow wheel's predictions are cached, and the question they answer: this
     wheel (its sha256) judged by this model (its code)."""
-    question = {"tf_wheel": ref.sha256, "code": _code(abi, dyld, macho, macwheels)}
+    question = {"tf_wheel": ref.sha256, "code": _code(check, dyld, macho, macwheels)}
     return cache.entry_path(root / "map" / "abi" / "v2", question), question
 
 

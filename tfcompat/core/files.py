@@ -9,7 +9,7 @@
   power cut cannot remove them, so the next run that writes to the same folder does:
   ``sweep`` removes those whose owner is gone.
 - A full disk is ``DiskFull``: one line naming the folder, the space needed and the space free.
-- ``check_folders`` tells, before anything runs, whether each configured folder is usable.
+- ``folder_line`` tells, before anything runs, whether a configured folder is usable.
 """
 
 from __future__ import annotations
@@ -270,30 +270,6 @@ def folder_problem(folder: Path) -> str | None:
                 return f"cannot be made: {parent} is not writable"
             return None
     return None
-
-
-def check_folders(*, matrix: bool = False) -> list[str]:
-    """One line for each configured folder the suite cannot write into; empty when all are fine.
-
-    The reports folder (``TFCOMPAT_REPORTS``) and its ``sessions/``, the cache
-    (``TFCOMPAT_CACHE``), and with ``matrix`` the folder of the matrix file
-    (``TFCOMPAT_EXPECTED``), which the writing tools (``discover``/``claims -- --write``) replace.
-    """
-    # Imported here: those modules write through this one.
-    from tfcompat.matrix import matrix_path
-    from tfcompat.provision import CACHE_ENV, cache_dir
-    from tfcompat.record import REPORTS_ENV, reports_dir, sessions_dir
-
-    problems = [
-        folder_line("reports folder", reports_dir(), REPORTS_ENV)
-        or folder_line("records folder", sessions_dir(), REPORTS_ENV),
-        folder_line("cache folder", cache_dir(), CACHE_ENV),
-    ]
-    if matrix:
-        # A matrix reached through a symlink is rewritten beside its target.
-        target = Path(os.path.realpath(matrix_path()))
-        problems.append(folder_line("matrix file's folder", target.parent, "TFCOMPAT_EXPECTED"))
-    return [problem for problem in problems if problem]
 
 
 def folder_line(what: str, folder: Path, variable: str) -> str | None:

@@ -35,12 +35,11 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from tfcompat import cache, installed, uvcall
-from tfcompat.files import DiskFull, FilesError, folder_line, temporary_folder, write_failure
-from tfcompat.matrix import Row
+from tfcompat.core import cache, config, uvcall
+from tfcompat.core.files import DiskFull, FilesError, folder_line, temporary_folder, write_failure
+from tfcompat.core.matrix import Row
+from tfcompat.verify import installed
 
-#: The suite's cache: resolutions and environments. ``TFCOMPAT_CACHE`` moves it.
-CACHE_ENV = "TFCOMPAT_CACHE"
 #: Part of a resolution's question: the answers of the binary-only resolver, not of plain uv.
 _BINARY_ONLY = "binary-only-1"
 # A pair is resolved as of one day after its newest pinned wheel: the day a user could first
@@ -83,11 +82,6 @@ class Environment:
     sdists: list[str] = field(default_factory=list)  # built from sdists: no wheel for any platform
 
 
-def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfcompat"
-    return Path(os.environ.get(CACHE_ENV) or default)
-
-
 def requirements_for(row: Row, *, system: str, machine: str) -> list[str]:
     """The pinned distributions that make up ``row`` on this platform.
 
@@ -116,7 +110,7 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
     started = time.monotonic()
     deadline = started + timeout
     requirements = requirements_for(row, system=platform.system(), machine=platform.machine())
-    unusable = folder_line("cache folder", cache_dir(), CACHE_ENV)
+    unusable = folder_line("cache folder", config.cache_dir(), config.CACHE_ENV)
     if unusable:
         raise ProvisionError("cache unusable", unusable)
     try:
@@ -155,7 +149,7 @@ def environment(
     """The python of an environment of ``interpreter`` holding exactly ``lock`` (requirements.txt
     text), and whether it was reused: it is when its files prove intact, else it is (re)built
     with ``uv pip sync`` and ``install_options`` (e.g. binary wheels only)."""
-    env_dir = cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
+    env_dir = config.cache_dir() / "envs" / _digest(version, str(interpreter), lock)[:16]
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     site = installed.site_packages(env_dir, version)
     # What the environment must hold: its manifest is only valid for exactly this.
@@ -236,7 +230,7 @@ def find_interpreter(python: str, *, deadline: float) -> tuple[Path, str]:
 def release_date(requirements: list[str], interpreter: Path, *, deadline: float) -> str | None:
     """One day after the newest upload of the pinned wheels, as RFC 3339; cached."""
     question = {"requirements": requirements, "interpreter": str(interpreter)}
-    entry = cache.entry_path(cache_dir() / "release", question)
+    entry = cache.entry_path(config.cache_dir() / "release", question)
     cached = cache.load_json(entry, question, valid=_valid_release)
     if cached is not None:
         return cached["exclude_newer"]
@@ -273,7 +267,7 @@ def resolve(
     since ``--exclude-newer`` makes the answer fixed. Raise ``binaryonly.NotInstallable`` when no
     set of wheels installs the row, ``ProvisionError`` for any other failure."""
     # binaryonly reads the index through claims, which imports this module: imported here.
-    from tfcompat import binaryonly
+    from tfcompat.resolve import binaryonly
 
     question = {
         "resolver": _BINARY_ONLY,
@@ -283,7 +277,7 @@ def resolve(
         "exclude_newer": exclude_newer,
         "platform": platform.platform(),
     }
-    entry = cache.entry_path(cache_dir() / "resolve", question)
+    entry = cache.entry_path(config.cache_dir() / "resolve", question)
 
     def valid(value) -> bool:
         try:

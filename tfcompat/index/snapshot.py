@@ -26,7 +26,8 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from tfcompat import claims, rangefile
+from tfcompat.index import rangefile
+from tfcompat.upkeep import claims
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 _FRESH = "max-age=86400"  # the run's snapshot: never revalidated during it

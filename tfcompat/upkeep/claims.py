@@ -31,10 +31,11 @@ import tomlkit
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from tfcompat import cache, macwheels
-from tfcompat.files import FilesError, temporary_folder, write_atomic
-from tfcompat.matrix import MatrixError, load_matrix, parse_matrix
-from tfcompat.provision import cache_dir
+from tfcompat.abi import macwheels
+from tfcompat.core import cache
+from tfcompat.core.config import cache_dir
+from tfcompat.core.files import FilesError, temporary_folder, write_atomic
+from tfcompat.core.matrix import MatrixError, load_matrix, parse_matrix
 
 #: The package index, PEP 691 JSON flavour; ``TFCOMPAT_INDEX_URL`` points the suite at a mirror.
 INDEX_ENV = "TFCOMPAT_INDEX_URL"

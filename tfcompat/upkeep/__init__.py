@@ -1,0 +1,1 @@
+"""The matrix's upkeep: PyPI's claims and new releases, proposed as rows."""
