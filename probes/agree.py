@@ -369,7 +369,7 @@ def check_fused_dense_relu(ctx, device, mode, injected):
     return outcome
 
 
-def _judge_uniform_draws(draws) -> dict:
+def judge_uniform_draws(draws) -> dict:
     """Successive draws of U[0, 1) must differ, stay in [0, 1), and have mean 1/2 and variance 1/12."""
     n = draws[0].size
     mean_limit = SIGMAS * numpy.sqrt(1.0 / 12.0 / n)
@@ -430,7 +430,7 @@ def check_random_uniform(ctx, device, mode, injected):
     with tf.device(device):
         function = _modal(tf, mode, draw)
         draws = [numpy.asarray(function().numpy(), dtype="float64") for _ in range(DRAWS)]
-    return _judge_uniform_draws(draws)
+    return judge_uniform_draws(draws)
 
 
 def check_mc_dropout(ctx, device, mode, injected):
@@ -439,7 +439,7 @@ def check_mc_dropout(ctx, device, mode, injected):
     each output keeps about ``1 - rate`` of them, scaled by ``1 / (1 - rate)``, the rest zero, and
     successive masks agree only by chance. Injected: a mask drawn with a fixed seed."""
     tf = ctx.tf
-    scale = 1.0 / (1.0 - DROPOUT_RATE)
+    scale = 1.0 / (1.0 - DROPOUT_RATE)  # what Keras multiplies the kept units by
     with tf.device(device):
         layer = tf.keras.layers.Dropout(DROPOUT_RATE)
         ones = tf.constant(numpy.ones((1, DRAW_SIZE), dtype="float32"))
@@ -452,7 +452,15 @@ def check_mc_dropout(ctx, device, mode, injected):
 
         function = _modal(tf, mode, call)
         outputs = [numpy.asarray(function(ones).numpy(), dtype="float64").ravel() for _ in range(DRAWS)]
-    kept_limit = SIGMAS * numpy.sqrt(DROPOUT_RATE * (1 - DROPOUT_RATE) / DRAW_SIZE)
+    return judge_dropout(outputs, DROPOUT_RATE)
+
+
+def judge_dropout(outputs, rate: float) -> dict:
+    """Dropout of ones: masks that differ from call to call, ``1 - rate`` of units kept (within
+    ``SIGMAS``), each kept one scaled to ``1 / (1 - rate)``, the rest zero."""
+    scale = 1.0 / (1.0 - rate)
+    size = outputs[0].size
+    kept_limit = SIGMAS * numpy.sqrt(rate * (1 - rate) / size)
     kept = [float(numpy.mean(out != 0.0)) for out in outputs]
     agreement = max(
         float(numpy.mean((outputs[i] != 0.0) == (outputs[j] != 0.0)))
@@ -461,7 +469,7 @@ def check_mc_dropout(ctx, device, mode, injected):
     )
     measured = {"kept": kept, "kept_limit": kept_limit, "largest_mask_agreement": agreement}
     if agreement > MASK_AGREEMENT:
-        finding = f"successive outputs drop the same units ({agreement:.0%} of {DRAW_SIZE} alike)"
+        finding = f"successive outputs drop the same units ({agreement:.0%} of {size} alike)"
         return {
             "status": "fail",
             "failure": "random numbers repeat",
@@ -470,8 +478,8 @@ def check_mc_dropout(ctx, device, mode, injected):
         }
     for out, share in zip(outputs, kept):
         values = out[out != 0.0]
-        if abs(share - (1 - DROPOUT_RATE)) > kept_limit:
-            finding = f"kept {share:.1%} of units, expected {1 - DROPOUT_RATE:.0%} +- {kept_limit:.1%}"
+        if abs(share - (1 - rate)) > kept_limit:
+            finding = f"kept {share:.1%} of units, expected {1 - rate:.0%} +- {kept_limit:.1%}"
         elif values.size and float(numpy.max(numpy.abs(values - scale))) > 1e-6 * scale:
             finding = f"kept units scaled to {values.min():.4g} - {values.max():.4g}, expected {scale:g}"
         else:
@@ -500,12 +508,18 @@ def check_stateless_uniform_int(ctx, device, mode, injected):
     with tf.device(device):
         function = _modal(tf, mode, draw)
         first, second = function(), function()
-    values, again = first.numpy(), second.numpy()
-    mean_limit = SIGMAS * numpy.sqrt(((high - low) ** 2 - 1) / 12.0 / INT_DRAW)
+    return judge_int_draws(first.numpy(), second.numpy(), first.dtype.name)
+
+
+def judge_int_draws(values, again, dtype: str) -> dict:
+    """Two stateless integer draws with one seed: int32, in ``INT_RANGE``, equal, and spread
+    over the range (the mean within ``SIGMAS`` of the uniform's)."""
+    low, high = INT_RANGE
+    mean_limit = SIGMAS * numpy.sqrt(((high - low) ** 2 - 1) / 12.0 / values.size)
     mean = float(numpy.mean(values))
-    measured = {"dtype": first.dtype.name, "min": int(values.min()), "max": int(values.max()), "mean": mean}
-    if first.dtype != tf.int32:
-        finding = f"dtype {first.dtype.name}, expected int32"
+    measured = {"dtype": dtype, "min": int(values.min()), "max": int(values.max()), "mean": mean}
+    if dtype != "int32":
+        finding = f"dtype {dtype}, expected int32"
     elif values.min() < low or values.max() >= high:
         finding = f"values {values.min()} to {values.max()}, outside [{low}, {high})"
     elif not numpy.array_equal(values, again):
@@ -558,8 +572,9 @@ def unavailable_batch_norm_5d(ctx):
 
 def check_batch_norm_5d(ctx, device, mode, injected):
     """``FusedBatchNormV3`` with 5-D input (NDHWC, what 3-D convolutions feed batch norm) must
-    run on the GPU where it runs on the CPU: it fails with plugin 1.1.0 on macOS 26 (reported
-    in tfcompat issue 23; no public tracker number found). Judged against numpy in float64.
+    run on the GPU where it runs on the CPU: it fails with plugin 1.1.0 on macOS 26 (as this
+    project's issue 23 reports it; no public tracker number found). Judged against numpy in
+    float64.
     Injected: the kernel raises "No registered 'FusedBatchNormV3' OpKernel for 'GPU' devices"."""
     tf, inputs = ctx.tf, ctx.inputs
     x = inputs["bn_x"]
@@ -598,8 +613,8 @@ def unavailable_slice_update(ctx):
 
 def check_slice_update(ctx, device, mode, injected):
     """``keras.ops.slice_update`` (Keras 3 on TensorFlow runs it as XlaDynamicUpdateSlice) must
-    run on the GPU where it runs on the CPU: it fails with plugin 1.2.0 (reported in tfcompat
-    issue 23; no public tracker number found). Copying numbers is exact: judged against numpy
+    run on the GPU where it runs on the CPU: it fails with plugin 1.2.0 (as this project's issue
+    23 reports it; no public tracker number found). Copying numbers is exact: judged against numpy
     with no tolerance. Injected: the kernel raises "No registered 'XlaDynamicUpdateSlice'
     OpKernel for 'GPU' devices"."""
     tf = ctx.tf
@@ -668,6 +683,14 @@ def check_keras_fit(ctx, device, mode, injected):
     )
     rate = FIT_LEARNING_RATE * (FIT_DIVERGENT_FACTOR if injected else 1.0)
     got = _keras_fit(tf, ctx.inputs, device, "float32", rate)
+    outcome = judge_fit(got, reference)
+    outcome["measured"].update(placed_on=got["placed_on"], reference_seconds=reference_seconds)
+    return outcome
+
+
+def judge_fit(got: dict, reference: dict) -> dict:
+    """A fit's final loss and accuracy against the reference fit's: finite, the loss within
+    ``FIT_LOSS_TOLERANCE`` of it (relative), the accuracy within ``FIT_ACCURACY_TOLERANCE``."""
     loss, accuracy = got["losses"][-1], got["accuracy"][-1]
     ref_loss, ref_accuracy = reference["losses"][-1], reference["accuracy"][-1]
     measured = {
@@ -679,8 +702,6 @@ def check_keras_fit(ctx, device, mode, injected):
         "accuracy_tolerance": FIT_ACCURACY_TOLERANCE,
         "losses": got["losses"],
         "reference_losses": reference["losses"],
-        "placed_on": got["placed_on"],
-        "reference_seconds": reference_seconds,
     }
 
     def shown(value, digits):
@@ -701,7 +722,8 @@ def check_keras_fit(ctx, device, mode, injected):
 
 
 #: The named checks, in the order they run. ``sources``: the public reports of the failure shape
-#: (tensorflow/tensorflow, keras-team/keras and keras-team/tf-keras issue numbers).
+#: (tensorflow/tensorflow, keras-team/keras and keras-team/tf-keras issue numbers), or, for the
+#: two without a public issue number, the plugin and macOS they were reported with.
 CHECKS = (
     {
         "name": "fused_dense_relu",
@@ -734,7 +756,7 @@ CHECKS = (
     {
         "name": "batch_norm_5d",
         "title": "5-D FusedBatchNormV3",
-        "sources": ["tfcompat#23 (plugin 1.1.0 on macOS 26)"],
+        "sources": ["reported with plugin 1.1.0 on macOS 26"],
         "modes": ("eager", "graph"),
         "run": check_batch_norm_5d,
         "unavailable": unavailable_batch_norm_5d,
@@ -742,7 +764,7 @@ CHECKS = (
     {
         "name": "slice_update",
         "title": "keras.ops.slice_update",
-        "sources": ["tfcompat#23 (plugin 1.2.0)"],
+        "sources": ["reported with plugin 1.2.0"],
         "modes": ("eager", "graph"),
         "run": check_slice_update,
         "unavailable": unavailable_slice_update,

@@ -155,7 +155,7 @@ def keras_versions(tf) -> dict:
     package = tf.keras.Model.__module__.split(".")[0]  # "keras", "tf_keras" or "tensorflow"
     return {
         "tf.keras": f"{package} {getattr(tf.keras, '__version__', '?')}",
-        "keras": installed("keras"),
+        "keras": installed("keras", "keras-nightly"),  # TF 2.5 - 2.6 install keras-nightly
         "tf_keras": installed("tf-keras", "tf_keras"),
     }
 
