@@ -882,6 +882,7 @@ def main() -> None:
         judged = compare(reference, workload(tf, device, args.candidate_dtype, inputs), device)
         comparisons += judged
         print(_summary(device, args.candidate_dtype, judged), flush=True)
+    workload_seconds = round(time.perf_counter() - started, 3)
     checks = run_checks(tf, devices, set(args.inject))
     print(f"agree: {checks_summary(checks, devices)}", flush=True)
     result = {
@@ -894,6 +895,7 @@ def main() -> None:
         "injected": sorted(args.inject),
         "keras": fit.keras_versions(tf),
         "agrees": all(c["agrees"] for c in comparisons) and all(c["status"] != "fail" for c in checks),
+        "workload_seconds": workload_seconds,  # the reference workload (comparisons), all devices
         "seconds": round(time.perf_counter() - started, 3),
     }
     print(json.dumps(result, allow_nan=False))
