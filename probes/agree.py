@@ -402,7 +402,9 @@ def judge_uniform_draws(draws) -> dict:
             "measured": measured,
         }
     for d, mean, variance in zip(draws, means, variances):
-        if d.min() < 0.0 or d.max() >= 1.0:
+        if not numpy.all(numpy.isfinite(d)):
+            finding = f"non-finite values: {int(numpy.sum(~numpy.isfinite(d)))} of {n}"
+        elif d.min() < 0.0 or d.max() >= 1.0:
             finding = f"values outside [0, 1): {d.min():.3g} to {d.max():.3g}"
         elif abs(mean - 0.5) > mean_limit:
             finding = f"mean {mean:.4f}, expected 0.5 +- {mean_limit:.4f}"
@@ -478,7 +480,9 @@ def judge_dropout(outputs, rate: float) -> dict:
         }
     for out, share in zip(outputs, kept):
         values = out[out != 0.0]
-        if abs(share - (1 - rate)) > kept_limit:
+        if not numpy.all(numpy.isfinite(out)):
+            finding = f"non-finite values: {int(numpy.sum(~numpy.isfinite(out)))} of {size}"
+        elif abs(share - (1 - rate)) > kept_limit:
             finding = f"kept {share:.1%} of units, expected {1 - rate:.0%} +- {kept_limit:.1%}"
         elif values.size and float(numpy.max(numpy.abs(values - scale))) > 1e-6 * scale:
             finding = f"kept units scaled to {values.min():.4g} - {values.max():.4g}, expected {scale:g}"
@@ -814,10 +818,22 @@ def _entry(check, device: str, mode: str, outcome: dict) -> dict:
         "finding": outcome.get("finding"),
         "reason": outcome.get("reason"),
         "error": outcome.get("error"),
-        "measured": outcome.get("measured", {}),
+        "measured": _finite(outcome.get("measured", {})),
         "seconds": outcome.get("seconds", 0.0),
     }
     return entry
+
+
+def _finite(value):
+    """``value`` with every non-finite number made None: the result is strict JSON, and a GPU
+    that returns NaN must be recorded, not crash the probe."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not numpy.isfinite(value):
+        return None
+    return value
 
 
 def run_checks(tf, devices, inject=frozenset()) -> list:

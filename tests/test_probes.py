@@ -238,10 +238,12 @@ cases = {
     "uniform mean": agree.judge_uniform_draws([d * 0.9 + 0.1 for d in u]),
     "uniform variance": agree.judge_uniform_draws([(d - 0.5) * 0.9 + 0.5 for d in u]),
     "uniform range": agree.judge_uniform_draws([u[0], u[1], numpy.append(u[2][:-1], 1.0)]),
+    "uniform nan": agree.judge_uniform_draws([u[0], u[1], numpy.append(u[2][:-1], numpy.nan)]),
     "dropout": agree.judge_dropout(dropout(), 0.5),
     "dropout repeats": agree.judge_dropout([same, same, same], 0.5),
     "dropout kept": agree.judge_dropout(dropout(rate=0.3), 0.5),
     "dropout scale": agree.judge_dropout(dropout(scale=1.0), 0.5),
+    "dropout nan": agree.judge_dropout(dropout(scale=numpy.nan), 0.5),
     "int": agree.judge_int_draws(ints, ints.copy(), "int32"),
     "int dtype": agree.judge_int_draws(ints, ints, "int64"),
     "int range": agree.judge_int_draws(numpy.append(ints[:-1], 10), numpy.append(ints[:-1], 10), "int32"),
@@ -253,6 +255,8 @@ cases = {
     "fit nan": fitted(None, 0.922),
 }
 print(json.dumps({name: [c["status"], c.get("failure"), c["finding"]] for name, c in cases.items()}))
+nan = agree._entry(agree.CHECKS[0], "/GPU:0", "graph", {"status": "fail", "measured": {"e": [numpy.nan, 1.0]}})
+assert nan["measured"] == {"e": [None, 1.0]}, nan  # strict JSON: a NaN is recorded as null
 entries = [{"check": "a", "status": "pass"}, {"check": "b", "status": "skipped"}, {"check": "c", "status": "pass"}]
 print(json.dumps([
     agree.checks_summary(entries, ["/CPU:0", "/GPU:0"]),
@@ -281,6 +285,7 @@ def judged(tf_python):
         ("uniform mean", "wrong numbers", r"mean 0\.5[45]\d\d, expected 0\.5 \+- 0\.0271"),
         ("uniform variance", "wrong numbers", r"variance 0\.06\d\d, expected 0\.0833 \+- 0\.0070"),
         ("uniform range", "wrong numbers", r"values outside \[0, 1\): .* to 1"),
+        ("uniform nan", "wrong numbers", r"non-finite values: 1 of 4096"),
         ("dropout", None, r"3 calls drop other units \(masks alike in 5\d% of places\)"),
         (
             "dropout repeats",
@@ -289,6 +294,7 @@ def judged(tf_python):
         ),
         ("dropout kept", "wrong numbers", r"kept 7\d\.\d% of units, expected 50% \+- 4\.7%"),
         ("dropout scale", "wrong numbers", r"kept units scaled to 1 - 1, expected 2"),
+        ("dropout nan", "wrong numbers", r"non-finite values: \d+ of 4096"),
         ("int", None, r"int32 in \[0, 10\), mean 4\.\d\d"),
         ("int dtype", "wrong numbers", r"dtype int64, expected int32"),
         ("int range", "wrong numbers", r"values 0 to 10, outside \[0, 10\)"),
