@@ -135,6 +135,31 @@ def training_setup(tf, args):
     return adam(learning_rate=args.learning_rate), {}
 
 
+def keras_versions(tf) -> dict:
+    """The Keras this run trained with, and the Keras packages installed beside TensorFlow.
+
+    ``tf.keras`` is TensorFlow's own Keras up to TF 2.5, the ``keras`` package (Keras 2) up to
+    2.15, Keras 3 from 2.16, and ``tf_keras`` (Keras 2) where ``TF_USE_LEGACY_KERAS=1`` asks for
+    it: which one trained matters (Keras 3's optimizers and metrics are other code).
+    """
+    from importlib import metadata
+
+    def installed(*names):
+        for name in names:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        return None
+
+    package = tf.keras.Model.__module__.split(".")[0]  # "keras", "tf_keras" or "tensorflow"
+    return {
+        "tf.keras": f"{package} {getattr(tf.keras, '__version__', '?')}",
+        "keras": installed("keras", "keras-nightly"),  # TF 2.5 - 2.6 install keras-nightly
+        "tf_keras": installed("tf-keras", "tf_keras"),
+    }
+
+
 def variable_device(variable) -> str:
     """Where a variable lives; Keras 3 wraps the tf.Variable in ``.value``."""
     return getattr(variable, "device", None) or getattr(getattr(variable, "value", None), "device", "")
@@ -223,6 +248,7 @@ def main() -> None:
         "optimizer_jit_compile": getattr(optimizer, "jit_compile", None),
         "model_jit_compile": getattr(model, "jit_compile", getattr(model, "_jit_compile", None)),
         "gpus": [gpu.name for gpu in gpus],
+        "keras": keras_versions(tf),
         "placed_on": variable_device(model.trainable_variables[0]),
         "epochs": epochs,
         "finite": bool(epochs) and all(e["loss"] is not None for e in epochs),

@@ -123,21 +123,26 @@ def agree_run(reference: str = "CPU", *, errors: dict[str, float | None] | None 
 
 
 def speedup_run(cpu_rate: float, gpu_rate: float | None) -> ProbeRun:
-    """The speed-up probe's output; ``gpu_rate`` None: no GPU listed."""
+    """The speed-up probe's output (probes/speedup.py's ``compare``: a GPU step more than 5x the
+    CPU's is flagged); ``gpu_rate`` None: no GPU listed."""
 
     def device(name: str, rate: float) -> dict:
         return {"device": name, "median_step_seconds": round(1 / rate, 6), "steps_per_second": rate}
 
-    return ok_run(
+    cpu, gpu = device("/CPU:0", cpu_rate), device("/GPU:0", gpu_rate) if gpu_rate else None
+    compared = (
         {
-            "model": "resnet50",
-            "batch_size": 64,
-            "warmup": 3,
-            "steps": 10,
-            "cpu": device("/CPU:0", cpu_rate),
-            "gpu": device("/GPU:0", gpu_rate) if gpu_rate else None,
-            "speedup": round(gpu_rate / cpu_rate, 2) if gpu_rate else None,
+            "speedup": round(gpu_rate / cpu_rate, 2),
+            "cpu_step_seconds": cpu["median_step_seconds"],
+            "gpu_step_seconds": gpu["median_step_seconds"],
+            "much_slower": gpu["median_step_seconds"] > 5.0 * cpu["median_step_seconds"],
+            "much_slower_factor": 5.0,
         }
+        if gpu
+        else {"speedup": None, "much_slower": None}
+    )
+    return ok_run(
+        {"model": "resnet50", "batch_size": 64, "warmup": 3, "steps": 10, "cpu": cpu, "gpu": gpu, **compared}
     )
 
 

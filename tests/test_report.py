@@ -360,6 +360,49 @@ def test_the_map_fills_the_grid_with_predictions_and_install_facts(matrix, folde
     assert set(re.findall(r"\(compatibility\.html#([^)]+)\)", out.markdown)) <= targets
 
 
+def test_the_row_list_names_a_failed_check_and_shows_both_step_times_of_a_much_slower_gpu(matrix, folder):
+    """agree's named check that failed on the GPU: its signature is the cell's note, and its line
+    (device, mode, finding, sources) is in the detail. A GPU more than 5x slower than the CPU on
+    the fit's steps: both step times in the Speed-up cell's note; 1.7x slower keeps the plain one."""
+    row = rows(matrix)
+    wrong = agree_run().result
+    fused = {"check": "fused_dense_relu", "title": "fused Dense+ReLU", "device": "/GPU:0", "failure": None}
+    fused |= {"sources": ["tensorflow#62137", "tensorflow#92686"], "reason": None, "error": None}
+    wrong["checks"] = [
+        fused | {"mode": "eager", "status": "pass", "finding": "max error 3.1e-07 (limit 1e-04)"},
+        fused | {"mode": "graph", "status": "fail", "failure": "wrong numbers", "finding": "max error 0.31"},
+    ]
+    wrong["agrees"] = False
+    write_record(verify_record(row["new"], t(2), MAC_15, {**PROBES_OK, "agree": ok_run(wrong)}), folder)
+    write_record(
+        verify_record(row["old"], t(2), MAC_15, {**PROBES_OK, "speedup": speedup_run(1.7, 0.17)}), folder
+    )
+    write_record(
+        verify_record(row["unlisted"], t(2), MAC_15, {**PROBES_OK, "speedup": speedup_run(1.7, 1.0)}), folder
+    )
+    out = report(matrix, folder)
+
+    agrees = out.row(0, row["new"].python, row["new"].tf, row["new"].metal)["values"]["agrees"]
+    note = out.footnote(agrees["footnotes"][0])
+    assert (agrees["text"], note["text"]) == (
+        "✗",
+        "wrong numbers: fused Dense+ReLU in graph mode on GPU:0, max error 0.31, tensorflow#62137, tensorflow#92686",
+    )
+    assert "FAIL fused Dense+ReLU on /GPU:0 (graph): max error 0.31 [tensorflow#62137, tensorflow#92686]" in (
+        note["detail"].splitlines()
+    )
+    assert "eager" not in note["detail"]  # the check that passed is not a failure line
+    slow = out.row(0, row["old"].python, row["old"].tf, row["old"].metal)["values"]["speedup"]
+    assert (slow["text"], out.footnote(slow["footnotes"][0])["text"]) == (
+        "0.1×↓",
+        "the plugin is more than 5× slower than the CPU: 5.88 s a step on the GPU against 0.588 s on the CPU",
+    )
+    slower = out.row(0, row["unlisted"].python, row["unlisted"].tf, row["unlisted"].metal)["values"][
+        "speedup"
+    ]
+    assert out.footnote(slower["footnotes"][0])["text"] == "the plugin is slower than the CPU"
+
+
 def test_a_hazard_without_a_prediction_is_shown_as_none_never_as_ok(matrix, folder):
     """The training hazard could not be decided (a Keras wheel unreadable): the cell says it is
     predicted to load and has no word on training, with the reason in its footnote."""

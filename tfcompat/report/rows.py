@@ -14,7 +14,7 @@ from tfcompat.core.record import Probe, Record
 from tfcompat.report.collect import Entry
 from tfcompat.report.model import Value
 from tfcompat.report.notes import Notes
-from tfcompat.report.text import clean, figure, first_line, show_time
+from tfcompat.report.text import clean, cut, figure, first_line, show_time
 
 #: Which probe fills which column.
 PROBE_OF_COLUMN = {
@@ -85,12 +85,26 @@ def _speedup(result: dict | None) -> Result:
     result = result if isinstance(result, dict) else {}
     speedup = _number(result.get("speedup"))
     if speedup is not None:
-        return Result(speedup, "the plugin is slower than the CPU" if speedup < 1 else None)
+        return Result(
+            speedup, _much_slower(result) or ("the plugin is slower than the CPU" if speedup < 1 else None)
+        )
     if result.get("gpu") is None:
         cpu = result.get("cpu")
         rate = _number(cpu.get("steps_per_second")) if isinstance(cpu, dict) else None
         return Result(None, NO_GPU + (f", {figure(rate)} steps/s" if rate is not None else ""))
     return Result(None, "no speed-up figure in the record")
+
+
+def _much_slower(result: dict) -> str | None:
+    """Both step times, when the speed-up probe flagged the GPU as more than N times slower."""
+    cpu, gpu = _number(result.get("cpu_step_seconds")), _number(result.get("gpu_step_seconds"))
+    factor = _number(result.get("much_slower_factor"))
+    if result.get("much_slower") is not True or None in (cpu, gpu, factor):
+        return None
+    return (
+        f"the plugin is more than {factor:g}× slower than the CPU: {gpu:.3g} s a step on the GPU "
+        f"against {cpu:.3g} s on the CPU"
+    )
 
 
 def _comparisons(result: dict | None) -> str:
@@ -110,6 +124,15 @@ def _comparisons(result: dict | None) -> str:
             + (f"{error:.1e}" if error is not None else "non-finite")
             + (f" (tolerance {tolerance:.0e})" if tolerance is not None else "")
         )
+    # The named checks of known failures that failed: check, device, mode, finding, sources.
+    for check in result.get("checks") if isinstance(result.get("checks"), list) else []:
+        if isinstance(check, dict) and check.get("status") == "fail":
+            sources = check.get("sources") if isinstance(check.get("sources"), list) else []
+            lines.append(
+                f"FAIL {cut(clean(check.get('title')))} on {cut(clean(check.get('device')))} "
+                f"({cut(clean(check.get('mode')))}): {cut(clean(check.get('finding')))}"
+                + (f" [{cut(', '.join(clean(source) for source in sources))}]" if sources else "")
+            )
     return "\n".join(lines)
 
 

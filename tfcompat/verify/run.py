@@ -226,11 +226,48 @@ def _observed_failure(name: str, result: dict, row: Row, listed_gpus: list[str])
             return "non-finite loss"
         if (listed_gpus or result.get("gpus")) and "GPU" not in str(result.get("placed_on", "")):
             return "training not placed on the GPU"
-    if name == "agree" and not result.get("agrees", False):
+    if name == "agree":
+        # The known bug first ("wrong numbers: fused Dense+ReLU in graph mode on GPU:0, max error
+        # 0.31, tensorflow#62137"), then the reference workload's disagreements as before.
+        found = [_check_failure(entries) for entries in _failed_checks(result.get("checks"))]
         worst = [c for c in result.get("comparisons", []) if not c.get("agrees")]
-        where = ", ".join(_where(c) for c in worst)
-        return f"disagrees with {result.get('reference')}: {where}"
+        if worst or (not found and not result.get("agrees", False)):
+            where = ", ".join(_where(c) for c in worst)
+            found.append(f"disagrees with {result.get('reference')}: {where}")
+        return "; ".join(found) or None
     return None
+
+
+def _failed_checks(checks: object) -> list[list[dict]]:
+    """The agree probe's failed named checks, grouped by check, device and kind of failure (the
+    modes that failed alike form one group), in the order they ran."""
+    groups: dict[tuple, list[dict]] = {}
+    for entry in checks if isinstance(checks, list) else []:
+        if isinstance(entry, dict) and entry.get("status") == "fail":
+            key = (_text(entry.get("check")), _text(entry.get("device")), _text(entry.get("failure")))
+            groups.setdefault(key, []).append(entry)
+    return list(groups.values())
+
+
+def _check_failure(entries: list[dict]) -> str:
+    """``KIND: TITLE[ in MODE mode] on DEVICE, FINDING, SOURCES``; a raised error is named by its
+    known signature (``missing GPU kernel: OP``) where it has one."""
+    first = entries[0]
+    modes = [_text(e.get("mode")) for e in entries if e.get("mode") in ("eager", "graph")]
+    mode = f" in {' and '.join(modes)} mode" if modes else ""
+    finding = _text(first.get("finding"))
+    if first.get("failure") == "op fails":
+        finding = known_signature(_text(first.get("error"), 4000)) or finding
+    sources = first.get("sources") if isinstance(first.get("sources"), list) else []
+    parts = [f"{_text(first.get('title'))}{mode} on {_text(first.get('device')).lstrip('/')}", finding]
+    parts += [_text(source) for source in sources[:4]]
+    return f"{_text(first.get('failure')) or 'failed'}: " + ", ".join(part for part in parts if part)
+
+
+def _text(value: object, limit: int = 200) -> str:
+    """A field of the probe's result as one bounded line (the result is the probe's output)."""
+    text = " ".join(str(value).split()) if value is not None else ""
+    return text[:limit]
 
 
 def _where(comparison: dict) -> str:
