@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tfcompat.matrix import Row  # noqa: E402
-from tfcompat.provision import provision  # noqa: E402
-from tfcompat.runner import probe_script, run_probe  # noqa: E402
+from tfcompat.core.matrix import Row  # noqa: E402
+from tfcompat.verify.provision import provision  # noqa: E402
+from tfcompat.verify.runner import probe_script, run_probe  # noqa: E402
 
 #: The issue's budget for every check together on this machine's CPU.
 BUDGET_SECONDS = 30.0
