@@ -24,6 +24,7 @@ from tfcompat.abi import check, macwheels
 from tfcompat.core import config, files
 from tfcompat.core.matrix import Row
 from tfcompat.core.record import new_record, now, write_record
+from tfcompat.index import wheels
 from tfcompat.verify import provision
 
 CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
@@ -122,8 +123,8 @@ def test_a_download_that_does_not_fit_is_one_line(small_disk, tmp_path, monkeypa
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     root = tmp_path / "cache"
     for size in (wheel.stat().st_size, 1):  # the size the index gave, then a size that lies
-        ref = macwheels.WheelRef("tensorflow", "2.99.0", wheel.name, wheel.as_uri(), digest, size)
-        with pytest.raises(macwheels.WheelError) as caught:
+        ref = wheels.WheelRef("tensorflow", "2.99.0", wheel.name, wheel.as_uri(), digest, size)
+        with pytest.raises(wheels.WheelError) as caught:
             macwheels.facts(ref, root=root)
         assert str(caught.value) == (
             f"disk full: {tmp}: reading {wheel.name} needs {files.size_text(wheel.stat().st_size)}, "

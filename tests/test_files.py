@@ -21,10 +21,10 @@ import tomlkit
 from test_claims import recorded_index
 
 from conftest import PYTHON, ROOT, run_nox, write_matrix
-from tfcompat.abi import macwheels
 from tfcompat.core import cache, config, files
 from tfcompat.core.matrix import Row, load_matrix
 from tfcompat.core.record import new_record, now, write_record
+from tfcompat.index import wheels
 from tfcompat.report import write_reports
 from tfcompat.upkeep import claims
 
@@ -146,13 +146,13 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    ref = macwheels.WheelRef(
+    ref = wheels.WheelRef(
         "tensorflow", "2.99.0", "tensorflow-2.99.0-cp310-cp310-macosx_12_0_arm64.whl",
         f"http://127.0.0.1:{server.server_address[1]}/slow.whl", "0" * 64, 200_000_000,
     )  # fmt: skip
     code = (
-        "import pathlib\nfrom tfcompat.abi import macwheels\n"
-        f"macwheels.facts(macwheels.WheelRef(**{ref.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n"
+        "import pathlib\nfrom tfcompat.abi import macwheels\nfrom tfcompat.index import wheels\n"
+        f"macwheels.facts(wheels.WheelRef(**{ref.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n"
     )
     try:
         killed = _python(code, tmpdir)
@@ -169,7 +169,7 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
     wheel = tmp_path / "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("tensorflow_metal-9.9.9.dist-info/METADATA", "Name: tensorflow-metal\n")
-    small = macwheels.WheelRef(
+    small = wheels.WheelRef(
         "tensorflow-metal",
         "9.9.9",
         wheel.name,
@@ -178,8 +178,8 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
         1,
     )
     nxt = _python(
-        "import pathlib\nfrom tfcompat.abi import macwheels\n"
-        f"macwheels.facts(macwheels.WheelRef(**{small.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n",
+        "import pathlib\nfrom tfcompat.abi import macwheels\nfrom tfcompat.index import wheels\n"
+        f"macwheels.facts(wheels.WheelRef(**{small.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n",
         tmpdir,
     )
     assert nxt.wait(timeout=120) == 0

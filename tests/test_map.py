@@ -24,13 +24,14 @@ import pytest
 
 from conftest import PYTHON, run_nox, write_matrix
 from tfcompat.abi import check, macwheels
+from tfcompat.core import config
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
 from tfcompat.core.record import load_record
+from tfcompat.index import pypi
 from tfcompat.index.snapshot import IndexSnapshot, upstream
 from tfcompat.predict import pairmap
-from tfcompat.resolve import binaryonly, macresolve
-from tfcompat.upkeep import claims
+from tfcompat.resolve import binaryonly, macresolve, resolver
 
 PEP_691 = "application/vnd.pypi.simple.v1+json"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
@@ -85,13 +86,13 @@ def test_releases_come_from_the_index_with_the_package_that_holds_the_binaries()
 @pytest.mark.network
 def test_the_plugin_library_is_the_same_file_in_every_python_tag(tmp_path: Path) -> None:
     """Why one tensorflow-metal wheel per release stands for all its Pythons."""
-    wheels = claims.macos_wheels("tensorflow-metal")
+    wheels = pypi.macos_wheels("tensorflow-metal")
     files = next(files for version, files in wheels.items() if str(version) == "1.2.0")
     assert len(files) == 4
     libraries = set()
     for wheel in files:
-        ref = macwheels.WheelRef("tensorflow-metal", "1.2.0", wheel.filename, wheel.url, wheel.sha256, 0)
-        with zipfile.ZipFile(macwheels.download(ref, tmp_path)) as archive:
+        ref = wheels.WheelRef("tensorflow-metal", "1.2.0", wheel.filename, wheel.url, wheel.sha256, 0)
+        with zipfile.ZipFile(wheels.download(ref, tmp_path)) as archive:
             libraries.add(archive.read("tensorflow-plugins/libmetal_plugin.dylib"))
     assert len(libraries) == 1
 
@@ -319,14 +320,14 @@ def index(monkeypatch: pytest.MonkeyPatch):
     url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
     yield url, hidden, damaged
     server.shutdown()
-    monkeypatch.setenv(claims.INDEX_ENV, url)
+    monkeypatch.setenv(config.INDEX_ENV, url)
     for name in (*pairmap.TENSORFLOW, pairmap.PLUGIN):
         pairmap.index_cache(name, cache_dir()).unlink(missing_ok=True)  # this index is gone
 
 
 def _pypi(name: str) -> dict:
     """PyPI's own PEP 691 answer (the test process points the suite at the local index)."""
-    request = urllib.request.Request(f"{claims.DEFAULT_INDEX}{name}/", headers={"Accept": PEP_691})
+    request = urllib.request.Request(f"{config.DEFAULT_INDEX}{name}/", headers={"Accept": PEP_691})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -334,7 +335,7 @@ def _pypi(name: str) -> dict:
 @pytest.mark.network
 def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: pytest.MonkeyPatch) -> None:
     url, hidden, _ = index
-    monkeypatch.setenv(claims.INDEX_ENV, url)
+    monkeypatch.setenv(config.INDEX_ENV, url)
     hidden |= {"tensorflow": {"2.21.0"}, "tensorflow-metal": {"1.2.0"}}
     before = pairmap.releases(root=cache_dir(), log=lambda _: None)
     hidden.clear()
@@ -348,7 +349,7 @@ def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: p
 def test_nox_map_follows_the_index_without_a_matrix(index, tmp_path: Path) -> None:
     url, hidden, _ = index
     reports = tmp_path / "reports"
-    env = {claims.INDEX_ENV: url}
+    env = {config.INDEX_ENV: url}
     args = ["-s", "map", "--", "--tf", "2.19.0"]
     hidden["tensorflow-metal"] = {"1.2.0"}
     first = run_nox(*args, matrix=tmp_path / "none.toml", reports=reports, env=env)
@@ -369,7 +370,7 @@ def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(i
     damaged["tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl"] = b"<html>not a wheel</html>"
     reports = tmp_path / "reports"
     args = ["-s", "map", "--", "--tf", "2.19.0", "--metal", "1.2.0", "--metal", "1.1.0"]
-    done = run_nox(*args, matrix=tmp_path / "m.toml", reports=reports, env={claims.INDEX_ENV: url})
+    done = run_nox(*args, matrix=tmp_path / "m.toml", reports=reports, env={config.INDEX_ENV: url})
     assert done.returncode == 1
     reason = "tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl: not a zip archive"
     assert (
@@ -406,9 +407,9 @@ def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     with urllib.request.urlopen(request, timeout=60) as response:
         served, cache_control = json.loads(response.read()), response.headers["Cache-Control"]
     assert cache_control.startswith("max-age=")
-    direct = claims.index_answer("tensorflow-metal")
+    direct = pypi.index_answer("tensorflow-metal")
     for entry in direct["files"]:
-        entry["url"] = urllib.parse.urljoin(claims.index_url("tensorflow-metal"), entry["url"])
+        entry["url"] = urllib.parse.urljoin(pypi.project_url("tensorflow-metal"), entry["url"])
     # Each file points back at the snapshot (its metadata is served fresh), and maps back.
     assert all(
         entry["url"].startswith(snapshot["index_url"].removesuffix("simple/")) for entry in served["files"]
@@ -462,7 +463,7 @@ def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(sna
         ["tensorflow-metal==0.8.0"],
         python="3.10",
         exclude_newer=None,
-        index=macresolve.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"]),
+        index=resolver.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"]),
         cache_dir=snapshot["uv_cache"].parent / "macresolve-cache",
     )
     assert [pin.url for pin in pins if pin.name == "tensorflow-metal"] == [upstream(entry["url"])]
@@ -470,7 +471,7 @@ def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(sna
 
 
 def _mac(python: str, macos: str = "11.0") -> binaryonly.Target:
-    return binaryonly.Target(python=python, platform=binaryonly.MACOS_ARM64, macos=macos)
+    return resolver.Target(python=python, platform="aarch64-apple-darwin", macos=macos)
 
 
 @pytest.mark.network

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import msgspec
 
 from tfcompat.core import config
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import write_new
 from tfcompat.core.matrix import Row
 
@@ -34,7 +35,7 @@ ProbeStatus = Literal["ok", "fail", "error", "not_reached", "skipped"]
 Claim = Literal["yes", "no", "ambiguous"]
 
 
-class RecordError(Exception):
+class RecordError(TfcompatError):
     """A file that is not a readable record of this schema; the message names the file."""
 
 

@@ -13,13 +13,16 @@ import os
 import secrets
 from pathlib import Path
 
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import free_space, size_text, sweep
 
 LOCKS = "locks"
 
 
-class ReportError(Exception):
+class ReportError(TfcompatError):
     """The report could not be written; the message is one line."""
+
+    no_verdict = True
 
 
 def write_together(folder: Path, outputs: dict[str, bytes]) -> list[Path]:
