@@ -92,7 +92,9 @@ def test_a_record_that_does_not_fit_is_one_line_and_earlier_records_stay(small_d
     with pytest.raises(files.DiskFull) as caught:
         a_record(sessions)
     message = str(caught.value)
-    assert message.startswith(f"disk full: {sessions}: writing verify-py{PYTHON}-tf{TF_MAIN}-metalnone-")
+    assert message.startswith(
+        f"the record could not be written: disk full: {sessions}: writing verify-py{PYTHON}-tf{TF_MAIN}-metalnone-"
+    )
     assert message.endswith(" free") and " needs " in message and "\n" not in message
     assert snapshot(sessions) == before and earlier.is_file()  # no temporary file left either
 

@@ -28,7 +28,7 @@ from tfcompat.core import config
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
 from tfcompat.core.record import load_record
-from tfcompat.index import pypi
+from tfcompat.index import pypi, wheels
 from tfcompat.index.snapshot import IndexSnapshot, upstream
 from tfcompat.predict import pairmap
 from tfcompat.resolve import binaryonly, macresolve, resolver
@@ -86,8 +86,8 @@ def test_releases_come_from_the_index_with_the_package_that_holds_the_binaries()
 @pytest.mark.network
 def test_the_plugin_library_is_the_same_file_in_every_python_tag(tmp_path: Path) -> None:
     """Why one tensorflow-metal wheel per release stands for all its Pythons."""
-    wheels = pypi.macos_wheels("tensorflow-metal")
-    files = next(files for version, files in wheels.items() if str(version) == "1.2.0")
+    listed = pypi.macos_wheels("tensorflow-metal")
+    files = next(files for version, files in listed.items() if str(version) == "1.2.0")
     assert len(files) == 4
     libraries = set()
     for wheel in files:
@@ -399,6 +399,11 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory):
         yield {"index_url": url, "uv_cache": tmp_path_factory.mktemp("uv-cache")}
 
 
+def _through(snapshot: dict) -> resolver.Index:
+    """The run's snapshot of the index and its own uv cache, as a resolver is pointed at them."""
+    return resolver.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"])
+
+
 @pytest.mark.network
 def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     """Each page is the index's answer (file URLs made absolute), marked fresh so that uv reads
@@ -421,7 +426,7 @@ def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     assert served == direct
     pair = ["tensorflow==2.18.0", "tensorflow-metal==1.2.0"]
     through = binaryonly.resolve(
-        pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z", **snapshot
+        pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z", index=_through(snapshot)
     )
     against = binaryonly.resolve(pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z")
     assert through.packages == against.packages and "tensorflow-metal==1.2.0" in through.packages
@@ -434,11 +439,14 @@ def test_a_resolution_does_not_depend_on_what_uv_has_cached(tmp_path: Path) -> N
     right; 123 of 869 preflights of the map changed between two runs, when the map resolved
     from uv's cache first). A warm cache holding only the older version must not change the
     answer, through the index or through the map's snapshot of it."""
-    asked = {"target": _mac("3.10"), "exclude_newer": "2022-06-01T00:00:00Z", "uv_cache": tmp_path / "uv"}
-    assert "protobuf==3.17.3" in binaryonly.resolve(["protobuf==3.17.3"], **asked).packages
-    assert binaryonly.resolve(["protobuf<3.20"], **asked).packages == ["protobuf==3.19.4"]
+    asked = {"target": _mac("3.10"), "exclude_newer": "2022-06-01T00:00:00Z"}
+    warm = resolver.Index(uv_cache=tmp_path / "uv")
+    assert "protobuf==3.17.3" in binaryonly.resolve(["protobuf==3.17.3"], index=warm, **asked).packages
+    assert binaryonly.resolve(["protobuf<3.20"], index=warm, **asked).packages == ["protobuf==3.19.4"]
     with IndexSnapshot() as url:
-        through = binaryonly.resolve(["protobuf<3.20"], index_url=url, **asked)
+        through = binaryonly.resolve(
+            ["protobuf<3.20"], index=resolver.Index(url=url, uv_cache=warm.uv_cache), **asked
+        )
     assert through.packages == ["protobuf==3.19.4"]
 
 
@@ -463,7 +471,7 @@ def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(sna
         ["tensorflow-metal==0.8.0"],
         python="3.10",
         exclude_newer=None,
-        index=resolver.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"]),
+        index=_through(snapshot),
         cache_dir=snapshot["uv_cache"].parent / "macresolve-cache",
     )
     assert [pin.url for pin in pins if pin.name == "tensorflow-metal"] == [upstream(entry["url"])]
@@ -499,7 +507,9 @@ def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked(snapshot)
     with pytest.raises(binaryonly.NotInstallable) as caught:
         binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, later=False)
     assert caught.value.requirement == "h5py>=2.9.0"
-    wheels = binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, **snapshot)
+    wheels = binaryonly.resolve(
+        requirements, target=_mac("3.9"), exclude_newer=released, index=_through(snapshot)
+    )
     assert wheels.missing == ["h5py>=2.9.0", "wrapt>=1.11.0", "grpcio>=1.24.3"]
     assert sorted(wheels.later) == ["grpcio", "h5py", "wrapt"]
     assert all(date > released for date in wheels.later.values())
@@ -515,12 +525,12 @@ def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does(snapshot) -> No
     CPython 3.9, does on 3.9."""
     requirements = ["tensorflow-macos==2.9.0", "tensorflow-metal==0.5.0"]
     wheels = binaryonly.resolve(
-        requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z", **snapshot
+        requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z", index=_through(snapshot)
     )
     assert (wheels.missing, wheels.later, wheels.sdists) == ([], {}, ["termcolor"])
     assert "termcolor==1.1.0" in wheels.packages
     wheels = binaryonly.resolve(
-        requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z", **snapshot
+        requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z", index=_through(snapshot)
     )
     assert wheels.missing == ["grpcio>=1.24.3"]
 

@@ -57,7 +57,17 @@ from tfcompat.core import cache, macos
 from tfcompat.core.config import cache_dir
 from tfcompat.core.errors import TfcompatError
 from tfcompat.core.host import host_info, tool_versions
-from tfcompat.core.record import MapCell, Preflight, new_record, now, write_record
+from tfcompat.core.record import (
+    MapCell,
+    MapSection,
+    Preflight,
+    Record,
+    Release,
+    Wheel,
+    make_record,
+    now,
+    write_record,
+)
 from tfcompat.core.uvcall import uv_binary
 from tfcompat.index import pypi
 from tfcompat.index.snapshot import IndexSnapshot
@@ -114,22 +124,17 @@ class MapRelease:
         """The wheel whose images stand for every Python of the release."""
         return self.binary.get(ABI_PYTHON) or self.binary[max(self.binary, key=Version)]
 
-    def record(self) -> dict:
+    def record(self) -> Release:
         wheel = self.read
-        return {
-            "version": self.version,
-            "package": wheel.name,
-            "pythons": self.pythons,
-            "wheel": {
-                "name": wheel.name,
-                "version": wheel.version,
-                "filename": wheel.filename,
-                "sha256": wheel.sha256,
-            },
-        }
+        return Release(
+            version=self.version,
+            package=wheel.name,
+            pythons=self.pythons,
+            wheel=Wheel(name=wheel.name, version=wheel.version, filename=wheel.filename, sha256=wheel.sha256),
+        )
 
 
-def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[dict, Path] | None:
+def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[Record, Path] | None:
     """``nox -s map [-- --tf V --metal V]``: the record and its path; None after --help."""
     parser = argparse.ArgumentParser(prog="nox -s map --", description=__doc__.splitlines()[0])
     parser.add_argument("--tf", action="append", default=[], help="only this TensorFlow release (repeatable)")
@@ -145,12 +150,13 @@ def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[dict, 
 
 def run_map(
     *, tf: list[str] = (), metal: list[str] = (), log: Callable[[str], None] = print
-) -> tuple[dict, Path]:
+) -> tuple[Record, Path]:
     """Map every release (or only those named) and write the record; return it and its path.
 
     Raise ``MapError`` when there is nothing to map (no index answer and none cached, or a
     named release that does not exist)."""
-    record = new_record("map", None, host=host_info(), tools=tool_versions(uv_binary()), started=now())
+    started_at = now()
+    host, tools = host_info(), tool_versions(uv_binary())
     started = time.monotonic()
     root = cache_dir()
     index = releases(root=root, log=log)
@@ -158,15 +164,22 @@ def run_map(
     metal_releases = _only(index.metal, metal, PLUGIN)
     cells, unanswered = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
     missing = _no_verdict(cells, unanswered)
-    record["map"] = {
-        "tf_releases": [release.record() for release in tf_releases],
-        "metal_releases": [release.record() for release in metal_releases],
-        "cells": cells,
-        "seconds": round(time.monotonic() - started, 3),
-        "error": missing,
-    }
-    record["verdict"] = "error" if missing else "ok"
-    record["finished"] = now()
+    section = MapSection(
+        tf_releases=[release.record() for release in tf_releases],
+        metal_releases=[release.record() for release in metal_releases],
+        cells=msgspec.convert(cells, list[MapCell]),
+        seconds=round(time.monotonic() - started, 3),
+        error=missing,
+    )
+    record = make_record(
+        "map",
+        None,
+        host=host,
+        tools=tools,
+        started=started_at,
+        verdict="error" if missing else "ok",
+        map=section,
+    )
     return record, write_record(record)
 
 

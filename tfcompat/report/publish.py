@@ -20,9 +20,8 @@ LOCKS = "locks"
 
 
 class ReportError(TfcompatError):
-    """The report could not be written; the message is one line."""
-
-    no_verdict = True
+    """The report could not be written; the message is one line. The report is no verdict about
+    a pair, so its failure is printed as it is, not as "no verdict"."""
 
 
 def write_together(folder: Path, outputs: dict[str, bytes]) -> list[Path]:
