@@ -131,14 +131,16 @@ def pip_compile(
     newer_limits: tuple[tuple[str, str], ...] = (),
     constraints: tuple[str, ...] = (),
     index: Index | None = None,
+    what: str = "uv pip compile",
 ) -> list[Pin]:
     """What pip would install for ``requirements`` on ``target``: one ``uv pip compile`` call.
 
     ``exclude_newer`` (RFC 3339): as of that date; ``binary_only``: wheels only, but for the
     distributions in ``sdists`` (they publish none, pip builds them); ``newer_limits``: single
     distributions as of other dates (``(("keras", date),)``); ``index``: another index and uv
-    cache. Never ``--offline``: uv then passes over the versions whose metadata it has not
-    cached and answers with an older set, silently. Raises ``ResolveError``.
+    cache; ``what``: how messages name the call. Never ``--offline``: uv then passes over the
+    versions whose metadata it has not cached and answers with an older set, silently. Raises
+    ``ResolveError``.
     """
     if index is not None and index.cached_only:
         raise ResolveError(f"not resolved: {index.cached_only}", signature="index unreachable")
@@ -163,14 +165,14 @@ def pip_compile(
             uvcall.use_index(args, env, url=index.url, uv_cache=index.uv_cache)
         try:
             done = uvcall.run(
-                args, deadline=deadline, stdin="\n".join(requirements) + "\n", env=env, what="uv pip compile"
+                args, deadline=deadline, stdin="\n".join(requirements) + "\n", env=env, what=what
             )
         except uvcall.UvError as exc:
             raise ResolveError(str(exc), signature=exc.signature) from None
         if done.returncode != 0:
             signature, reason = uvcall.explain_error(done.stderr)
             raise ResolveError(
-                f"uv pip compile: {reason}",
+                f"{what}: {reason}",
                 signature=signature,
                 detail=done.stderr,
                 no_verdict=uvcall.is_offline(done.stderr),

@@ -227,7 +227,9 @@ def release_date(requirements: list[str], interpreter: Path, version: str, *, de
     if cached is not None:
         return cached["exclude_newer"]
     target = Target(python=_minor(version), interpreter=str(interpreter))
-    pins = pip_compile(requirements, target, deadline=deadline, no_deps=True, binary_only=False)
+    pins = pip_compile(
+        requirements, target, deadline=deadline, no_deps=True, binary_only=False, what="uv pip"
+    )
     exclude_newer = macos.released(datetime.fromisoformat(pin.uploaded) for pin in pins if pin.uploaded)
     cache.store_json(entry, question, {"exclude_newer": exclude_newer})
     return exclude_newer
