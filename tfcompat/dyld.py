@@ -235,6 +235,11 @@ def loads_top_level_local(texts: dict[str, str]) -> bool:
     return bool(_SETS_LOCAL.search(code)) and GLOBAL_FLAGS not in texts
 
 
+def in_system(path: str) -> bool:
+    """Whether a load command's ``path`` names a library of the operating system."""
+    return path.startswith(_SYSTEM_DIRS)
+
+
 def _expand(path: str, owner: Library) -> str:
     """Replace @loader_path (the folder of the image that holds ``path``)."""
     return path.replace("@loader_path", posixpath.dirname(owner.path))
