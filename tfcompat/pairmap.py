@@ -3,7 +3,8 @@
 ``nox -s map`` runs on any OS and writes one record (kind ``map``, ``map-<id>.json``) with a cell
 per pair:
 
-- the abi prediction (``abi.predict``), with its second layer and the pair's minimum macOS;
+- the abi prediction (``abi.predict``), with its second layer, the pair's minimum macOS and its
+  floors (install, load with the symbol that sets it, built for: ``floors.frameworks``);
 - per Python that both releases have wheels for, an install preflight: the complete set of
   binary wheels for macOS arm64 as of the pair's release (``binaryonly``), or the requirement
   that has no arm64 wheel then or since;
@@ -53,6 +54,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from tfcompat import abi, binaryonly, cache, claims, dyld, macho, macresolve, macwheels, recommend
+from tfcompat.floors import frameworks
 from tfcompat.host import host_info, tool_versions
 from tfcompat.indexsnapshot import IndexSnapshot
 from tfcompat.macwheels import WheelRef
@@ -456,7 +458,11 @@ def predict_release(
 def _predictions_entry(ref: WheelRef, root: Path) -> tuple[Path, dict]:
     """Where a TensorFlow wheel's predictions are cached, and the question they answer: this
     wheel (its sha256) judged by this model (its code)."""
-    question = {"tf_wheel": ref.sha256, "code": _code(abi, dyld, macho, macwheels)}
+    question = {
+        "tf_wheel": ref.sha256,
+        "code": _code(abi, dyld, macho, macwheels, frameworks),
+        "availability": frameworks.table_digest(),
+    }
     return cache.entry_path(root / "map" / "abi" / "v2", question), question
 
 

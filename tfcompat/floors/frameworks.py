@@ -162,7 +162,9 @@ def dyld_words(floors: dict, macos: str) -> dyld.Failure | None:
             referenced += f" (which was built for Mac OS X {built_for})"
         else:
             referenced += f" (built for macOS {built_for} which is newer than running OS)"
-    return dyld.Failure(f"Symbol not found: {step['symbol']}", (referenced, f"Expected in: {step['library']}"))
+    return dyld.Failure(
+        f"Symbol not found: {step['symbol']}", (referenced, f"Expected in: {step['library']}")
+    )
 
 
 def usable_on(pairs: Iterable[dict], macos: str) -> list[dict]:

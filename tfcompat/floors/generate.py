@@ -38,10 +38,18 @@ from tfcompat.floors import frameworks, tbd
 #: Apple silicon Macs start at macOS 11.0: an older "introduced" is 11.0 for them.
 FIRST_ARM64 = "11.0"
 #: Frameworks whose headers are read for class annotations (the plugin's Objective-C classes).
-_ANNOTATED = ("Metal", "MetalPerformanceShaders", "MetalPerformanceShadersGraph", "Foundation", "CoreFoundation")
+_ANNOTATED = (
+    "Metal",
+    "MetalPerformanceShaders",
+    "MetalPerformanceShadersGraph",
+    "Foundation",
+    "CoreFoundation",
+)
 _INTERFACE = re.compile(r"@interface\s+(\w+)\s*:")  # a class declaration (a category has no ':')
 #: The annotation in the declaration's preamble: what follows the previous ';', '}' or '@end'.
-_ANNOTATION = re.compile(r"(?:MPS_CLASS_AVAILABLE_STARTING|API_AVAILABLE)\s*\([^;{}]*?\bmacos(?:x)?\s*\(\s*(\d+(?:\.\d+)*)\s*\)")
+_ANNOTATION = re.compile(
+    r"(?:MPS_CLASS_AVAILABLE_STARTING|API_AVAILABLE)\s*\([^;{}]*?\bmacos(?:x)?\s*\(\s*(\d+(?:\.\d+)*)\s*\)"
+)
 _PREAMBLE = 600  # characters looked back from '@interface'
 _PREVIOUS = re.compile(r"[;}]|@end")
 
@@ -160,7 +168,9 @@ def _fact(sdks: list[Sdk], library: str, symbol: str, classes: dict) -> dict | N
     if name != symbol and name in classes:
         macos, header = classes[name]
         macos = max(macos, FIRST_ARM64, key=Version)
-        if Version(macos) <= Version(sdk.version) and (absent is None or Version(macos) > Version(absent.version)):
+        if Version(macos) <= Version(sdk.version) and (
+            absent is None or Version(macos) > Version(absent.version)
+        ):
             fact.update(macos=macos, header=header)
     fact["missing_below"] = "header" in fact or fact["macos"] == FIRST_ARM64
     return fact
@@ -185,17 +195,27 @@ def wanted_from_wheels() -> set[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfcompat.floors.generate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tfcompat.floors.generate", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("sdks", nargs="+", metavar="SDK", help="VERSION=DIR, or a DIR with SDKSettings.json")
-    parser.add_argument("--wanted", type=Path, help="JSON list of [library, symbol] (default: from the wheels)")
-    parser.add_argument("--source", action="append", default=[], help="where the SDK folders came from (recorded)")
+    parser.add_argument(
+        "--wanted", type=Path, help="JSON list of [library, symbol] (default: from the wheels)"
+    )
+    parser.add_argument(
+        "--source", action="append", default=[], help="where the SDK folders came from (recorded)"
+    )
     parser.add_argument("--output", type=Path, default=frameworks.TABLE)
     args = parser.parse_args(argv)
-    wanted = {tuple(item) for item in json.loads(args.wanted.read_text())} if args.wanted else wanted_from_wheels()
+    wanted = (
+        {tuple(item) for item in json.loads(args.wanted.read_text())} if args.wanted else wanted_from_wheels()
+    )
     table = build([load_sdk(spec) for spec in args.sdks], wanted, args.source)
     args.output.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     known = sum(map(len, table["libraries"].values()))
-    print(f"{args.output}: {known} of {len(wanted)} symbols dated from {len(args.sdks)} SDKs", file=sys.stderr)
+    print(
+        f"{args.output}: {known} of {len(wanted)} symbols dated from {len(args.sdks)} SDKs", file=sys.stderr
+    )
     return 0
 
 

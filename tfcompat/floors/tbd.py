@@ -63,7 +63,9 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
     """PyYAML's safe loader that reads the tagged stub documents as plain mappings."""
 
 
-_Loader.add_multi_constructor("!tapi", lambda loader, _suffix, node: loader.construct_mapping(node, deep=True))
+_Loader.add_multi_constructor(
+    "!tapi", lambda loader, _suffix, node: loader.construct_mapping(node, deep=True)
+)
 
 
 def _yaml(document: dict) -> Stub | None:
@@ -91,7 +93,9 @@ def _yaml(document: dict) -> Stub | None:
             names.update(section.get("weak-def-symbols", []), section.get("thread-local-symbols", []))
             # tbd v1 - v2 write classes with the symbol's leading underscore, v3 and later without.
             classes = [c[1:] if version < 3 else c for c in section.get("objc-classes", [])]
-            names.update(_objc(classes, section.get("objc-eh-types", []), section.get("objc-ivars", []), version))
+            names.update(
+                _objc(classes, section.get("objc-eh-types", []), section.get("objc-ivars", []), version)
+            )
     reexported = []
     if version >= 4:
         for section in document.get("reexported-libraries", []):
@@ -124,7 +128,7 @@ def _json(stub: dict) -> list[Stub]:
         if targets is None:
             continue
 
-        def applies(section: dict) -> bool:
+        def applies(section: dict, targets: str = targets) -> bool:
             return "targets" not in section or targets in section["targets"]
 
         names: set[str] = set()
@@ -133,10 +137,20 @@ def _json(stub: dict) -> list[Stub]:
                 if applies(section):
                     for kind in ("data", "text"):
                         part = section.get(kind, {})
-                        names.update(part.get("global", []), part.get("weak", []), part.get("thread_local", []))
-                        names |= _objc(part.get("objc_class", []), part.get("objc_eh_type", []), part.get("objc_ivar", []), 5)
+                        names.update(
+                            part.get("global", []), part.get("weak", []), part.get("thread_local", [])
+                        )
+                        names |= _objc(
+                            part.get("objc_class", []),
+                            part.get("objc_eh_type", []),
+                            part.get("objc_ivar", []),
+                            5,
+                        )
         reexported = [
-            name for section in library.get("reexported_libraries", []) if applies(section) for name in section["names"]
+            name
+            for section in library.get("reexported_libraries", [])
+            if applies(section)
+            for name in section["names"]
         ]
         found.append(Stub(library["install_names"][0]["name"], frozenset(names), tuple(reexported)))
     return found
