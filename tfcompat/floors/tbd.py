@@ -63,9 +63,15 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
     """PyYAML's safe loader that reads the tagged stub documents as plain mappings."""
 
 
-_Loader.add_multi_constructor(
-    "!tapi", lambda loader, _suffix, node: loader.construct_mapping(node, deep=True)
-)
+def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+    """A stub document: its mapping, with the version its tag names (``!tapi-tbd-v3``: 3)."""
+    document = loader.construct_mapping(node, deep=True)
+    if suffix.startswith("-tbd-v") and suffix[6:].isdigit():
+        document.setdefault("tbd-version", int(suffix[6:]))
+    return document
+
+
+_Loader.add_multi_constructor("!tapi", _tagged)
 
 
 def _yaml(document: dict) -> Stub | None:
