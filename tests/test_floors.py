@@ -18,7 +18,7 @@ import lief
 import pytest
 from test_dyld import _dylib_command, _export_trie, _segment, regular
 
-from tfcompat import abi, dyld, macho, macwheels
+from tfcompat import abi, dyld, macho, macwheels, wheelfacts
 from tfcompat.floors import frameworks, generate, tbd
 
 MPSGRAPH = "/System/Library/Frameworks/MetalPerformanceShadersGraph.framework/Versions/A/MetalPerformanceShadersGraph"
@@ -381,3 +381,44 @@ def test_metal_0_3_0_loads_from_macos_12_and_fails_on_11_like_the_public_report(
     assert floors["steps"][-1]["symbol"] == COMPILATION and floors["unknown_count"] == 0
     assert frameworks.dyld_words(floors, "11.6").message == PUBLIC_53309
     assert result["verdict"] == "ok"  # against TensorFlow's own images it loads: the floor is the macOS's
+
+
+def test_the_reader_keeps_only_system_imports_of_tensorflows_images(tmp_path: Path) -> None:
+    """TensorFlow's images bind thousands of symbols to each other: the facts keep only what the
+    running macOS must provide (the plugin's images keep every import, for the dyld model)."""
+    path = write_image(
+        tmp_path / "top.so",
+        install_name="@rpath/_pywrap_tensorflow_internal.so",
+        dylibs=("@rpath/libtensorflow_framework.2.dylib", LIBCXX),
+        binds=[("__ZN10tensorflow6StatusC1Ev", 1, False), ("__ZdlPv", 2, False)],
+        minos="12.0",
+    )
+    assert [(i.name, i.ordinal) for i in wheelfacts.system_imports(macho.read(path))] == [("__ZdlPv", 2)]
+
+
+def test_stubs_overrule_an_annotation_they_contradict(tmp_path: Path) -> None:
+    """The 12.0 SDK's MPSGraphExecutable.h says MPSGraphExecutableExecutionDescriptor is macOS
+    12.0, yet the 11.0 SDK's stub exports it: dyld binds what is exported, so 11.0 stands. Made
+    for the test: two SDK folders of one stub and one header each, in the SDK's layout."""
+    framework = "System/Library/Frameworks/MetalPerformanceShadersGraph.framework/Versions/A"
+    stub = (
+        "--- !tapi-tbd\ntbd-version: 4\ntargets: [ arm64-macos ]\n"
+        f"install-name: '{MPSGRAPH}'\nexports:\n  - targets: [ arm64-macos ]\n    objc-classes: [ {{}} ]\n...\n"
+    )
+    header = (
+        "MPS_CLASS_AVAILABLE_STARTING(macos(12.0), ios(15.0), tvos(15.0))\n@interface {} : NSObject\n@end\n"
+    )
+    for version, classes in (("11.0", "Old"), ("12.0", "Old, New")):
+        (tmp_path / version / framework / "Headers").mkdir(parents=True)
+        (tmp_path / version / framework / "MetalPerformanceShadersGraph.tbd").write_text(stub.format(classes))
+        (tmp_path / version / framework / "Headers/Both.h").write_text(
+            header.format("Old") + header.format("New")
+        )
+    sdks = [generate.load_sdk(f"{v}={tmp_path / v}") for v in ("11.0", "12.0")]
+    table = generate.build(sdks, [(MPSGRAPH, "_OBJC_CLASS_$_Old"), (MPSGRAPH, "_OBJC_CLASS_$_New")])[
+        "libraries"
+    ]
+    old, new = table[MPSGRAPH]["_OBJC_CLASS_$_Old"], table[MPSGRAPH]["_OBJC_CLASS_$_New"]
+    assert (old["macos"], "header" in old) == ("11.0", False)
+    assert (new["macos"], new["absent"], new["missing_below"]) == ("12.0", "11.0", True)
+    assert new["header"].endswith("Headers/Both.h")
