@@ -133,7 +133,11 @@ def _better(step: dict, held: dict) -> bool:
 def load_verdict(floors: dict, macos: str) -> tuple[str, dict | None]:
     """Whether the pair's system imports bind on ``macos``: ("loads", None), ("fails", the step
     that proves it) or ("unknown", the step that may fail there, or None when only imports the
-    table cannot date are in doubt)."""
+    table cannot date are in doubt).
+
+    A symbol fails below its ``macos`` when the table says every older macOS lacks it, and on
+    every macOS up to its ``absent`` SDK (Apple does not take an exported symbol away and bring it
+    back: a stub that lacks it speaks for the releases before it too)."""
     running = Version(macos)
     doubt = None
     for step in floors["steps"]:
