@@ -21,6 +21,7 @@ expected.toml (or TFCOMPAT_EXPECTED):
   report                     the compatibility table from every record so far
   map                        every TensorFlow x tensorflow-metal release on the index, predicted
   discover, claims           keep expected.toml current: new releases, PyPI's claims
+  availability               make the table of when Apple's frameworks gained each symbol (-- SDK...)
   tests, lint                the suite's own checks (not in the default run)
   lock                       update the locks of the suite's own dependencies (noxfile.py.lock, uv.lock)
 A row on another Python than the matrix default is named ``verify(python='3.9', tf=..., metal=...)``.
@@ -151,6 +152,13 @@ def claims(session: nox.Session) -> None:
     from tfcompat.upkeep import claims
 
     _run_tool(session, claims.main)
+
+
+@nox.session(default=False)
+def availability(session: nox.Session) -> None:
+    """Make the table of when each system symbol the wheels import appeared in macOS (-- SDK...)."""
+    _install_locked(session, "availability", script=True)
+    session.run("python", "-m", "tfcompat.upkeep.availability", *session.posargs)
 
 
 @nox.session(default=False)

@@ -3,7 +3,8 @@
 ``nox -s map`` runs on any OS and writes one record (kind ``map``, ``map-<id>.json``) with a cell
 per pair:
 
-- the abi prediction (``check.predict``), with its second layer and the pair's minimum macOS;
+- the abi prediction (``check.predict``), with its second layer, the pair's minimum macOS and its
+  floors (install, load with the symbol that sets it, built for: ``abi.frameworks``);
 - per Python that both releases have wheels for, an install preflight: the complete set of
   binary wheels for macOS arm64 as of the pair's release (``binaryonly``), or the requirement
   that has no arm64 wheel then or since;
@@ -52,7 +53,7 @@ import msgspec
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat.abi import check, dyld, macho, macwheels
+from tfcompat.abi import check, dyld, frameworks, macho, macwheels
 from tfcompat.core import cache, macos
 from tfcompat.core.config import cache_dir
 from tfcompat.core.errors import TfcompatError
@@ -465,7 +466,11 @@ def predict_release(
 def _predictions_entry(ref: WheelRef, root: Path) -> tuple[Path, dict]:
     """Where a TensorFlow wheel's predictions are cached, and the question they answer: this
     wheel (its sha256) judged by this model (its code)."""
-    question = {"tf_wheel": ref.sha256, "code": _code(check, dyld, macho, macwheels)}
+    question = {
+        "tf_wheel": ref.sha256,
+        "code": _code(check, dyld, macho, macwheels, frameworks),
+        "availability": frameworks.table_digest(),
+    }
     return cache.entry_path(root / "map" / "abi" / "v2", question), question
 
 
