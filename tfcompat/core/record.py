@@ -253,6 +253,8 @@ class Abi(_Model, kw_only=True):
     min_macos: str | None = None
     floors: Floors | None = None
     hazard: Hazard | None = None
+    #: The row's Python: can the pair be installed from wheels, and the command that does it today.
+    preflight: Preflight | None = None
 
 
 class Record(_Model, kw_only=True):
