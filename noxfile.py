@@ -26,7 +26,7 @@ expected.toml (or TFCOMPAT_EXPECTED):
   lock                       update the locks of the suite's own dependencies (noxfile.py.lock, uv.lock)
 A row on another Python than the matrix default is named ``verify(python='3.9', tf=..., metal=...)``.
 
-Plain ``nox`` runs abi for every row and then report; on a Mac it runs verify first.
+Plain ``nox`` (the main job) runs map, abi for every row and report; on a Mac verify first.
 A pair that fails ends its session *failed*; a session that could not decide (interpreter,
 network, disk, a damaged environment) ends *aborted* with "no verdict: ..." and the fix; a row
 this OS cannot run is *skipped* with the reason.
@@ -66,7 +66,9 @@ except MatrixError as exc:
     print(MATRIX_ERROR, file=sys.stderr)
 
 ON_A_MAC = platform.system() == "Darwin"
-nox.options.sessions = ["verify", "abi", "report"] if ON_A_MAC else ["abi", "report"]
+# The main job: the map of every release pair (the answer for every Python), the matrix's rows
+# through the same engine, then the report; a Mac verifies its rows for real first.
+nox.options.sessions = ["verify", "map", "abi", "report"] if ON_A_MAC else ["map", "abi", "report"]
 
 
 def _params(rows) -> list:

@@ -150,6 +150,7 @@ class InstallCommand(_Model, kw_only=True):
     pins: list[str] = []  # extra pins the command carries, e.g. "numpy<2"
     reason: str | None = None  # why the pins: what today's resolution breaks
     works: bool = True  # False: no command installs the pair from wheels today
+    keras: str | None = None  # the Keras the command brings today: "keras 3.12.0", "tf-keras 2.19.0"
 
 
 class Preflight(_Model, kw_only=True):
