@@ -66,6 +66,8 @@ except MatrixError as exc:
     print(MATRIX_ERROR, file=sys.stderr)
 
 ON_A_MAC = platform.system() == "Darwin"
+#: The index's answers of this nox run: the map asks the index, the abi sessions after it reuse them.
+INDEX_ANSWERS: dict = {}
 # The main job: the map of every release pair (the answer for every Python), the matrix's rows
 # through the same engine, then the report; a Mac verifies its rows for real first.
 nox.options.sessions = ["verify", "map", "abi", "report"] if ON_A_MAC else ["map", "abi", "report"]
@@ -112,7 +114,7 @@ def abi(session: nox.Session, py: str, tf: str, metal: str) -> None:
 
     _check_folders(session)
     with _outcome(session):
-        _finish(session, *run_abi(_row(session, py, tf, metal), log=session.log))
+        _finish(session, *run_abi(_row(session, py, tf, metal), log=session.log, answers=INDEX_ANSWERS))
 
 
 @nox.session(venv_backend="none")
@@ -135,7 +137,7 @@ def map_(session: nox.Session) -> None:
 
     _check_folders(session)
     with _outcome(session):
-        outcome = main(session.posargs, log=session.log)
+        outcome = main(session.posargs, log=session.log, answers=INDEX_ANSWERS)
     if outcome:
         _finish(session, *outcome)
 

@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from tfcompat.index import pypi, rangefile
+from tfcompat.index import net, pypi, rangefile
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 _FRESH = "max-age=86400"  # the run's snapshot: never revalidated during it
@@ -141,7 +141,7 @@ def _metadata(url: str) -> tuple[int, str, bytes]:
 def _fetch(url: str, accept: str) -> tuple[int, str, bytes]:
     request = urllib.request.Request(url, headers={"Accept": accept})
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+        with net.urlopen(request, timeout=_TIMEOUT) as response:
             return 200, response.headers.get("Content-Type", accept), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, "text/plain", str(exc.reason).encode()

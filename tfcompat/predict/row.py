@@ -24,9 +24,11 @@ from tfcompat.core.uvcall import uv_binary
 from tfcompat.predict import pairmap
 
 
-def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[Record, Path]:
+def run_abi(
+    row: Row, *, log: Callable[[str], None] = print, answers: dict | None = None
+) -> tuple[Record, Path]:
     """Predict ``row``'s pair on a Mac with the row's Python; return the record and where it was
-    written.
+    written. ``answers``: the index's answers of this run (``pairmap.predict``).
 
     A bad wheel or an unreachable index is a verdict of ``error`` (no prediction), with the
     one-line reason in ``abi.error``: it says nothing about the pair.
@@ -34,7 +36,7 @@ def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[Record, Pa
     started_at, started = now(), time.monotonic()
     host, tools = host_info(), tool_versions(uv_binary())
     try:
-        mapped = pairmap.predict(tf=[row.tf], metal=[row.metal], log=log)
+        mapped = pairmap.predict(tf=[row.tf], metal=[row.metal], log=log, answers=answers)
     except TfcompatError as exc:
         section = Abi(verdict=None, error=str(exc))
         log(f"abi: no prediction: {exc}")

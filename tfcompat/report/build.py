@@ -344,7 +344,10 @@ class _Builder:
         if releases and not any(python in release.pythons for release in releases):
             return f"no tensorflow-metal release has a wheel for Python {python}"
         if not self.found.map_cells:
-            return f"nothing has evidence that a pair works on Python {python}: no map record (`nox -s map`)"
+            return f"nothing has evidence that a pair works on Python {python}: no map record (nox -s map)"
+        if self.found.map_error is not None:
+            why = self.found.map_error[1]
+            return f"not answered for Python {python}: the newest map is not whole ({why})"
         return f"nothing has evidence that a pair works on Python {python}"
 
     # Row lists
