@@ -251,7 +251,7 @@ def test_sources_are_read_by_range_without_the_whole_wheel(tmp_path: Path, monke
     def whole_wheel(*_args, **_kwargs):
         raise AssertionError("the whole wheel was downloaded")
 
-    monkeypatch.setattr(macwheels, "download", whole_wheel)
+    monkeypatch.setattr(wheelsource, "download", whole_wheel)
     [ref] = macwheels.resolve([("tensorflow-macos", "2.11.0")], python="3.10", root=tmp_path / "abi")
     with wheelsource.SourceSet([ref], root=tmp_path / "sources") as sources:
         assert sources.module_path("tensorflow") == "tensorflow/__init__.py"

@@ -14,10 +14,10 @@ from tfcompat.index import net
 
 class ResetsFirst:
     """A server on loopback that resets the first ``resets`` connections (RST, as a flaky network
-    does), then answers every request with ``200 OK`` and ``ok``."""
+    does), then answers every request with ``200 OK`` and ``body``."""
 
-    def __init__(self, resets: int) -> None:
-        self.resets, self.connections = resets, 0
+    def __init__(self, resets: int, *, body: bytes = b"ok") -> None:
+        self.resets, self.connections, self.body = resets, 0, body
         self.socket = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/simple/"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -34,7 +34,8 @@ class ResetsFirst:
                 if self.connections <= self.resets:
                     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     continue
-                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
+                connection.sendall(head.encode() + self.body)
 
     def close(self) -> None:
         self.socket.close()
@@ -79,3 +80,20 @@ def test_a_refused_connection_is_answered_at_once():
 )
 def test_only_a_resolver_that_could_not_answer_for_now_is_asked_again(error, passing):
     assert net.passing(urllib.error.URLError(error)) is passing
+
+
+def test_a_proxy_set_later_in_the_process_is_honoured(monkeypatch):
+    """urllib's own urlopen keeps the proxies of its first call for the whole process: a session
+    or a test that sets them later would be ignored. Each request here reads them again."""
+    target, proxy = ResetsFirst(0, body=b"direct"), ResetsFirst(0, body=b"proxied")
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        with net.urlopen(target.url, timeout=10) as response:
+            assert response.read() == b"direct"
+        monkeypatch.setenv("http_proxy", proxy.url.removesuffix("simple/"))
+        with net.urlopen(target.url, timeout=10) as response:
+            assert response.read() == b"proxied"
+    finally:
+        target.close()
+        proxy.close()

@@ -19,10 +19,15 @@ _PAUSE = 0.5  # seconds before the second attempt; doubled before the third
 
 
 def urlopen(request: urllib.request.Request | str, *, timeout: float):
-    """``urllib.request.urlopen``, asked again after a passing fault of the network."""
+    """``urllib.request.urlopen``, asked again after a passing fault of the network.
+
+    Each call builds its opener: ``urllib.request.urlopen`` keeps the one it built first, with the
+    proxies of the environment at that moment, for the whole process; a proxy set or unset later
+    (by a session, by a test) would be ignored."""
+    opener = urllib.request.build_opener()
     for attempt in range(ATTEMPTS):
         try:
-            return urllib.request.urlopen(request, timeout=timeout)
+            return opener.open(request, timeout=timeout)
         except urllib.error.HTTPError:
             raise
         except (urllib.error.URLError, ConnectionResetError) as exc:
