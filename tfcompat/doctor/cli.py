@@ -40,6 +40,10 @@ NOT_A_MAC = (
 )
 
 
+#: The exit codes of the doctor's runs in this process, for the noxfile (its exit code 2).
+RUNS: list[int] = []
+
+
 class BadOption(TfcompatError):
     """An option that cannot be used; one line."""
 
@@ -81,8 +85,10 @@ def main(argv: list[str], *, out: TextIO | None = None, err: TextIO | None = Non
     try:
         args = parse(argv)
     except SystemExit as exc:
-        return 0 if exc.code == 0 else 2
+        RUNS.append(0 if exc.code == 0 else 2)
+        return RUNS[-1]
     diagnosis = diagnose(args, log=lambda line: print(line, file=err))
+    RUNS.append(diagnosis.exit_code)
     if args.json:
         out.write(msgspec.json.format(msgspec.json.encode(diagnosis), indent=1).decode() + "\n")
     else:
