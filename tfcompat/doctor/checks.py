@@ -16,12 +16,11 @@ from tfcompat.report.evidence import mark as report_mark
 from tfcompat.resolve.installcmd import breaking
 
 PLUGIN = "tensorflow-metal"
-PREDICTED = LEVELS["predicted"][1].split(";")[0]  # "predicted from the macOS wheels (abi, install preflight)"
-#: Where a trap's consequence is documented in public (the reference's threads).
+#: How a prediction is known, in the report's words: "from the macOS wheels (abi, install preflight)".
+PREDICTED = LEVELS["predicted"][1].split(";")[0].removeprefix("predicted ")
+#: Where a trap's consequence is reported in public (the reason itself is ``installcmd``'s).
 SOURCES = {
-    "numpy": "tensorflow issue 102743 (numpy 2 under a TensorFlow built for numpy 1 crashes at import)",
-    "protobuf": "protobuf's runtime refuses code generated for an older major",
-    "keras": "tensorflow issue 63854 (Keras 3 where tf.keras is written for Keras 2)",
+    "numpy": "tensorflow issue 102743 (TF 2.14 resolves numpy 2 and crashes at import)",
 }
 
 
@@ -30,7 +29,7 @@ def _predicted(check: str, severity: str, outcome: str, text: str, source: str |
         check=check,
         severity=severity,
         kind="predicted",
-        mark=report_mark("predicted", outcome),
+        mark=report_mark("predicted", outcome) if outcome != "none" else "·P",
         text=text,
         source=source or PREDICTED,
     )

@@ -156,11 +156,13 @@ def read_environment(python: Path) -> Environment:
 
 def _run(python: Path) -> dict:
     # -E: no PYTHON* variables (a PYTHONPATH of this process is not the user's environment);
-    # run from an empty folder, so nothing in the caller's folder shadows the standard library.
+    # -B: no bytecode written (a .pth that imports a module at startup, as setuptools' does,
+    # would otherwise leave a __pycache__ in the environment); run from an empty folder, so
+    # nothing in the caller's folder shadows the standard library.
     with tempfile.TemporaryDirectory(prefix="tfcompat-doctor-") as empty:
         try:
             done = subprocess.run(
-                [str(python), "-E", "-c", _FACTS],
+                [str(python), "-E", "-B", "-c", _FACTS],
                 capture_output=True,
                 timeout=RUN_TIMEOUT,
                 cwd=empty,

@@ -38,7 +38,9 @@ def run_probes(
                 )
             )
             continue
-        run = run_probe(python, probe_script(name), [], timeout=TIMEOUT, env=dict(os.environ))
+        # Read-only: no bytecode written into the environment by TensorFlow's first import.
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        run = run_probe(python, probe_script(name), [], timeout=TIMEOUT, env=env)
         probe = judge(name, run, row=row, timeout=TIMEOUT)
         if probe.status == "ok":
             detail = _passed(name, probe.result or {})
