@@ -255,7 +255,7 @@ def test_a_requirement_tensorflow_declares_and_a_second_dist_info_are_problems(e
     shutil.copytree(numpy, newer)
     metadata = (newer / "METADATA").read_text()
     (newer / "METADATA").write_text(
-        metadata.replace(f"Version: {numpy.name.split('-')[1].removesuffix('.dist-info')}", "Version: 2.3.5")
+        metadata.replace(f"Version: {numpy.name.removesuffix('.dist-info').split('-')[1]}", "Version: 2.3.5")
     )
     shutil.rmtree(numpy)
     code, diagnosis, _ = doctor(str(env))
@@ -410,9 +410,12 @@ def test_python3_noxfile_py_gives_the_doctors_exit_codes(envs, tmp_path):
             timeout=600,
         )
         outcomes[name] = (done.returncode, done.stderr.strip().splitlines()[-1])
-    assert outcomes["healthy"] == (0, "nox > Session doctor was successful.")
+    assert outcomes["healthy"][0] == 0 and outcomes["healthy"][1].startswith(
+        "nox > Session doctor was successful"
+    )
     assert outcomes["problem"] == (1, "nox > Session doctor failed.")
-    assert outcomes["unknown"] == (2, "nox > Session doctor aborted: doctor: cannot tell (exit 2).")
+    assert outcomes["unknown"][0] == 2
+    assert outcomes["unknown"][1].startswith("nox > Session doctor aborted: doctor: cannot tell (exit 2)")
 
 
 @pytest.mark.slow
