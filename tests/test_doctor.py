@@ -129,7 +129,7 @@ def test_apples_unpinned_install_does_not_load_and_the_fix_is_the_recommended_pa
     )
     load = lines(diagnosis, "load")
     assert (
-        load[0].startswith("problem ✗P ")
+        load[0].startswith("problem ❌ ")
         and "Library not loaded: @rpath/_pywrap_tensorflow_internal.so" in load[0]
     )
     assert (
@@ -170,9 +170,9 @@ def test_a_healthy_pair_exits_0_with_no_fix_and_changes_nothing(envs):
     code, diagnosis, _ = doctor(str(env))
     assert (code, diagnosis.status, diagnosis.fix) == (0, "healthy", None)
     assert lines(diagnosis, "load") == [
-        "ok ✓P tensorflow-metal 1.2.0 next to TensorFlow 2.19.1: the plugin loads"
+        "ok ✅ tensorflow-metal 1.2.0 next to TensorFlow 2.19.1: the plugin loads"
     ]
-    assert lines(diagnosis, "hazard")[0].startswith("ok ✓P no training hazard")
+    assert lines(diagnosis, "hazard")[0].startswith("ok ✅ no training hazard")
     assert [f.check for f in diagnosis.findings if f.severity == "problem"] == []
     assert tree(env) == before  # read only: not even bytecode
 
@@ -182,10 +182,10 @@ def test_a_healthy_pair_exits_0_with_no_fix_and_changes_nothing(envs):
 def test_the_macos_floors_are_judged_against_the_macos_named(envs):
     env = str(envs("healthy"))
     code, diagnosis, _ = doctor(env, "--macos", "15.3")
-    assert code == 0 and lines(diagnosis, "floors")[0].startswith("ok ✓P installs and loads on macOS 15.3")
+    assert code == 0 and lines(diagnosis, "floors")[0].startswith("ok ✅ installs and loads on macOS 15.3")
     code, diagnosis, _ = doctor(env, "--macos", "11.6")
     assert code == 1
-    assert lines(diagnosis, "floors") == ["problem ✗P on macOS 11.6: the wheels need macOS 12.0 to install"]
+    assert lines(diagnosis, "floors") == ["problem ❌ on macOS 11.6: the wheels need macOS 12.0 to install"]
 
 
 @pytest.mark.slow
@@ -194,8 +194,8 @@ def test_tf_2_9_with_numpy_2_is_the_numpy_trap_against_its_release_set(envs):
     code, diagnosis, _ = doctor(str(envs("2.9")))
     assert code == 1
     (numpy,) = lines(diagnosis, "numpy")
-    assert numpy.startswith("problem ✗P numpy 2.") and "whose release had numpy 1." in numpy
-    assert lines(diagnosis, "protobuf")[0].startswith("problem ✗P protobuf ")
+    assert numpy.startswith("problem ❌ numpy 2.") and "whose release had numpy 1." in numpy
+    assert lines(diagnosis, "protobuf")[0].startswith("problem ❌ protobuf ")
     # The fix moves to the recommended pair and takes away tensorflow-macos, which 2.19.1 does not use.
     assert ["-m", "pip", "uninstall", "-y", "tensorflow-macos"] == diagnosis.fix.commands[-2][1:]
     assert diagnosis.fix.recommendation.python == "3.10"
@@ -207,12 +207,16 @@ def test_python_3_13_has_no_pair_and_the_fix_is_a_new_environment(envs):
     code, diagnosis, _ = doctor(str(envs("3.13")))
     assert code == 1
     assert lines(diagnosis, "python")[0].startswith(
-        "problem NW no tensorflow-metal release has a macOS arm64 wheel for Python 3.13"
+        "problem ❌ no tensorflow-metal release has a macOS arm64 wheel for Python 3.13"
     )
     fix = diagnosis.fix
     assert fix.new_environment and fix.recommendation.python == "3.12"
-    assert fix.commands[0] == ["python3.12", "-m", "venv", "tf-metal"]
-    assert fix.commands[1][:4] == ["tf-metal/bin/python", "-m", "pip", "install"]
+    # The report's steps for a Python with no pair: uv brings the interpreter a fresh Mac lacks.
+    assert fix.commands[:2] == [
+        ["uv", "python", "install", "3.12"],
+        ["uv", "venv", "--seed", "--python", "3.12", "tf-metal"],
+    ]
+    assert fix.commands[2][:4] == ["tf-metal/bin/python", "-m", "pip", "install"]
 
 
 @pytest.mark.slow
@@ -232,12 +236,12 @@ def test_no_tensorflow_at_all_is_one_line_naming_what_was_read_and_the_fix_insta
 def test_a_plugin_without_tensorflow_and_a_leftover_tensorflow_macos(envs):
     code, diagnosis, _ = doctor(str(envs("plugin-only")))
     assert code == 1 and lines(diagnosis, "tensorflow")[0].startswith(
-        "problem ✗ tensorflow-metal 1.2.0 is installed with no TensorFlow at all"
+        "problem ❌ tensorflow-metal 1.2.0 is installed with no TensorFlow at all"
     )
     code, diagnosis, _ = doctor(str(envs("leftover")))
     assert code == 1
     assert lines(diagnosis, "leftover") == [
-        "problem ✗ tensorflow-macos 2.16.2 is left behind next to tensorflow 2.19.1: both write the "
+        "problem ❌ tensorflow-macos 2.16.2 is left behind next to tensorflow 2.19.1: both write the "
         "tensorflow package, and whichever was installed last wins"
     ]
     assert ["pip", "uninstall", "-y", "tensorflow-macos"] == diagnosis.fix.commands[-2][2:]
@@ -261,12 +265,12 @@ def test_a_requirement_tensorflow_declares_and_a_second_dist_info_are_problems(e
     code, diagnosis, _ = doctor(str(env))
     assert code == 1
     assert lines(diagnosis, "numpy") == [
-        "problem ✗ numpy 2.3.5 does not satisfy tensorflow 2.19.1's requirement numpy<2.2.0,>=1.26.0"
+        "problem ❌ numpy 2.3.5 does not satisfy tensorflow 2.19.1's requirement numpy<2.2.0,>=1.26.0"
     ]
     shutil.copytree(newer, site / "numpy-2.1.3.dist-info")
     (site / "numpy-2.1.3.dist-info" / "METADATA").write_text(metadata)
     _, diagnosis, _ = doctor(str(env))
-    assert lines(diagnosis, "duplicate")[0].startswith("problem ✗ numpy is installed 2 times")
+    assert lines(diagnosis, "duplicate")[0].startswith("problem ❌ numpy is installed 2 times")
 
 
 def test_an_installed_release_the_index_lacks_cannot_be_judged_as_healthy():
@@ -288,7 +292,7 @@ def test_the_import_probe_runs_in_the_environment_with_a_real_tensorflow(tf_pyth
     assert probes["devices"].detail == "no GPU listed (TensorFlow alone: the CPU)"
     # tensorflow-cpu without the plugin: the CPU only, a problem found (exit 1), seen and read.
     assert code == 1 and lines(diagnosis, "plugin")[0].startswith(
-        "problem ✗ tensorflow-cpu 2.17.0 without tensorflow-metal"
+        "problem ❌ tensorflow-cpu 2.17.0 without tensorflow-metal"
     )
 
 
@@ -298,7 +302,7 @@ def test_a_plugin_that_fails_to_load_is_seen_by_the_import_probe(tf_python, tmp_
     monkeypatch.setenv("TF_PLUGGABLE_DEVICE_LIBRARY_PATH", str(plugin))
     _, diagnosis, _ = doctor(str(tf_python.parent.parent), "--probes", "yes")
     assert lines(diagnosis, "probe import") == [
-        "problem ✗ import probe in this environment: undefined symbol: tfcompat_missing_symbol"
+        "problem ❌ import probe in this environment: undefined symbol: tfcompat_missing_symbol"
     ]
     assert [probe.status for probe in diagnosis.probes] == ["fail", "not_run"]
 

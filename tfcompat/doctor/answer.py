@@ -28,7 +28,7 @@ from tfcompat.core.record import InstallCommand, now
 from tfcompat.predict import pairmap
 from tfcompat.report.build import PREDICTED, build
 from tfcompat.report.collect import collect
-from tfcompat.report.evidence import LEVELS, mark
+from tfcompat.report.evidence import mark
 from tfcompat.report.install import install_command
 from tfcompat.report.read import scan_folder
 
@@ -144,7 +144,7 @@ def _search(
         if usable:
             tf = min(usable, key=lambda v: (_hazard(mapped.cells[v, plugin]), batch.index(v)))
             cell = mapped.cells[tf, plugin]
-            evidence = f"{mark('predicted', 'hazard' if _hazard(cell) else 'works')} {LEVELS['predicted'][1]}"
+            evidence = f"{mark('hazard' if _hazard(cell) else 'works')} predicted"
             return _completed(
                 Recommended(
                     python, tf, plugin, evidence, "the map's engine, asked now (no record answers it)"
@@ -220,7 +220,7 @@ def _from_report(python: str, macos: str | None, chip: str | None, log) -> Recom
                         python,
                         answer.pair.tf,
                         answer.pair.metal,
-                        f"{evidence.mark} {evidence.label}",
+                        f"{evidence.mark} {evidence.words}",
                         f"the report's answer for {labels.get(machine, machine)} "
                         f"({report.record_count} records)",
                     )

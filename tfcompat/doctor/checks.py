@@ -2,7 +2,7 @@
 
 A finding is a ``problem`` (the environment is broken: the doctor exits 1), ``unknown`` (it
 cannot tell), a ``warning`` (it works, with a caveat), ``ok`` or ``info``; and it says how it is
-known (``model.Kind``) with the report's mark where there is one (``✗P``: predicted).
+known (``model.Kind``); its mark is the report's, by severity (``model.MARKS``).
 """
 
 from __future__ import annotations
@@ -12,32 +12,23 @@ from tfcompat.doctor.answer import Answers
 from tfcompat.doctor.environment import TENSORFLOW, Environment, requirements_of
 from tfcompat.doctor.model import Finding
 from tfcompat.report.evidence import LEVELS
-from tfcompat.report.evidence import mark as report_mark
 from tfcompat.resolve.installcmd import breaking
 
 PLUGIN = "tensorflow-metal"
 #: How a prediction is known, in the report's words: "from the macOS wheels (abi, install preflight)".
-PREDICTED = LEVELS["predicted"][1].split(";")[0].removeprefix("predicted ")
+PREDICTED = LEVELS["predicted"].split(";")[0].removeprefix("predicted ")
 #: Where a trap's consequence is reported in public (the reason itself is ``installcmd``'s).
 SOURCES = {
     "numpy": "tensorflow issue 102743 (TF 2.14 resolves numpy 2 and crashes at import)",
 }
 
 
-def _predicted(check: str, severity: str, outcome: str, text: str, source: str | None = None) -> Finding:
-    return Finding(
-        check=check,
-        severity=severity,
-        kind="predicted",
-        mark=report_mark("predicted", outcome) if outcome != "none" else "·P",
-        text=text,
-        source=source or PREDICTED,
-    )
+def _predicted(check: str, severity: str, text: str, source: str | None = None) -> Finding:
+    return Finding(check=check, severity=severity, kind="predicted", text=text, source=source or PREDICTED)
 
 
 def _read(check: str, severity: str, text: str, source: str | None = None) -> Finding:
-    glyph = {"problem": "✗", "warning": "!", "ok": "✓"}.get(severity, "·")
-    return Finding(check=check, severity=severity, kind="read", mark=glyph, text=text, source=source)
+    return Finding(check=check, severity=severity, kind="read", text=text, source=source)
 
 
 def installed_set(env: Environment) -> list[Finding]:
@@ -133,7 +124,6 @@ def new_majors(env: Environment, answers: Answers, already: set[str]) -> list[Fi
             _predicted(
                 name,
                 "problem",
-                "fails",
                 f"{name} {installed[name]} under {tf.name} {tf.version}, whose release had {name} "
                 f"{release[name]}: {reason.split('(')[-1].rstrip(')')}",
                 source=f"{PREDICTED}; {SOURCES.get(name, '')}".rstrip("; "),
@@ -171,7 +161,6 @@ def python_served(env: Environment, answers: Answers) -> list[Finding]:
             check="python",
             severity="problem",
             kind="predicted",
-            mark=report_mark("no-wheel", "none"),
             text=f"no {PLUGIN} release has a macOS arm64 wheel for Python {env.minor}: no pair works on it "
             f"(the newest Python with one is {answers.other_python})",
             source="the package index's wheels",
@@ -211,26 +200,19 @@ def load(env: Environment, answers: Answers) -> list[Finding]:
         return []
     pair = f"{PLUGIN} {metal} next to TensorFlow {tf.version}"
     if cell.get("abi") == "ok":
-        return [_predicted("load", "ok", "works", f"{pair}: the plugin loads")]
+        return [_predicted("load", "ok", f"{pair}: the plugin loads")]
     if cell.get("abi") is None:
         return [
-            _predicted(
-                "load", "unknown", "none", f"{pair}: no prediction: {cell.get('error') or 'no reason given'}"
-            )
+            _predicted("load", "unknown", f"{pair}: no prediction: {cell.get('error') or 'no reason given'}")
         ]
     first = (cell.get("first") or "").splitlines()
-    found = [
-        _predicted(
-            "load", "problem", "fails", f"{pair}: the plugin will not load: {first[0] if first else '?'}"
-        )
-    ]
+    found = [_predicted("load", "problem", f"{pair}: the plugin will not load: {first[0] if first else '?'}")]
     second = cell.get("second") or {}
     if second.get("verdict") == "fail" and second.get("first"):
         found.append(
             _predicted(
                 "load",
                 "info",
-                "none",
                 f"a path fix would meet next: {second['first'].splitlines()[0]}",
             )
         )
@@ -250,7 +232,6 @@ def hazard(env: Environment, answers: Answers) -> list[Finding]:
             _predicted(
                 "hazard",
                 "warning",
-                "hazard",
                 f"training is predicted to fail: {section.get('reason')}{workaround}",
             )
         ]
@@ -259,11 +240,10 @@ def hazard(env: Environment, answers: Answers) -> list[Finding]:
             _predicted(
                 "hazard",
                 "ok",
-                "works",
                 f"no training hazard ({section.get('keras') or 'Keras'}: no XLA on the Mac)",
             )
         ]
-    return [_predicted("hazard", "info", "none", f"no hazard prediction: {section.get('error')}")]
+    return [_predicted("hazard", "info", f"no hazard prediction: {section.get('error')}")]
 
 
 def floors(env: Environment, answers: Answers, macos: str | None) -> list[Finding]:
@@ -278,7 +258,6 @@ def floors(env: Environment, answers: Answers, macos: str | None) -> list[Findin
             _predicted(
                 "floors",
                 "info",
-                "none",
                 f"needs macOS {floor.get('install') or '?'} to install and {floor.get('load') or '?'} "
                 "to load (no macOS to judge against here: --macos VERSION names one)",
             )
@@ -286,14 +265,10 @@ def floors(env: Environment, answers: Answers, macos: str | None) -> list[Findin
     answer = frameworks.usable_on([{"floors": floor}], macos)[0]
     if answer["on_macos"] == "usable":
         return [
-            _predicted(
-                "floors", "ok", "works", f"installs and loads on macOS {macos} (needs {floor.get('load')})"
-            )
+            _predicted("floors", "ok", f"installs and loads on macOS {macos} (needs {floor.get('load')})")
         ]
     if answer["on_macos"] == "install":
-        return [_predicted("floors", "problem", "fails", f"on macOS {macos}: {answer['why']}")]
+        return [_predicted("floors", "problem", f"on macOS {macos}: {answer['why']}")]
     if answer["on_macos"] == "load":
-        return [
-            _predicted("floors", "problem", "fails", f"on macOS {macos}: {answer['error'].splitlines()[0]}")
-        ]
-    return [_predicted("floors", "warning", "none", f"on macOS {macos}: {answer['why']}")]
+        return [_predicted("floors", "problem", f"on macOS {macos}: {answer['error'].splitlines()[0]}")]
+    return [_predicted("floors", "warning", f"on macOS {macos}: {answer['why']}")]

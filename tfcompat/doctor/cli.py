@@ -185,7 +185,6 @@ def _seen(probe: ProbeResult) -> Finding:
         check=f"probe {probe.probe}",
         severity=severity,
         kind="seen",
-        mark="✓" if probe.status == "ok" else "✗",
         text=f"{probe.probe} probe in this environment: {probe.detail}",
         source="probes/" + probe.probe + ".py, run in this environment",
     )
@@ -253,10 +252,10 @@ def render(diagnosis: Diagnosis) -> str:
         lines.append("")
     for finding in diagnosis.findings:
         source = f"  [{finding.kind}: {finding.source}]" if finding.source else f"  [{finding.kind}]"
-        lines.append(f"{finding.mark:<3} {finding.text}{source}")
+        lines.append(f"{finding.mark} {finding.text}{source}")
     for probe in diagnosis.probes:
         if probe.status == "not_run":
-            lines.append(f"·   {probe.probe} probe: {probe.detail}")
+            lines.append(f"· {probe.probe} probe: {probe.detail}")
     fix = diagnosis.fix
     if fix is not None:
         lines.append("")

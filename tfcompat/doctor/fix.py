@@ -17,12 +17,12 @@ import subprocess
 from collections.abc import Callable
 
 from tfcompat.core.errors import TfcompatError
+from tfcompat.core.uvcall import uv_binary
 from tfcompat.doctor.answer import Answers, requirement_names
 from tfcompat.doctor.environment import TENSORFLOW, Environment
 from tfcompat.doctor.model import Fix, Pair, Recommendation
+from tfcompat.report.install import new_environment
 
-#: The folder of the new environment when this Python has no pair (relative: where the user is).
-NEW_ENVIRONMENT = "tf-metal"
 #: Seconds one pip command may take (TensorFlow is ~250 MB).
 COMMAND_TIMEOUT = 1800.0
 
@@ -45,11 +45,9 @@ def fix_for(env: Environment, answers: Answers) -> Fix | None:
     )
     if recommended.install is None:
         return Fix(commands=[], text=[], recommendation=recommendation, note=recommended.install_note)
-    install = shlex.split(recommended.install)  # built by report.install: "python -m pip install ..."
     commands: list[list[str]]
     if answers.other_python is not None:
-        python = f"{NEW_ENVIRONMENT}/bin/python"
-        commands = [[f"python{recommended.python}", "-m", "venv", NEW_ENVIRONMENT], [python, *install[1:]]]
+        commands = new_environment(recommended.python, recommended.install)  # the report's steps
         new = True
     else:
         python = str(env.python)
@@ -60,6 +58,7 @@ def fix_for(env: Environment, answers: Answers) -> Fix | None:
         conflicts = [name for name in TENSORFLOW if name in env.distributions and name not in wanted]
         if conflicts:
             commands.append([python, "-m", "pip", "uninstall", "-y", *conflicts])
+        install = shlex.split(recommended.install)  # built by report.install: "python -m pip install ..."
         commands.append([python, *install[1:]])
         new = False
     return Fix(
@@ -76,6 +75,8 @@ def run_fix(fix: Fix, *, log: Callable[[str], None]) -> None:
     first that fails."""
     for command, text in zip(fix.commands, fix.text, strict=True):
         log(f"doctor: running {text}")
+        if command[0] == "uv":  # the new environment's steps: the suite's own uv
+            command = [uv_binary(), *command[1:]]
         try:
             done = subprocess.run(command, timeout=COMMAND_TIMEOUT, check=False, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:

@@ -19,6 +19,9 @@ Severity = Literal["problem", "unknown", "warning", "ok", "info"]
 #: (the environment's own metadata, as installed).
 Kind = Literal["seen", "predicted", "read"]
 Status = Literal["healthy", "problem", "unknown"]
+#: A finding's mark, the design card's (the report's) by severity: ❌ broken, ⚠️ unclear or a
+#: caveat, ✅ fine, · a fact for the reader. How it is known is the finding's ``kind``, in words.
+MARKS: dict[str, str] = {"problem": "❌", "unknown": "⚠️", "warning": "⚠️", "ok": "✅", "info": "·"}
 EXIT_CODES: dict[str, int] = {"healthy": 0, "problem": 1, "unknown": 2}
 
 
@@ -32,9 +35,12 @@ class Finding(_Part, kw_only=True):
     check: str  # which judgement: "load", "hazard", "floors", "numpy", ...
     severity: Severity
     kind: Kind
-    mark: str  # "✗P", "✓P", "!P", "✗" (a fact read from the environment has no letter)
     text: str  # one line
     source: str | None = None  # where the evidence comes from: the wheels, a public report
+    mark: str = ""  # set from ``severity`` (``MARKS``)
+
+    def __post_init__(self):
+        self.mark = MARKS[self.severity]
 
 
 class Distribution(_Part, kw_only=True):
@@ -64,7 +70,7 @@ class Recommendation(_Part, kw_only=True):
 
     python: str
     pair: Pair
-    evidence: str  # "✓P predicted from the macOS wheels (abi, install preflight); nothing was run"
+    evidence: str  # the report's mark and its words: "✅ predicted", "✅ Apple M2 Pro GPU"
     source: str  # "the report's answer (12 records)" or "the map's engine, asked now"
     install: str  # the command as the map resolves it today, for any Python ("python -m pip ...")
 

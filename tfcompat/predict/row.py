@@ -44,6 +44,7 @@ def run_abi(
         section = abi_section(mapped, row.tf, row.metal, row.python)
         first = (section.first or section.error or "").splitlines()[:1]
         log(f"abi: {section.verdict or 'no prediction'}" + (f": {first[0]}" if first else ""))
+        _log_details(section, log)
     section.seconds = round(time.monotonic() - started, 3)
     record = make_record(
         "abi",
@@ -73,3 +74,15 @@ def abi_section(mapped: pairmap.Mapped, tf: str, metal: str, python: str) -> Abi
     if section.error is None and mapped.error and section.verdict is None:
         section.error = mapped.error
     return section
+
+
+def _log_details(section: Abi, log: Callable[[str], None]) -> None:
+    """The session's lines beside the load verdict: the training hazard and today's command."""
+    hazard = section.hazard
+    if hazard is not None and hazard.predicted is None:
+        log(f"hazard: no prediction: {hazard.error}")
+    elif hazard is not None:
+        log(f"hazard: training predicted {hazard.predicted} with {hazard.keras}: {hazard.reason}")
+    install = section.preflight.install if section.preflight is not None else None
+    if install is not None and install.works:
+        log(f"install today: {install.command}")
