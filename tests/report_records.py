@@ -335,7 +335,7 @@ RPATH_FAILURE = "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"
 
 
 def floors_of(tf: str, metal: str) -> dict:
-    """A pair's macOS floors as the engine measures them (the README's table): its wheels' tags
+    """A pair's macOS floors as the engine measures them (the table in docs/abi.md): its wheels' tags
     (macosx_11_0 up to TF 2.9.2 and plugin 0.5.0, macosx_12_0 after), and the load floor the
     plugin's imports set (0.3.0 - 0.5.0: MPSGraphCompilationDescriptor, macOS 12.0; from 0.5.1:
     MPSGraphRandomOpDescriptor, 12.3)."""

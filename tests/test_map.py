@@ -139,7 +139,7 @@ def test_the_map_agrees_with_every_matrix_row(tmp_path: Path) -> None:
     # The public truths, from real Macs.
     assert compared["2.18.0", "1.1.0"]["first"].splitlines()[0] == f"Symbol not found: {LOG_MESSAGE}"
     assert compared["2.17.0", "1.1.0"]["abi"] == "ok"
-    # And the matrix's verdicts as the README gives them.
+    # And the matrix's verdicts as docs/abi.md gives them.
     failing = {key for key, answer in compared.items() if answer["abi"] == "fail"}
     assert failing == {
         ("2.21.0", "1.2.0"),

@@ -1,6 +1,6 @@
 """The published JSON Schemas, generated from the typed models: ``python -m tfcompat.schemas``.
 
-The record (``tfcompat.record.Record``), the report (``tfcompat.report.model.Compatibility``) and
+The record (``tfcompat.core.record.Record``), the report (``tfcompat.report.model.Compatibility``) and
 the doctor's diagnosis (``tfcompat.doctor.model.Diagnosis``, ``nox -s doctor -- --json``).
 
 The files under ``schemas/`` are committed so that a reader in another language can validate a

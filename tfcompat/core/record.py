@@ -4,7 +4,7 @@ One typed model (msgspec Structs), used by the writer and by every reader: ``wri
 converts what a check built into a ``Record`` (validating it) before writing, and
 ``load_record`` decodes a file straight into one, so a file that does not fit the model is
 refused with the path of the first wrong field. The JSON Schema in ``schemas/record.schema.json``
-is generated from this model (``python -m tfcompat.schemas``) and documented in the README.
+is generated from this model (``python -m tfcompat.schemas``) and documented in docs/record.md.
 
 ``verdict`` is about the pair: ``error`` means the suite could not reach a verdict (the
 machine, the network, a damaged cache) and says nothing about the pair; ``not_installable``

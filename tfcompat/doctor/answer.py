@@ -8,7 +8,7 @@ The recommended pair is the answer's: the report built from the records folder (
 collect, build), for this Mac's own machine where it has records, else for any Apple-silicon
 Mac; where the records give no pair for this Python, the engine is asked about the newest
 releases that have wheels for it, newest TensorFlow first, with the newest plugin for it
-(``_search``: a private stand-in for a public ``recommend`` function, see the README).
+(``_search``: a private stand-in for a public ``recommend`` function, see docs/doctor.md).
 """
 
 from __future__ import annotations

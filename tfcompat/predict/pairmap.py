@@ -20,15 +20,15 @@ TensorFlow's side is read once per release, from one wheel: the cp310 one where 
 it (the matrix's default Python, so ``nox -s abi`` shares the cached facts), else its newest
 Python's. The plugin's library is byte-identical across the Python tags of every
 tensorflow-metal release, and on the TensorFlow releases sampled (``benchmarks/map.py
---python-tags``) no prediction differs between Python tags (see the README). Each release is
-predicted in one of ``WHEEL_WORKERS`` worker processes (its wheel downloaded, read and deleted
-the first time: 2 - 4 at once keep 2 cores busy and the extra disk under 4 GB), every plugin
-dlopened in a fork of its process. The preflights run in a pool of ``RESOLVE_WORKERS`` uv
-processes against the run's snapshot of the index (``IndexSnapshot``: each page fetched once)
-with a uv cache of their own, deleted after the run, from that cache alone when it has what a
-resolution needs. Answers are cached: preflights by their inputs and the resolver's code
-(``$TFCOMPAT_CACHE/map/preflight/``: the release date fixes the answer), predictions by the two
-wheels' sha256 and the model's code (``$TFCOMPAT_CACHE/map/abi/``).
+--python-tags``) no prediction differs between Python tags (docs/map.md, "The Python tag"). Each
+release is predicted in one of ``WHEEL_WORKERS`` worker processes (its wheel downloaded, read
+and deleted the first time: 2 - 4 at once keep 2 cores busy and the extra disk under 4 GB),
+every plugin dlopened in a fork of its process. The preflights run in a pool of
+``RESOLVE_WORKERS`` uv processes against the run's snapshot of the index (``IndexSnapshot``:
+each page fetched once) with a uv cache of their own, deleted after the run, from that cache
+alone when it has what a resolution needs. Answers are cached: preflights by their inputs and
+the resolver's code (``$TFCOMPAT_CACHE/map/preflight/``: the release date fixes the answer),
+predictions by the two wheels' sha256 and the model's code (``$TFCOMPAT_CACHE/map/abi/``).
 """
 
 from __future__ import annotations
