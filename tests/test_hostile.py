@@ -1,0 +1,458 @@
+"""Hostile input (issue 24): nothing tfcompat reads can delete, redirect or lie.
+
+Records come from other people's Macs, the cache and the temporary folder are shared with the
+rest of the machine, and the index's answers cross the network. Each test below is a case a
+hostile user tried (the issue's "Found" list) or a variant of one, made for real: real folders,
+FIFOs and devices, a real index server on localhost, real pip and uv reading a real lock file,
+real nox runs, a real SIGTERM. The few that need PyPI (a resolution recomputed with uv after a
+forged cache entry is removed) are marked ``network``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+
+import msgspec
+import pytest
+from report_helpers import report
+from report_records import (
+    DYLD_FAILURE,
+    GPU,
+    LINUX,
+    MAC_15,
+    PACKAGES,
+    PROBES_OK,
+    abi_record,
+    verify_record,
+)
+
+from conftest import ROOT
+from tfcompat.abi import macwheels
+from tfcompat.core import cache, config, files
+from tfcompat.core.matrix import MatrixError, Row, load_matrix, parse_matrix
+from tfcompat.core.record import write_record
+from tfcompat.index import pypi
+from tfcompat.index.wheels import WheelError, WheelRef
+from tfcompat.predict import pairmap
+from tfcompat.report import write_reports
+from tfcompat.resolve import macresolve
+from tfcompat.upkeep import claims
+from tfcompat.verify.runner import ProbeRun
+
+MATRIX = """[defaults]
+python = "3.10"
+[[row]]
+tf = "2.17.0"
+metal = "1.1.0"
+supports = "yes"
+[[row]]
+tf = "2.17.0"
+metal = "none"
+"""
+#: The rows of ``MATRIX`` without its defaults.
+ROWS = MATRIX.split("\n", 2)[2]
+#: Every character ``str.splitlines()`` breaks a line at, besides the newline itself.
+LINE_BREAKS = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+#: Text that changes how a line displays: bidi controls, zero-width characters, a BOM.
+INVISIBLE = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u200b\u200c\u200d\u2060\ufeff"
+)
+PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})*")
+
+
+def t(day: int, hour: int = 10) -> str:
+    return f"2026-11-{day:02d}T{hour:02d}:00:00.000000+00:00"
+
+
+@pytest.fixture
+def matrix(tmp_path):
+    (tmp_path / "expected.toml").write_text(MATRIX)
+    return load_matrix(tmp_path / "expected.toml")
+
+
+@pytest.fixture
+def reports(tmp_path) -> Path:
+    return tmp_path / "reports"
+
+
+def plugin_row(matrix) -> Row:
+    return matrix.rows[0]
+
+
+def control_row(matrix) -> Row:
+    return matrix.rows[1]
+
+
+def import_fails() -> dict:
+    return {"import": ProbeRun(1, None, 6.0, False, "", DYLD_FAILURE, None)}
+
+
+def rejected(out) -> dict[str, str]:
+    return {item["name"]: item["reason"] for item in out.data["rejected"]}
+
+
+# 1. Own what you delete
+
+
+def test_the_issues_backup_folder_survives_the_sweep_of_a_temporary_folder(tmp_path, monkeypatch):
+    """``$TMPDIR/tfcompat-backup-2024-12-07/`` vanished after an abi run: the sweep that a
+    temporary folder starts with (abi, claims and every uv resolution make one) took it for an
+    orphan of pid 2024."""
+    backup = tmp_path / "tfcompat-backup-2024-12-07"
+    backup.mkdir()
+    (backup / "notes.txt").write_text("mine")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(files, "_swept", set())
+    with files.temporary_folder("wheel") as ours:
+        assert ours.parent == tmp_path
+    assert not ours.exists()
+    assert files.sweep(tmp_path) == []
+    assert [path.name for path in tmp_path.iterdir()] == [backup.name]
+    assert (backup / "notes.txt").read_text() == "mine"
+
+
+def test_only_a_marker_with_the_same_pid_and_token_proves_a_folder_ours(tmp_path):
+    """Folders named exactly as tfcompat names its temporaries, of a pid that is gone: without
+    a regular marker file naming that pid and token, nothing is removed."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    token = "0123456789abcdef"
+    kept = {
+        "no marker": tmp_path / f"tfcompat-wheel-{gone.pid}-{token}",
+        "another token": tmp_path / f"tfcompat-claims-{gone.pid}-{'f' * 16}",
+        "another pid": tmp_path / f".tmp-{gone.pid + 1}-{token}",
+        "marker is a link": tmp_path / f".tmp-{gone.pid}-{token}",
+    }
+    for folder in kept.values():
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine")
+    (kept["another token"] / files.MARKER).write_text(f"tfcompat {gone.pid} {token}\n")
+    (kept["another pid"] / files.MARKER).write_text(f"tfcompat {gone.pid} {token}\n")
+    (tmp_path / "elsewhere").write_text(f"tfcompat {gone.pid} {token}\n")
+    (kept["marker is a link"] / files.MARKER).symlink_to(tmp_path / "elsewhere")
+    proven = tmp_path / f"tfcompat-wheel-{gone.pid}-{'a' * 16}"
+    proven.mkdir()
+    (proven / files.MARKER).write_text(f"tfcompat {gone.pid} {'a' * 16}\n")
+    assert files.sweep(tmp_path) == [proven]
+    assert all((folder / "notes.txt").read_text() == "mine" for folder in kept.values())
+
+
+def test_a_killed_runs_temporary_is_still_removed(tmp_path):
+    """What the marker proves is removed: the folder of a run killed with SIGKILL."""
+    code = (
+        "import time\nfrom tfcompat.core import files\n"
+        "with files.temporary_folder('wheel') as path:\n    print(path, flush=True); time.sleep(600)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    killed = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    orphan = Path(killed.stdout.readline().strip())
+    assert files.sweep(tmp_path) == [] and orphan.is_dir()  # its owner lives
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert files.sweep(tmp_path) == [orphan] and not orphan.exists()
+
+
+def test_a_users_folder_in_the_reports_folder_survives_the_report(tmp_path, matrix, reports):
+    """The issue's reports/tfcompat-mac-2023-collected/ with two records a user gathered: still
+    there after the report, and counted (4 records, not 2)."""
+    collected = reports / "tfcompat-mac-2023-collected"
+    write_record(verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK), reports / "sessions")
+    write_record(verify_record(control_row(matrix), t(2, 11), MAC_15, PROBES_OK), reports / "sessions")
+    write_record(verify_record(plugin_row(matrix), t(3), MAC_15, PROBES_OK), collected)
+    write_record(verify_record(control_row(matrix), t(3, 11), MAC_15, PROBES_OK), collected)
+    out = report(matrix, reports)
+    assert len(list(collected.glob("*.json"))) == 2
+    assert out.data["record_count"] == 4
+
+
+def test_a_lock_file_the_report_did_not_write_is_never_removed(matrix, reports):
+    """Stale lock files are removed only when they are the report's own (its first line)."""
+    locks = reports / "locks"
+    locks.mkdir(parents=True)
+    mine = locks / "py3.10-tf2.17.0-metal1.1.0-notes.txt"
+    mine.write_text("numpy==1.26.4  # my own pins\n")
+    stale = locks / "py3.10-tf2.16.1-metal1.1.0-20261101T100000-0badf00d.txt"
+    stale.write_text("# What the verify run 20261101T100000-0badf00d installed, exactly.\nnumpy==1.26.4\n")
+    report(matrix, reports)
+    assert mine.read_text() == "numpy==1.26.4  # my own pins\n" and not stale.exists()
+
+
+def test_sigterm_during_the_report_removes_what_it_staged(tmp_path, matrix, reports):
+    """A real SIGTERM while the outputs are being staged (sent when the first is written): the
+    run ends as an interrupt, nothing staged is left, and the previous outputs are unchanged."""
+    write_record(verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK), reports / "sessions")
+    write_reports(matrix, reports)
+    before = {path.name: path.read_bytes() for path in reports.glob("compatibility.*")}
+    write_record(verify_record(plugin_row(matrix), t(3), MAC_15, import_fails()), reports / "sessions")
+    code = f"""
+import os, signal, sys
+from pathlib import Path
+from tfcompat.core.matrix import load_matrix
+from tfcompat.report import publish, write_reports
+from tfcompat.verify.runner import interrupt_on_sigterm
+
+interrupt_on_sigterm()  # as the noxfile does
+write = publish._write
+def write_then_terminate(path, data):
+    write(path, data)
+    os.kill(os.getpid(), signal.SIGTERM)
+publish._write = write_then_terminate
+try:
+    write_reports(load_matrix(Path({str(tmp_path / "expected.toml")!r})), Path({str(reports)!r}))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 130, done.stderr
+    assert [path for path in reports.rglob("*") if path.name.startswith(".tmp")] == []
+    assert {path.name: path.read_bytes() for path in reports.glob("compatibility.*")} == before
+
+
+# 2. Text that reaches a command or a file people run is data
+
+
+def hostile_chip() -> str:
+    """A chip name that, split at each line break ``str.splitlines`` knows, is a list of options."""
+    options = [
+        "--index-url http://127.0.0.1:9/HOSTILE-INDEX",
+        "-r HOSTILE-REQUIREMENTS.txt",
+        "-c HOSTILE-CONSTRAINTS.txt",
+        "--extra-index-url http://127.0.0.1:9/HOSTILE-EXTRA",
+    ]
+    chip = "Apple M2 Pro"
+    for number, breaker in enumerate(LINE_BREAKS):
+        chip += breaker + options[number % len(options)]
+    return chip
+
+
+@pytest.fixture
+def hostile_lock(matrix, reports) -> Path:
+    host = {**MAC_15, "chip": hostile_chip()}
+    write_record(verify_record(plugin_row(matrix), t(2), host, PROBES_OK), reports / "sessions")
+    out = report(matrix, reports)
+    answer = out.answer(out.label("m1"), "3.10")
+    assert answer["lock"], answer
+    return reports / answer["lock"]
+
+
+class Index(http.server.BaseHTTPRequestHandler):
+    """A PEP 691 index on localhost that answers whatever the test put in ``pages``."""
+
+    pages: dict[str, bytes] = {}
+    files: dict[str, bytes] = {}
+
+    def do_GET(self):
+        name = self.path.strip("/").split("/")[-1]
+        if self.path.startswith("/simple/") and name in self.pages:
+            body, kind = self.pages[name], "application/vnd.pypi.simple.v1+json"
+        elif self.path.startswith("/files/") and name in self.files:
+            body, kind = self.files[name], "application/octet-stream"
+        else:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch):
+    """The index in use (``TFCOMPAT_INDEX_URL``) is a local server; the cache is empty."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("Pages", (Index,), {"pages": {}, "files": {}})
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("TFCOMPAT_INDEX_URL", f"{root}/simple/")
+    monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
+    server.root = root
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def metal_entry(version: str = "1.2.0", **fields) -> dict:
+    filename = f"tensorflow_metal-{version}-cp310-cp310-macosx_12_0_arm64.whl"
+    return {
+        "filename": filename,
+        "url": f"https://files.pythonhosted.org/packages/ab/cd/{filename}",
+        "hashes": {"sha256": "ab" * 32},
+        "size": 1_400_000,
+        "upload-time": "2025-01-30T10:00:00.000000Z",
+        "yanked": False,
+        **fields,
+    }
+
+
+def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
+    index.RequestHandlerClass.pages[name] = (
+        raw or json.dumps({"meta": {"api-version": "1.1"}, "files": files}).encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://files.pythonhosted.org/packages/x/tensorflow_metal.whl", True),
+        ("/files/tensorflow_metal.whl", True),  # relative: on the index's own host
+        ("{root}/files/tensorflow_metal.whl", True),  # the configured index's scheme and host
+        ("http://files.pythonhosted.org/packages/x/tensorflow_metal.whl", False),
+        ("http://127.0.0.1:1/files/tensorflow_metal.whl", False),  # same host, another port
+        ("ftp://mirror.example/tensorflow_metal.whl", False),
+        ("file:///etc/passwd", False),
+        ("data:,hello", False),
+    ],
+)
+# 3. A record is checked against itself before it is believed
+
+
+@pytest.mark.parametrize(
+    ("host", "verdict", "reason"),
+    [
+        (
+            {**LINUX, "gpus": [GPU]},
+            "ok",
+            "a tensorflow-metal row verified on Linux: the plugin runs only on macOS",
+        ),
+        (
+            {**LINUX, "gpus": [GPU]},
+            "fail",
+            "a tensorflow-metal row verified on Linux: the plugin runs only on macOS",
+        ),
+        ({**MAC_15, "gpus": []}, "ok", "verdict 'ok' for a tensorflow-metal row, and no Apple GPU listed"),
+        (
+            {**MAC_15, "gpus": [{"name": "NVIDIA GeForce RTX 4090", "virtual": False}]},
+            "ok",
+            "verdict 'ok' for a tensorflow-metal row, and no Apple GPU listed",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    ("started", "finished", "reason"),
+    [
+        ("9999-12-31T00:00:00+00:00", None, "started 9999-12-31 00:00 UTC: later than now and a day"),
+        ("1970-01-01T00:00:00+00:00", None, "started 1970-01-01 00:00 UTC: before tfcompat's first release"),
+        (t(2), t(1), "finished before it started"),
+        (t(2), "9999-12-31T00:00:00+00:00", "finished 9999-12-31 00:00 UTC: later than now and a day"),
+    ],
+)
+# 4. Configuration that cannot produce a wrong verdict
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        (
+            'tf = "2.19"\nmetal = "1.2.0"\nsupports = "yes"',
+            'tf = "2.19.0"\nmetal = "1.2.0"\nsupports = "yes"',
+        ),
+        (
+            'tf = "2.19.0"\nmetal = "1.2"\nsupports = "yes"',
+            'tf = "2.19.0"\nmetal = "1.2.0"\nsupports = "yes"',
+        ),
+        ('tf = "2.19.0.0"\nmetal = "none"', 'tf = "2.19"\nmetal = "none"'),
+    ],
+)
+# 5. Bounded everything: one line naming the file, never a traceback, never a hang
+
+
+def run_noxfile_list(tmp_path, matrix_text: str) -> subprocess.CompletedProcess:
+    """``python3 noxfile.py -l`` past the hand-over to uv (its own Python: the test's)."""
+    path = tmp_path / "m.toml"
+    path.write_text(matrix_text)
+    env = {**os.environ, "TFCOMPAT_EXPECTED": str(path), "TFCOMPAT_HANDED_OVER": str(os.getpid())}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "noxfile.py"), "-l"], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (f'[[row]]\ntf = "2.{"9" * 5000}"\nmetal = "none"\n', "key 'tf': '2.999"),
+        ('[[row]]\ntf = "2.19.0"\nmetal = "1.' + "1" * 5000 + '"\nsupports = "yes"\n', "key 'metal': '1.111"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", "invalid TOML: nested too deep"),
+        ("x = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n", "invalid TOML: nested too deep"),
+        ("[" + "a." * 5000 + "b]\n", "unknown top-level key 'a'"),
+        (
+            '[[row]]\ntf = "2.19.0"\nmetal = "1.2.0"\nsupports' + ".a" * 5000 + " = 1\n",
+            "key 'supports': must be one of yes, no, ambiguous, got {'a': {",
+        ),
+        ("[defaults]\npython" + ".a" * 5000 + " = 1\n[[row]]\n", "key 'python': must be a Python version"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("files_list", "why"),
+    [
+        ([1, "x", None], "files[0]: not a file entry"),
+        ([metal_entry(size=1e400)], "files[0]: 'size' is not a size in bytes"),
+        ([metal_entry(size=-1)], "files[0]: 'size' is not a size in bytes"),
+        ([metal_entry(size=True)], "files[0]: 'size' is not a size in bytes"),
+        ([metal_entry(hashes={"sha256": "x"})], "files[0]: 'hashes' has no sha256 of 64 hex digits"),
+        ([metal_entry(filename=7)], "files[0]: 'filename' is not a file name of at most 255 characters"),
+        ([metal_entry(filename="tensorflow_metal-1." + "9" * 5000 + "-cp310-cp310-macosx_12_0_arm64.whl")],
+         "files[0]: 'filename' is not a file name of at most 255 characters"),
+        ([metal_entry(filename="../tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl")],
+         "files[0]: 'filename' is not a file name of at most 255 characters"),
+        ([metal_entry(**{"upload-time": 5})], "files[0]: 'upload-time' is not a time"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"files": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested deeper than 64 levels: not read"),
+        (b'{"files": [], "files": []}', "key 'files' given twice in one object"),
+    ],
+)
+# 6. Caches that prove their content, not just their checksum
+
+
+def forged_ref(version_named: str, version_inside: str) -> dict:
+    filename = f"tensorflow-{version_inside}-cp310-cp310-macosx_12_0_arm64.whl"
+    return {
+        "name": "tensorflow",
+        "version": version_named,
+        "filename": filename,
+        "url": f"https://files.pythonhosted.org/packages/ab/cd/{filename}",
+        "sha256": "ab" * 32,
+        "size": 250_000_000,
+    }
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"url": "file:///etc/os-release"},
+        {"sha256": "not hex"},
+        {"size": "250 MB"},
+        {"filename": "tensorflow-2.18.0-cp310-cp310-macosx_12_0_arm64.zip"},
+    ],
+)
+def wheel_bytes(name: str, version_inside: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            f"{name.replace('-', '_')}-{version_inside}.dist-info/METADATA",
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version_inside}\n",
+        )
+    return out.getvalue()
+
+
