@@ -46,6 +46,12 @@ if __name__ == "__main__":
     from tfcompat.core.bootstrap import hand_over
 
     hand_over(Path(__file__).resolve(), sys.argv[1:])
+    # ``uv run noxfile.py ...``: the script block gave this interpreter nox and the rest. nox loads
+    # this file as the noxfile, so its body runs there, once: run here too, as the script, it
+    # would read the matrix, and print its error, a second time.
+    import nox
+
+    nox.main()
 
 import nox  # noqa: E402
 
@@ -277,8 +283,3 @@ def _finish(session: nox.Session, record, path: Path) -> None:
         reason = f"{record.label()} fails: {record.first_failure()}"
         nox.logger.logger.error(reason)
         raise nox.command.CommandFailed(reason)
-
-
-if __name__ == "__main__":
-    # ``uv run noxfile.py ...``: the script block above gave this interpreter nox and the rest.
-    nox.main()

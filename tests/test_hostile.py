@@ -357,6 +357,25 @@ def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
 # 4. Configuration that cannot produce a wrong verdict
 
 
+@pytest.mark.parametrize("probe", ["import", "devices", "fit", "agree"])
+def test_a_timeout_under_the_import_floor_is_refused_at_load(tmp_path, probe):
+    """The issue's ``import = 1``: a pair whose import takes 1.6 s would be recorded as failing.
+    Every judged probe imports TensorFlow first, so each has the floor."""
+    text = f"[defaults.timeouts]\n{probe} = 1\n" + ROWS
+    with pytest.raises(MatrixError) as raised:
+        parse_matrix(tmp_path / "m.toml", text)
+    assert str(raised.value) == (
+        f"m.toml: [defaults.timeouts]: key '{probe}': 1 s is less than the import of TensorFlow needs "
+        "(the floor is 60 s: see the README); a timeout there would fail the pair"
+    )
+
+
+def test_timeouts_at_the_floor_and_a_short_speedup_are_accepted(tmp_path):
+    """The floor is the judged probes': the speed-up is a measurement, it never decides."""
+    parsed = parse_matrix(tmp_path / "m.toml", "[defaults.timeouts]\nimport = 60\nspeedup = 1\n" + ROWS)
+    assert (parsed.timeouts["import"], parsed.timeouts["speedup"]) == (60.0, 1.0)
+
+
 @pytest.mark.parametrize(
     "pairs",
     [
@@ -371,6 +390,12 @@ def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
         ('tf = "2.19.0.0"\nmetal = "none"', 'tf = "2.19"\nmetal = "none"'),
     ],
 )
+def test_a_pair_spelled_two_ways_is_one_row(tmp_path, pairs):
+    text = "".join(f"[[row]]\n{pair}\n" for pair in pairs)
+    with pytest.raises(MatrixError, match=r"^m\.toml: row 2 \(.*\): duplicate row, same as row 1$"):
+        parse_matrix(tmp_path / "m.toml", text)
+
+
 # 5. Bounded everything: one line naming the file, never a traceback, never a hang
 
 
@@ -382,6 +407,20 @@ def run_noxfile_list(tmp_path, matrix_text: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "noxfile.py"), "-l"], capture_output=True, text=True, env=env, cwd=ROOT, check=False
     )  # fmt: skip
+
+
+def test_a_matrix_error_is_one_line_once_and_every_other_session_is_listed(tmp_path):
+    """The issue's 5,000-digit version: a ValueError traceback from packaging and no session
+    listed; and every matrix error printed twice per call. Now: the line once, lint and tests
+    listed."""
+    done = run_noxfile_list(tmp_path, f'[[row]]\ntf = "2.{"9" * 5000}"\nmetal = "none"\n')
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("tfcompat: ")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("tfcompat: m.toml: row 1: key 'tf': '2.999")
+    assert errors[0].endswith("... is not a plausible release (too long or too large)")
+    assert "- lint ->" in done.stdout and "- tests ->" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -399,6 +438,33 @@ def run_noxfile_list(tmp_path, matrix_text: str) -> subprocess.CompletedProcess:
         ("[defaults]\npython" + ".a" * 5000 + " = 1\n[[row]]\n", "key 'python': must be a Python version"),
     ],
 )
+def test_a_matrix_out_of_bounds_is_one_line(tmp_path, text, line):
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    with pytest.raises(MatrixError) as raised:
+        load_matrix(path)
+    assert str(raised.value).startswith("m.toml: ") and line in str(raised.value), str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_matrix_that_is_a_fifo_or_a_device_is_one_line_without_reading_it(tmp_path):
+    """The issue's FIFO hung ``nox -l``; /dev/zero and /dev/full read until memory ran out."""
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), Path("/dev/full"), tmp_path):
+        with pytest.raises(MatrixError) as raised:
+            load_matrix(path)
+        assert str(raised.value) == f"{path}: not a regular file (a FIFO, device or folder): not read"
+
+
+def test_a_huge_matrix_is_not_read(tmp_path):
+    path = tmp_path / "m.toml"
+    with open(path, "wb") as handle:
+        handle.truncate(64 << 20)  # sparse: 64 MB that take no disk
+    with pytest.raises(MatrixError, match=r"m\.toml: larger than 1 MiB: not read$"):
+        load_matrix(path)
+
+
 @pytest.mark.parametrize(
     ("files_list", "why"),
     [
