@@ -247,6 +247,54 @@ def hostile_lock(matrix, reports) -> Path:
     return reports / answer["lock"]
 
 
+def test_a_lock_file_from_a_hostile_record_is_comments_and_pins_only(hostile_lock):
+    text = hostile_lock.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert all(line.startswith("#") or PIN.fullmatch(line) for line in lines), lines
+    assert sorted(line for line in lines if not line.startswith("#")) == sorted(PACKAGES, key=str.lower)
+    assert not set(text) & set(LINE_BREAKS + INVISIBLE)
+
+
+def test_pip_and_uv_see_no_option_in_a_lock_from_a_hostile_record(tmp_path, hostile_lock):
+    """Real pip (from a seeded venv) and real uv read the lock offline: each gets as far as the
+    first pin (no index to find it in) and neither mentions a hostile option."""
+    from tfcompat.core.uvcall import uv_binary
+
+    uv = uv_binary()
+    venv = tmp_path / "venv"
+    subprocess.run([uv, "venv", "--quiet", "--seed", str(venv)], check=True, capture_output=True)
+    env = {**os.environ, "PIP_RETRIES": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-v", "--dry-run", "--no-index", "-r", str(hostile_lock)],
+        capture_output=True, text=True, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert pip.returncode != 0 and "keras==3.6.0" in pip.stdout + pip.stderr, pip.stderr
+    assert "HOSTILE" not in pip.stdout + pip.stderr
+    compiled = subprocess.run(
+        [uv, "pip", "compile", "--no-index", "--quiet", "--python", str(venv / "bin" / "python"), str(hostile_lock)],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert compiled.returncode != 0 and "keras" in compiled.stderr, compiled.stderr
+    assert "HOSTILE" not in compiled.stdout + compiled.stderr
+
+
+def test_bidi_and_zero_width_text_from_a_record_is_neutralised(tmp_path, matrix, reports):
+    """U+202E and friends in a chip name and a file name: not in a heading, a ``title=``, the
+    skipped list or the lock file. The chip still reads as its letters."""
+    host = {**MAC_15, "chip": "Apple M2\u202e orP\u200b\u2066 Pro\ufeff\u2028"}
+    write_record(verify_record(plugin_row(matrix), t(2), host, PROBES_OK), reports / "sessions")
+    (reports / "sessions" / "evil\u202egnp.json").write_text("not a record")
+    out = report(matrix, reports)
+    [lock] = (reports / "locks").iterdir()
+    for text in (out.markdown, out.html, lock.read_text(), json.dumps(out.data, ensure_ascii=False)):
+        assert not set(text) & set(INVISIBLE + "\u2028\u2029\x85")
+    assert "Apple M2 orP Pro" in out.label("m1")
+    assert "evilgnp.json" in out.markdown
+
+
+# Index URLs: https, or the configured index's scheme and host
+
+
 class Index(http.server.BaseHTTPRequestHandler):
     """A PEP 691 index on localhost that answers whatever the test put in ``pages``."""
 
@@ -324,6 +372,39 @@ def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
 # 3. A record is checked against itself before it is believed
 
 
+def test_a_verdict_that_does_not_follow_from_the_probes_is_rejected(matrix, reports):
+    """The issue's record: verdict ok while its import probe failed. Rejected with the reason,
+    not counted, not in the answer, not a machine of the report."""
+    record = verify_record(plugin_row(matrix), t(2), MAC_15, import_fails())
+    record["verdict"] = "ok"
+    path = write_record(record, reports / "sessions")
+    out = report(matrix, reports)
+    assert rejected(out) == {
+        f"sessions/{path.name}": "its verdict 'ok' does not follow from its probes: they say 'fail'"
+    }
+    assert out.data["record_count"] == 0
+    assert [machine["label"] for machine in out.data["machines"] if not machine["predicted"]] == []
+    assert "Records rejected" in out.markdown and "Records rejected" in out.html
+
+
+def test_a_probe_that_says_ok_while_it_timed_out_is_rejected(matrix, reports):
+    record = verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK)
+    record["probes"]["import"]["timed_out"] = True
+    path = write_record(record, reports / "sessions")
+    out = report(matrix, reports)
+    assert rejected(out) == {f"sessions/{path.name}": "probe 'import' says 'ok' but timed out"}
+
+
+def test_an_abi_verdict_must_be_the_predictions(matrix, reports):
+    record = abi_record(plugin_row(matrix), t(1), first="Symbol not found: _x")
+    record["verdict"] = "ok"
+    path = write_record(record, reports / "sessions")
+    out = report(matrix, reports)
+    assert rejected(out) == {
+        f"sessions/{path.name}": "its verdict 'ok' does not follow from its prediction: it says 'fail'"
+    }
+
+
 @pytest.mark.parametrize(
     ("host", "verdict", "reason"),
     [
@@ -345,6 +426,22 @@ def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
         ),
     ],
 )
+def test_gpu_evidence_needs_a_mac_with_an_apple_gpu(matrix, reports, host, verdict, reason):
+    runs = PROBES_OK if verdict == "ok" else import_fails()
+    path = write_record(verify_record(plugin_row(matrix), t(2), host, runs), reports / "sessions")
+    out = report(matrix, reports)
+    assert rejected(out) == {f"sessions/{path.name}": reason}
+    for cell in out.data["evidence"]:
+        assert cell["level"] not in ("verified-gpu", "verified-virtual", "verified-short")
+
+
+def test_tensorflow_alone_on_linux_is_believed(matrix, reports):
+    """The control row runs anywhere: its record from Linux is evidence (the check is about the plugin)."""
+    write_record(verify_record(control_row(matrix), t(2), LINUX, PROBES_OK), reports / "sessions")
+    out = report(matrix, reports)
+    assert out.data["rejected"] == [] and out.data["record_count"] == 1
+
+
 @pytest.mark.parametrize(
     ("started", "finished", "reason"),
     [
@@ -354,6 +451,44 @@ def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
         (t(2), "9999-12-31T00:00:00+00:00", "finished 9999-12-31 00:00 UTC: later than now and a day"),
     ],
 )
+def test_a_record_dated_out_of_range_is_rejected(matrix, reports, started, finished, reason):
+    """The issue's 9999-12-31 record: it no longer pins the row's cells over the honest later
+    run, nor shows in the "changed" list; the honest run decides."""
+    forged = verify_record(plugin_row(matrix), started, MAC_15, import_fails())
+    if finished:
+        forged["finished"] = finished
+    forged_path = write_record(forged, reports / "sessions")
+    write_record(verify_record(plugin_row(matrix), t(20), MAC_15, PROBES_OK), reports / "sessions")
+    out = report(matrix, reports)
+    assert rejected(out) == {f"sessions/{forged_path.name}": reason}
+    assert out.data["changes"] == [] and out.data["record_count"] == 1
+    row = out.row(0, "3.10", "2.17.0", "1.1.0")
+    assert row["values"]["import"]["state"] == "ok"
+
+
+def test_duplicate_keys_are_rejected(matrix, reports):
+    """The issue's record: a head that says fail, a body that says ok, in one file."""
+    path = write_record(verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK), reports / "sessions")
+    text = path.read_text()
+    assert text.count('\n "verdict": "ok"') == 1
+    text = text.replace('\n "verdict": "ok"', '\n "verdict": "fail"')
+    path.write_text(text[: text.rindex("}")] + ', "verdict": "ok"}\n')
+    out = report(matrix, reports)
+    assert rejected(out) == {f"sessions/{path.name}": "key 'verdict' given twice in one object"}
+    assert out.data["record_count"] == 0
+
+
+def test_a_number_that_is_not_finite_is_not_read(matrix, reports):
+    """msgspec, which decodes records, refuses a number out of range itself (so did main)."""
+    path = write_record(verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK), reports / "sessions")
+    text = path.read_text()
+    path.write_text(text.replace('"seconds": 8.1', '"seconds": 1e400', 1))
+    out = report(matrix, reports)
+    [skipped] = out.data["skipped"]
+    assert skipped["name"] == f"sessions/{path.name}" and "Number out of range" in skipped["reason"]
+    assert out.data["record_count"] == 0
+
+
 # 4. Configuration that cannot produce a wrong verdict
 
 
@@ -463,6 +598,66 @@ def test_a_huge_matrix_is_not_read(tmp_path):
         handle.truncate(64 << 20)  # sparse: 64 MB that take no disk
     with pytest.raises(MatrixError, match=r"m\.toml: larger than 1 MiB: not read$"):
         load_matrix(path)
+
+
+def test_a_record_nested_deep_is_skipped_and_the_report_written(matrix, reports):
+    """The issue's record nested 1,000 deep (4 KB): a RecursionError and no report."""
+    sessions = reports / "sessions"
+    sessions.mkdir(parents=True)
+    (sessions / "deep.json").write_text(
+        '{"schema": 2, "kind": "verify", "x": ' + "[" * 1000 + "]" * 1000 + "}"
+    )
+    (sessions / "deep-head.json").write_text("[" * 5000 + "]" * 5000)
+    write_record(verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK), sessions)
+    write_reports(matrix, reports)  # not the tests' ``report``: its own json.loads would recurse
+    data = json.loads((reports / "compatibility.json").read_text())
+    skipped = {item["name"]: item["reason"] for item in data["skipped"]}
+    assert skipped == {
+        "sessions/deep.json": "nested deeper than 64 levels: not read",
+        "sessions/deep-head.json": "nested deeper than 64 levels: not read",
+    }
+    assert data["record_count"] == 1
+
+
+def test_a_sessions_folder_that_is_a_link_is_refused_and_said(tmp_path, matrix, reports, monkeypatch):
+    """The issue's ``sessions/`` link: abi wrote through it, the report read 0 records and said
+    nothing. Now every session refuses it at start, and the report lists it."""
+    elsewhere = tmp_path / "elsewhere"
+    write_record(verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK), elsewhere)
+    reports.mkdir()
+    (reports / "sessions").symlink_to(elsewhere)
+    monkeypatch.setenv("TFCOMPAT_REPORTS", str(reports))
+    assert config.check_folders() == [
+        f"the records folder {reports / 'sessions'} is a link: records are neither written nor read "
+        "through it; make it a folder, or set TFCOMPAT_REPORTS to a folder you can write to"
+    ]
+    out = report(matrix, reports)
+    assert {item["name"]: item["reason"] for item in out.data["skipped"]} == {
+        "sessions": "a link to a folder: not followed"
+    }
+
+
+def test_map_checks_the_reports_folder_before_any_work(tmp_path):
+    """``TFCOMPAT_REPORTS`` naming a file: the map ends at once with one line, before it asks
+    the index anything (which is unreachable here, and would be the first thing said)."""
+    afile = tmp_path / "reports"
+    afile.write_text("not a folder")
+    env = {
+        **os.environ,
+        "TFCOMPAT_REPORTS": str(afile),
+        "TFCOMPAT_EXPECTED": str(ROOT / "expected.toml"),
+        "TFCOMPAT_INDEX_URL": "http://127.0.0.1:9/simple/",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "map"],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert (
+        f"Session map aborted: the reports folder {afile} is a file, not a folder: set TFCOMPAT_REPORTS "
+        "to a folder you can write to." in done.stderr
+    )
+    assert "Traceback" not in done.stderr and "127.0.0.1:9" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
 from tfcompat.core.record import InstallCommand, Record
+from tfcompat.report.text import clean
 
 #: From 2.13 ``tensorflow`` is the name to install on macOS (a stub for ``tensorflow-macos`` up to 2.15).
 FIRST_TENSORFLOW_ON_MACOS = Version("2.13")
@@ -81,4 +82,7 @@ def lock_text(record: Record, *, name: str, machine: str) -> str | None:
     ]
     if not hashed:
         header.append("# no hashes: the record lists versions only")
-    return "\n".join([*(line.replace("\n", " ") for line in header), *sorted(packages, key=str.lower)]) + "\n"
+    # Each comment stays one line for every reader: pip splits a requirements file where
+    # ``str.splitlines`` does (U+2028, NEL, \v, ...), and text after a break would be an option.
+    comments = [" ".join(clean(line).splitlines()) for line in header]
+    return "\n".join([*comments, *sorted(packages, key=str.lower)]) + "\n"
