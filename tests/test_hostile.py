@@ -356,6 +356,19 @@ def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
     )
 
 
+def test_a_file_url_in_an_index_answer_is_refused_before_it_is_read(index):
+    """The issue's ``file:///etc/os-release``: never opened, so its sha256 is never printed."""
+    answer(index, "tensorflow-metal", [metal_entry(url="file:///etc/os-release")])
+    with pytest.raises(claims.TfcompatError) as raised:
+        claims.newest_table()
+    message = str(raised.value)
+    assert message == (
+        f"{index.root}/simple/tensorflow-metal/: corrupt index answer: files[0]: 'file:///etc/os-release' "
+        "is neither https nor on the index's own host"
+    )
+    assert hashlib.sha256(Path("/etc/os-release").read_bytes()).hexdigest() not in message
+
+
 @pytest.mark.parametrize(
     ("url", "allowed"),
     [
@@ -369,6 +382,16 @@ def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
         ("data:,hello", False),
     ],
 )
+def test_index_urls_are_https_or_the_configured_index(index, url, allowed):
+    answer(index, "tensorflow-metal", [metal_entry(url=url.format(root=index.root))])
+    if allowed:
+        [[wheel]] = pypi.macos_wheels("tensorflow-metal").values()
+        assert wheel.url.startswith(("https://", index.root))
+    else:
+        with pytest.raises(pypi.IndexAnswerError, match="is neither https nor on the index's own host"):
+            pypi.macos_wheels("tensorflow-metal")
+
+
 # 3. A record is checked against itself before it is believed
 
 
@@ -664,7 +687,8 @@ def test_map_checks_the_reports_folder_before_any_work(tmp_path):
     ("files_list", "why"),
     [
         ([1, "x", None], "files[0]: not a file entry"),
-        ([metal_entry(size=1e400)], "files[0]: 'size' is not a size in bytes"),
+        ([metal_entry(size=1e400)], "1e400 is not a finite number"),
+        ([metal_entry(size=1.5)], "files[0]: 'size' is not a size in bytes"),
         ([metal_entry(size=-1)], "files[0]: 'size' is not a size in bytes"),
         ([metal_entry(size=True)], "files[0]: 'size' is not a size in bytes"),
         ([metal_entry(hashes={"sha256": "x"})], "files[0]: 'hashes' has no sha256 of 64 hex digits"),
@@ -674,8 +698,28 @@ def test_map_checks_the_reports_folder_before_any_work(tmp_path):
         ([metal_entry(filename="../tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl")],
          "files[0]: 'filename' is not a file name of at most 255 characters"),
         ([metal_entry(**{"upload-time": 5})], "files[0]: 'upload-time' is not a time"),
+        ([metal_entry(), metal_entry(url=5)], "files[1]: 'url' is not a URL of at most 4096 characters"),
+        ([metal_entry(yanked=[1])], "files[0]: 'yanked' is neither true, false nor a reason"),
     ],
 )  # fmt: skip
+def test_an_index_answer_out_of_bounds_is_one_line(index, tmp_path, files_list, why):
+    """The issue's ``files`` of ``1, "x", null`` (AttributeError in the map) and size ``1e400``
+    (OverflowError), and variants: one line naming the URL, for claims and for the map."""
+    answer(
+        index,
+        "tensorflow-metal",
+        files_list,
+        raw=json.dumps({"files": files_list}).replace("Infinity", "1e400").encode(),
+    )
+    url = f"{index.root}/simple/tensorflow-metal/"
+    with pytest.raises(pypi.IndexAnswerError) as raised:
+        pypi.macos_wheels("tensorflow-metal")
+    assert str(raised.value) == f"{url}: corrupt index answer: {why}"
+    with pytest.raises(pairmap.MapError) as raised:
+        pairmap.index_wheels("tensorflow-metal", root=tmp_path / "cache", log=print, unreachable=[])
+    assert str(raised.value).startswith(f"{url}: corrupt index answer: {why}; no earlier answer is cached")
+
+
 @pytest.mark.parametrize(
     ("raw", "why"),
     [
@@ -683,6 +727,38 @@ def test_map_checks_the_reports_folder_before_any_work(tmp_path):
         (b'{"files": [], "files": []}', "key 'files' given twice in one object"),
     ],
 )
+def test_an_index_answer_that_is_not_plain_json_is_one_line(index, raw, why):
+    answer(index, "tensorflow-metal", [], raw=raw)
+    with pytest.raises(pypi.IndexAnswerError) as raised:
+        pypi.macos_wheels("tensorflow-metal")
+    assert str(raised.value) == f"{index.root}/simple/tensorflow-metal/: corrupt index answer: {why}"
+
+
+def test_the_recorded_real_index_answers_pass_the_checks(index):
+    """PyPI's own answers for the three projects the suite reads (recorded in tests/data) are
+    accepted whole: the checks refuse the hostile, not the real."""
+    for name in ("tensorflow", "tensorflow-metal"):
+        answer(index, name, [], raw=(ROOT / "tests" / "data" / f"simple-{name}.json").read_bytes())
+        assert pypi.macos_wheels(name)
+
+
+def test_a_separator_line_of_a_megabyte_is_read_in_linear_time():
+    """The issue's quadratic regex: 60 kB took 7.6 s, so this 1 MB line took about half an hour."""
+    text = "| TensorFlow | tensorflow-metal |\n|-|" + " " * 1_000_000 + "x\n| v2.18 | v1.1.0 |\n"
+    with pytest.raises(claims.ClaimsError, match="the compatibility table has no separator line"):
+        claims.parse_table(text, wheel="1.2.0")
+    good = "| TensorFlow | tensorflow-metal |\n| :--- | ---: |\n| v2.14 - v2.18 | v1.1.0 |\n"
+    assert claims.parse_table(good, wheel="1.2.0").rows[0].last == (2, 18)
+
+
+def test_a_table_cell_of_5000_digits_is_one_line():
+    text = "| TensorFlow | tensorflow-metal |\n|---|---|\n| v2." + "9" * 5000 + " | v1.1.0 |\n"
+    with pytest.raises(
+        claims.ClaimsError, match=r"^tensorflow-metal 1\.2\.0: unexpected table row '\| v2\.9999"
+    ):
+        claims.parse_table(text, wheel="1.2.0")
+
+
 # 6. Caches that prove their content, not just their checksum
 
 

@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 
+from tfcompat.core.bounded import json_value
 from tfcompat.index import pypi, rangefile
 
 _JSON = "application/vnd.pypi.simple.v1+json"
@@ -103,8 +104,11 @@ class IndexSnapshot:
         if status != 200:
             return status, kind, body
         try:
-            answer = json.loads(body)
-            for entry in answer.get("files", []):
+            answer = json_value(body, what="")
+            problem = pypi.answer_problem(answer, index)
+            if problem:
+                raise ValueError(problem)
+            for entry in answer["files"]:
                 url = urllib.parse.urlsplit(urllib.parse.urljoin(index, entry["url"]))
                 if url.netloc == _PYPI_FILES and entry["filename"].endswith(".whl"):
                     # PyPI serves every wheel's metadata (PEP 658, backfilled); a proxy that

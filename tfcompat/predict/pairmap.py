@@ -258,7 +258,9 @@ def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreacha
     try:
         answer = pypi.index_answer(name)
     except pypi.IndexAnswerError as exc:
-        answer = cache.load_json(cached, question, valid=_valid_index_answer)
+        answer = cache.load_json(
+            cached, question, valid=lambda value: pypi.answer_problem(value, question["index_url"]) is None
+        )
         if answer is None:
             raise MapError(
                 f"{exc}; no earlier answer is cached: connect to the index and rerun", no_verdict=True
@@ -274,17 +276,6 @@ def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreacha
 def index_cache(name: str, root: Path) -> Path:
     """Where the last answer of the index in use for ``name`` is kept (by the index's URL)."""
     return cache.entry_path(root / "map" / "index" / "v2", {"index_url": pypi.project_url(name)})
-
-
-def _valid_index_answer(value) -> bool:
-    """A PEP 691 project page: the files, each named, with its hashes."""
-    files = value.get("files") if isinstance(value, dict) else None
-    return isinstance(files, list) and all(
-        isinstance(entry, dict)
-        and isinstance(entry.get("filename"), str)
-        and isinstance(entry.get("hashes"), dict)
-        for entry in files
-    )
 
 
 def _only(found: list[MapRelease], wanted: list[str], what: str) -> list[MapRelease]:
