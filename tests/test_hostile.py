@@ -21,10 +21,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
-import msgspec
 import pytest
 from report_helpers import report
 from report_records import (
@@ -38,7 +38,7 @@ from report_records import (
     verify_record,
 )
 
-from conftest import ROOT
+from conftest import PYTHON, ROOT
 from tfcompat.abi import macwheels
 from tfcompat.core import cache, config, files
 from tfcompat.core.matrix import MatrixError, Row, load_matrix, parse_matrix
@@ -49,6 +49,7 @@ from tfcompat.predict import pairmap
 from tfcompat.report import write_reports
 from tfcompat.resolve import macresolve
 from tfcompat.upkeep import claims
+from tfcompat.verify import provision
 from tfcompat.verify.runner import ProbeRun
 
 MATRIX = """[defaults]
@@ -762,6 +763,13 @@ def test_a_table_cell_of_5000_digits_is_one_line():
 # 6. Caches that prove their content, not just their checksum
 
 
+def forge(path: Path, change) -> None:
+    """Rewrite a cache entry's answer with ``change``, under a valid checksum: what anyone who
+    can write the cache can do."""
+    header, _, payload = path.read_bytes().partition(b"\n")
+    cache.store_json(path, json.loads(header)["key"], change(json.loads(payload)))
+
+
 def forged_ref(version_named: str, version_inside: str) -> dict:
     filename = f"tensorflow-{version_inside}-cp310-cp310-macosx_12_0_arm64.whl"
     return {
@@ -774,6 +782,20 @@ def forged_ref(version_named: str, version_inside: str) -> dict:
     }
 
 
+@pytest.mark.network
+def test_a_resolution_naming_another_releases_wheel_is_removed_and_recomputed(tmp_path, caplog):
+    """The issue's forged entry: a valid checksum over the 2.17.0 wheel named as 2.18.0. It no
+    longer answers for 2.18.0: removed with one line, and asked of uv again."""
+    root = tmp_path / "abi"
+    path = macwheels._ref_path("tensorflow", "2.18.0", "3.10", root)
+    cache.store_json(
+        path, macwheels._ref_question("tensorflow", "2.18.0", "3.10"), forged_ref("2.18.0", "2.17.0")
+    )
+    [ref] = macwheels.resolve([("tensorflow", "2.18.0")], python="3.10", root=root)
+    assert ref.filename.startswith("tensorflow-2.18.0-") and ref.sha256 != "ab" * 32
+    assert f"cache: {path}: its content does not answer its question" in caplog.text
+
+
 @pytest.mark.parametrize(
     "field",
     [
@@ -783,6 +805,24 @@ def forged_ref(version_named: str, version_inside: str) -> dict:
         {"filename": "tensorflow-2.18.0-cp310-cp310-macosx_12_0_arm64.zip"},
     ],
 )
+def test_a_cached_wheel_reference_that_is_not_one_is_not_used(tmp_path, field, monkeypatch):
+    """Variants of the forged entry, each with a valid checksum: none is returned. (uv is made
+    unreachable here, so the recomputation it would start ends in one line instead.)"""
+    monkeypatch.setenv("UV_INDEX_URL", "http://127.0.0.1:9/simple/")
+    monkeypatch.setenv("UV_NO_CACHE", "1")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    root = tmp_path / "abi"
+    path = macwheels._ref_path("tensorflow", "2.18.0", "3.10", root)
+    cache.store_json(
+        path,
+        macwheels._ref_question("tensorflow", "2.18.0", "3.10"),
+        {**forged_ref("2.18.0", "2.18.0"), **field},
+    )
+    with pytest.raises(WheelError):
+        macwheels.resolve([("tensorflow", "2.18.0")], python="3.10", root=root)
+    assert not path.exists()
+
+
 def wheel_bytes(name: str, version_inside: str) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -793,3 +833,108 @@ def wheel_bytes(name: str, version_inside: str) -> bytes:
     return out.getvalue()
 
 
+def test_a_wheel_whose_metadata_names_another_release_is_refused(tmp_path, index):
+    """A wheel renamed to another release (its METADATA says 1.0.0, its name 1.1.0): refused
+    when it is read, and its cached facts are not taken for the release it is not."""
+    data = wheel_bytes("tensorflow-metal", "1.0.0")
+    filename = "tensorflow_metal-1.1.0-cp310-cp310-macosx_12_0_arm64.whl"
+    index.RequestHandlerClass.files[filename] = data
+    ref = WheelRef(
+        "tensorflow-metal", "1.1.0", filename, f"{index.root}/files/{filename}", hashlib.sha256(data).hexdigest(), len(data)
+    )  # fmt: skip
+    root = tmp_path / "abi"
+    with pytest.raises(WheelError) as raised:
+        macwheels.facts(ref, root=root)
+    assert (
+        str(raised.value)
+        == f"{filename}: its METADATA says tensorflow-metal 1.0.0, not tensorflow-metal 1.1.0"
+    )
+    # The same bytes read as what they are (1.0.0) are cached; asked as 1.1.0, they are not taken.
+    honest = WheelRef(
+        "tensorflow-metal", "1.0.0", filename.replace("1.1.0", "1.0.0"), ref.url, ref.sha256, ref.size
+    )
+    macwheels.facts(honest, root=root).close()
+    with pytest.raises(
+        WheelError, match="its METADATA says tensorflow-metal 1.0.0, not tensorflow-metal 1.1.0"
+    ):
+        macwheels.facts(ref, root=root)
+
+
+@pytest.mark.network
+def test_a_cached_resolution_of_wrong_types_or_releases_is_recomputed(tmp_path, caplog):
+    """Forged macOS resolutions with valid checksums: a pin of the wrong type (a TypeError later,
+    on main), and sets whose tensorflow is another release than the one asked for."""
+    reqs = ["tensorflow==2.17.0", "tensorflow-metal==1.1.0"]
+    date = "2024-07-12T00:00:00Z"
+    honest = macresolve.resolve(reqs, python="3.10", exclude_newer=date, cache_dir=tmp_path)
+    [path] = (tmp_path / "macresolve" / "v1" / "asof").iterdir()
+
+    def tensorflow(**fields):
+        return lambda answer: {
+            "pins": [{**pin, **fields} if pin["name"] == "tensorflow" else pin for pin in answer["pins"]]
+        }
+
+    forgeries = [
+        lambda answer: {"pins": [{**pin, "size": "1 GB"} for pin in answer["pins"]]},
+        lambda answer: {"pins": [{**pin, "uploaded": 5} for pin in answer["pins"]]},
+        tensorflow(version="2.16.1"),
+        tensorflow(version="2.16.1", filename="tensorflow-2.16.1-cp310-cp310-macosx_12_0_arm64.whl"),
+        lambda answer: {"pins": [pin for pin in answer["pins"] if pin["name"] != "tensorflow"]},
+    ]
+    for change in forgeries:
+        forge(path, change)
+        assert macresolve.resolve(reqs, python="3.10", exclude_newer=date, cache_dir=tmp_path) == honest
+    assert caplog.text.count("its content does not answer its question") == len(forgeries)
+
+
+@pytest.mark.network
+def test_a_cached_verify_resolution_of_another_release_is_recomputed(tmp_path, monkeypatch, caplog):
+    """The resolution verify installs from (this machine's, binary wheels only), forged the
+    same ways: each is removed and asked of uv again."""
+    monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
+    interpreter, version = provision.find_interpreter(PYTHON, deadline=time.monotonic() + 60)
+    requirements = ["tensorflow-cpu==2.17.0"]
+
+    def resolve():
+        deadline = time.monotonic() + 300
+        date = provision.release_date(requirements, interpreter, version, deadline=deadline)
+        return provision.resolve(requirements, (), interpreter, version, date, deadline=deadline)
+
+    honest = resolve()
+    [path] = (tmp_path / "cache" / "resolve").iterdir()
+    other = "tensorflow_cpu-2.16.1-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    forgeries = [
+        lambda answer: {**answer, "later": 5},
+        lambda answer: {**answer, "pins": [{**pin, "version": "2.16.1"} if "tensorflow" in pin["name"] else pin for pin in answer["pins"]]},
+        lambda answer: {**answer, "pins": [{**pin, "version": "2.16.1", "filename": other} if pin["name"] == "tensorflow-cpu" else pin for pin in answer["pins"]]},
+    ]  # fmt: skip
+    for change in forgeries:
+        forge(path, change)
+        assert resolve().pins == honest.pins
+    assert caplog.text.count("its content does not answer its question") == len(forgeries)
+
+
+def test_a_cached_preflight_of_another_release_is_not_the_pairs(tmp_path, caplog):
+    """The map's preflight of tf 2.18.0 + 1.1.0, cached with a valid checksum, whose set holds
+    tensorflow 2.17.0: not taken for the pair (it would say the pair installs as that set)."""
+    from datetime import UTC, datetime
+
+    def release(name: str, version: str) -> pairmap.MapRelease:
+        filename = f"{name.replace('-', '_')}-{version}-cp310-cp310-macosx_12_0_arm64.whl"
+        wheel = pairmap.IndexWheel(
+            name, version, filename, f"https://files.pythonhosted.org/{filename}", "ab" * 32, 1,
+            uploaded=datetime(2024, 10, 1, tzinfo=UTC), python="3.10", macos="12.0",
+        )  # fmt: skip
+        return pairmap.MapRelease(version, {"3.10": wheel}, {"3.10": wheel})
+
+    tf, metal = release("tensorflow", "2.18.0"), release("tensorflow-metal", "1.1.0")
+    path, question = pairmap._preflight_entry(tf, metal, "3.10", tmp_path)
+    answer = {"status": "installs", "exclude_newer": "2024-10-02T00:00:00Z", "missing": [], "sdists": []}
+    honest = {**answer, "packages": ["numpy==2.0.2", "tensorflow==2.18.0", "tensorflow-metal==1.1.0"]}
+    cache.store_json(path, question, honest)
+    assert pairmap._cached_preflight(tf, metal, "3.10", tmp_path) == honest
+    cache.store_json(
+        path, question, {**answer, "packages": ["tensorflow==2.17.0", "tensorflow-metal==1.1.0"]}
+    )
+    assert pairmap._cached_preflight(tf, metal, "3.10", tmp_path) is None and not path.exists()
+    assert "its content does not answer its question" in caplog.text

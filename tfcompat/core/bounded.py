@@ -1,4 +1,4 @@
-"""Reading what tfcompat did not write: files, JSON and version strings, within bounds.
+"""Reading what tfcompat did not write, within bounds: files and JSON.
 
 Everything read from outside (the matrix, records, cache entries, index answers) is untrusted:
 another user's folder, a mirror, a hand edit, a file swapped for a device. So every read here is
@@ -7,9 +7,11 @@ another user's folder, a mirror, a hand edit, a file swapped for a device. So ev
   read; a device such as ``/dev/zero`` is refused before a byte is read) and up to a size cap;
 - JSON nested at most ``MAX_DEPTH`` deep (checked by a linear scan before anything recursive
   parses it), with no key given twice in one object (a reader and a writer that keep different
-  copies of a key would each believe another record) and only finite numbers;
-- a version string no longer than ``MAX_VERSION_TEXT`` before ``packaging`` parses it (a version
-  of 5,000 digits ends in Python's integer-conversion limit, a ValueError, not InvalidVersion).
+  copies of a key would each believe another record) and only finite numbers.
+
+Version strings are bounded where they are read (the matrix, file names of at most 255
+characters): a version of 5,000 digits ends in Python's integer-conversion limit, a ValueError
+``packaging`` does not turn into InvalidVersion.
 
 A problem is ``BoundsError``: one line that names what was read and why it was refused.
 """
@@ -23,15 +25,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from tfcompat.core.errors import TfcompatError
 
-#: How deep JSON from outside may nest. Records nest 6 levels, index answers 4, cache entries 5.
+#: How deep JSON from outside may nest: records, index answers and cache entries nest less than 10.
 MAX_DEPTH = 64
-#: The longest version string parsed: ``2.16.0rc0`` has 9 characters, PEP 440's longest real
-#: releases (``1!2.3.4.5.post6.dev7+local``) fewer than 40.
-MAX_VERSION_TEXT = 64
 #: Braces become brackets, and everything but brackets goes: nesting is all that is left.
 _SQUARE = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
@@ -40,6 +37,10 @@ _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 class BoundsError(TfcompatError, ValueError):
     """Data from outside that is out of bounds; the message is one line naming it. A
     ``ValueError`` too: callers that refuse any bad value refuse this one."""
+
+
+class TooLarge(BoundsError):
+    """A regular file larger than its cap: not read."""
 
 
 def read_file(path: Path, *, limit: int, what: str = "") -> bytes:
@@ -60,7 +61,7 @@ def read_file(path: Path, *, limit: int, what: str = "") -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise BoundsError(f"{name}: not a regular file (a FIFO, device or folder): not read")
         if info.st_size > limit:
-            raise BoundsError(f"{name}: larger than {_size(limit)}: not read")
+            raise TooLarge(f"{name}: larger than {_size(limit)}: not read")
         data = os.read(fd, info.st_size + 1)
         while len(data) <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - len(data)))):
             data += chunk  # the file grew while it was read, or its size was not real
@@ -69,7 +70,7 @@ def read_file(path: Path, *, limit: int, what: str = "") -> bytes:
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise BoundsError(f"{name}: larger than {_size(limit)}: not read")
+        raise TooLarge(f"{name}: larger than {_size(limit)}: not read")
     return data
 
 
@@ -107,18 +108,6 @@ def json_value(data: bytes | str, *, what: str, depth: int = MAX_DEPTH) -> Any:
         raise BoundsError(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits
         raise BoundsError(f"{what}: not valid JSON ({_one_line(exc)})") from None
-
-
-def version(text: object, *, what: str) -> Version:
-    """``text`` parsed as a PEP 440 version once it is known to be a short string; ``BoundsError``
-    (one line) for anything else."""
-    if not isinstance(text, str) or len(text) > MAX_VERSION_TEXT:
-        shown = text[:20] + "..." if isinstance(text, str) else repr(text)[:40]
-        raise BoundsError(f"{what}: {shown!s} is not a version of at most {MAX_VERSION_TEXT} characters")
-    try:
-        return Version(text)
-    except InvalidVersion:
-        raise BoundsError(f"{what}: {text!r} is not a valid version") from None
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from tfcompat.abi import check, dyld, frameworks, macho, macwheels
@@ -570,14 +570,26 @@ def _cached_preflight(tf: MapRelease, metal: MapRelease, python: str, root: Path
     """The cached answer, if its entry proves it answers this question and has the answer's
     shape; else None (a damaged entry is removed, with one line, and computed again)."""
     path, question = _preflight_entry(tf, metal, python, root)
-    return cache.load_json(path, question, valid=_valid_preflight)
+    return cache.load_json(
+        path, question, valid=lambda value: _valid_preflight(value, question["requirements"])
+    )
 
 
-def _valid_preflight(value) -> bool:
+def _valid_preflight(value, requirements: list[str]) -> bool:
+    """An answer (installs, or not installable), and one that installs holds the pair asked
+    about: a set of another TensorFlow release is not this pair's."""
     try:
-        return msgspec.convert(value, Preflight).status in ("installs", "not_installable")
+        answer = msgspec.convert(value, Preflight)
     except msgspec.ValidationError:
         return False
+    if answer.status == "installs":
+        return set(requirements) <= {_canonical_pin(package) for package in answer.packages}
+    return answer.status == "not_installable"
+
+
+def _canonical_pin(package: str) -> str:
+    name, _, version = package.partition("==")
+    return f"{canonicalize_name(name)}=={version}"
 
 
 def _no_verdict(cells: list[dict], unanswered: list[str] = ()) -> str | None:
