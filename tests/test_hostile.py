@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ from report_records import (
     PACKAGES,
     PROBES_OK,
     abi_record,
+    map_record,
     verify_record,
 )
 
@@ -256,6 +258,23 @@ def test_a_lock_file_from_a_hostile_record_is_comments_and_pins_only(hostile_loc
     assert not set(text) & set(LINE_BREAKS + INVISIBLE)
 
 
+def test_a_lock_file_comment_is_one_line_whatever_it_is_given(matrix):
+    """``lock_text`` makes every comment one line itself, whatever text its caller passes."""
+    from tfcompat.report.install import lock_text
+
+    record = msgspec_record(verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK))
+    text = lock_text(record, name="a\u2028-r HOSTILE", machine=hostile_chip())
+    assert all(line.startswith("#") or PIN.fullmatch(line) for line in text.splitlines())
+
+
+def msgspec_record(data: dict):
+    import msgspec
+
+    from tfcompat.core.record import Record
+
+    return msgspec.convert(data, Record)
+
+
 def test_pip_and_uv_see_no_option_in_a_lock_from_a_hostile_record(tmp_path, hostile_lock):
     """Real pip (from a seeded venv) and real uv read the lock offline: each gets as far as the
     first pin (no index to find it in) and neither mentions a hostile option."""
@@ -411,12 +430,21 @@ def test_a_verdict_that_does_not_follow_from_the_probes_is_rejected(matrix, repo
     assert "Records rejected" in out.markdown and "Records rejected" in out.html
 
 
-def test_a_probe_that_says_ok_while_it_timed_out_is_rejected(matrix, reports):
+@pytest.mark.parametrize(
+    ("field", "value", "but"),
+    [
+        ("timed_out", True, "timed out"),
+        ("signal", "SIGSEGV", "ended by signal SIGSEGV"),
+        ("returncode", -11, "exited with code -11"),
+        ("signature", "signal 11 (SIGSEGV)", "has a failure signature"),
+    ],
+)
+def test_a_probe_that_says_ok_while_it_did_not_pass_is_rejected(matrix, reports, field, value, but):
     record = verify_record(plugin_row(matrix), t(2), MAC_15, PROBES_OK)
-    record["probes"]["import"]["timed_out"] = True
+    record["probes"]["import"][field] = value
     path = write_record(record, reports / "sessions")
     out = report(matrix, reports)
-    assert rejected(out) == {f"sessions/{path.name}": "probe 'import' says 'ok' but timed out"}
+    assert rejected(out) == {f"sessions/{path.name}": f"probe 'import' says 'ok' but {but}"}
 
 
 def test_an_abi_verdict_must_be_the_predictions(matrix, reports):
@@ -427,6 +455,16 @@ def test_an_abi_verdict_must_be_the_predictions(matrix, reports):
     assert rejected(out) == {
         f"sessions/{path.name}": "its verdict 'ok' does not follow from its prediction: it says 'fail'"
     }
+
+
+def test_a_map_verdict_must_be_its_gaps(matrix, reports):
+    """A map record that says ok while it says which part has no answer: rejected."""
+    record = map_record(t(1))
+    record["map"]["error"] = "3 predictions, preflights, hazards or install commands without an answer"
+    path = write_record(record, reports)
+    out = report(matrix, reports)
+    assert rejected(out) == {path.name: "its verdict 'ok' does not follow from its map: it says 'error'"}
+    assert out.data["record_count"] == 0
 
 
 @pytest.mark.parametrize(
@@ -457,6 +495,23 @@ def test_gpu_evidence_needs_a_mac_with_an_apple_gpu(matrix, reports, host, verdi
     assert rejected(out) == {f"sessions/{path.name}": reason}
     for cell in out.data["evidence"]:
         assert cell["level"] not in ("verified-gpu", "verified-virtual", "verified-short")
+
+
+def test_a_record_whose_head_is_not_believed_is_rejected_even_when_not_shown(matrix, reports):
+    """Only the newest records of a row are loaded whole; one whose head alone is out of bounds
+    (a tensorflow-metal row on Linux, dated before tfcompat) is rejected all the same: listed,
+    and not counted."""
+    sessions = reports / "sessions"
+    for day in (20, 21):
+        write_record(verify_record(plugin_row(matrix), t(day), MAC_15, PROBES_OK), sessions)
+    old = write_record(
+        verify_record(plugin_row(matrix), "2026-01-05T10:00:00+00:00", MAC_15, PROBES_OK), sessions
+    )
+    out = report(matrix, reports)
+    assert rejected(out) == {
+        f"sessions/{old.name}": "started 2026-01-05 10:00 UTC: before tfcompat's first release"
+    }
+    assert out.data["record_count"] == 2
 
 
 def test_tensorflow_alone_on_linux_is_believed(matrix, reports):
@@ -606,14 +661,31 @@ def test_a_matrix_out_of_bounds_is_one_line(tmp_path, text, line):
     assert "\n" not in str(raised.value)
 
 
+def confined(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a Python of its own with 2 GB of address space and 120 s: code that reads
+    a device or a FIFO must not take the machine with it when it is wrong (it did, on main)."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=limit, check=False
+    )  # fmt: skip
+
+
 def test_a_matrix_that_is_a_fifo_or_a_device_is_one_line_without_reading_it(tmp_path):
     """The issue's FIFO hung ``nox -l``; /dev/zero and /dev/full read until memory ran out."""
     fifo = tmp_path / "fifo.toml"
     os.mkfifo(fifo)
     for path in (fifo, Path("/dev/zero"), Path("/dev/full"), tmp_path):
-        with pytest.raises(MatrixError) as raised:
-            load_matrix(path)
-        assert str(raised.value) == f"{path}: not a regular file (a FIFO, device or folder): not read"
+        done = confined(
+            "from pathlib import Path\nfrom tfcompat.core.matrix import MatrixError, load_matrix\n"
+            f"try:\n    load_matrix(Path({str(path)!r}))\nexcept MatrixError as exc:\n    print(exc)\n"
+        )
+        assert done.stdout == f"{path}: not a regular file (a FIFO, device or folder): not read\n", (
+            done.stderr
+        )
 
 
 def test_a_huge_matrix_is_not_read(tmp_path):
@@ -735,6 +807,34 @@ def test_an_index_answer_that_is_not_plain_json_is_one_line(index, raw, why):
     assert str(raised.value) == f"{index.root}/simple/tensorflow-metal/: corrupt index answer: {why}"
 
 
+def test_an_index_answer_over_its_cap_is_one_line(index, monkeypatch):
+    monkeypatch.setattr(pypi, "MAX_ANSWER_BYTES", 1 << 20)
+    answer(index, "tensorflow-metal", [metal_entry()] * 5000)  # 1.7 MB
+    with pytest.raises(pypi.IndexAnswerError) as raised:
+        pypi.macos_wheels("tensorflow-metal")
+    assert (
+        str(raised.value) == f"{index.root}/simple/tensorflow-metal/: corrupt index answer: larger than 1 MiB"
+    )
+
+
+def test_the_maps_index_snapshot_serves_no_hostile_answer(index):
+    """The local index uv resolves the map's preflights through: a hostile answer is a 502 (uv
+    says the index failed: no verdict), never a page whose file URL uv would follow."""
+    import urllib.error
+    import urllib.request
+
+    from tfcompat.index.snapshot import IndexSnapshot
+
+    answer(index, "tensorflow-metal", [metal_entry(url="file:///etc/os-release")])
+    answer(index, "tensorflow", [metal_entry()])
+    with IndexSnapshot() as url:
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(f"{url}tensorflow-metal/", timeout=30)
+        assert raised.value.code == 502 and b"is neither https" in raised.value.read()
+        with urllib.request.urlopen(f"{url}tensorflow/", timeout=30) as served:
+            assert json.loads(served.read())["files"][0]["url"].startswith(url.removesuffix("simple/"))
+
+
 def test_the_recorded_real_index_answers_pass_the_checks(index):
     """PyPI's own answers for the three projects the suite reads (recorded in tests/data) are
     accepted whole: the checks refuse the hostile, not the real."""
@@ -748,8 +848,30 @@ def test_a_separator_line_of_a_megabyte_is_read_in_linear_time():
     text = "| TensorFlow | tensorflow-metal |\n|-|" + " " * 1_000_000 + "x\n| v2.18 | v1.1.0 |\n"
     with pytest.raises(claims.ClaimsError, match="the compatibility table has no separator line"):
         claims.parse_table(text, wheel="1.2.0")
+    for separator in ("| x | --- |", "| --- | x |", "| --- |  --- x"):
+        with pytest.raises(claims.ClaimsError, match="the compatibility table has no separator line"):
+            claims.parse_table(
+                f"| TensorFlow | tensorflow-metal |\n{separator}\n| v2.18 | v1.1.0 |\n", wheel="1.2.0"
+            )
     good = "| TensorFlow | tensorflow-metal |\n| :--- | ---: |\n| v2.14 - v2.18 | v1.1.0 |\n"
     assert claims.parse_table(good, wheel="1.2.0").rows[0].last == (2, 18)
+
+
+def test_a_metadata_over_its_cap_is_one_line(index):
+    """tensorflow-metal's METADATA, read from its wheel for the table: at most 1 MiB."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "tensorflow_metal-1.2.0.dist-info/METADATA", "Name: tensorflow-metal\n" + " " * (2 << 20)
+        )
+    data = out.getvalue()
+    filename = "tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl"
+    index.RequestHandlerClass.files[filename] = data
+    sha = hashlib.sha256(data).hexdigest()
+    answer(index, "tensorflow-metal", [metal_entry(url=f"/files/{filename}", hashes={"sha256": sha})])
+    with pytest.raises(claims.ClaimsError) as raised:
+        claims.newest_table()
+    assert str(raised.value) == f"{filename}: its METADATA is larger than 1 MiB"
 
 
 def test_a_table_cell_of_5000_digits_is_one_line():
@@ -761,6 +883,99 @@ def test_a_table_cell_of_5000_digits_is_one_line():
 
 
 # 6. Caches that prove their content, not just their checksum
+
+
+def test_a_cache_entry_that_is_a_link_fifo_or_huge_file(tmp_path):
+    """A link to a file elsewhere, a link to a device, a FIFO: neither read, nor written through,
+    nor removed (tfcompat did not make them). A regular file over the cap is an entry gone
+    wrong: removed. Each with one line, and the answer computed again. (In a confined Python:
+    a cache that writes through a link to a device replaces the device, as root.)"""
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("someone's file")
+    device = tmp_path / "device"
+    if os.geteuid() == 0:
+        os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # what /dev/zero is, here
+    else:
+        os.mkfifo(device)
+    code = f"""
+import logging, os
+from pathlib import Path
+from tfcompat.core import cache
+logging.basicConfig(format="%(message)s")
+folder, question = Path({str(tmp_path)!r}), {{"tf": "2.17.0"}}
+(folder / "link.json").symlink_to(folder / "elsewhere.txt")
+(folder / "device.json").symlink_to(folder / "device")
+os.mkfifo(folder / "fifo.json")
+with open(folder / "huge.json", "wb") as handle:
+    handle.truncate(cache.MAX_ENTRY_BYTES + 1)  # sparse
+for name in ("link", "device", "fifo"):
+    assert cache.load_json(folder / f"{{name}}.json", question, valid=lambda value: True) is None
+    cache.store_json(folder / f"{{name}}.json", question, {{"lock": "numpy==1.26.4"}})
+assert cache.load_json(folder / "huge.json", question, valid=lambda value: True) is None
+"""
+    done = confined(code)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "device.json").is_symlink()
+    assert (tmp_path / "fifo.json").is_fifo() and not (tmp_path / "huge.json").exists()
+    assert elsewhere.read_text() == "someone's file" and not device.is_file()
+    assert done.stderr.count("not a regular file: not read") == 3
+    assert done.stderr.count("not a regular file: the answer is not cached there") == 3
+    assert "larger than 256 MiB: not read; removed it" in done.stderr
+
+
+def test_a_cache_entry_of_duplicate_keys_or_deep_json_is_removed(tmp_path, caplog):
+    question = {"tf": "2.17.0"}
+    path = tmp_path / "entry.json"
+    for payload, why in (
+        (b'{"lock": "a", "lock": "b"}', "key 'lock' given twice in one object"),
+        (b"[" * 100 + b"]" * 100, "nested deeper than 64 levels"),
+        (b'{"size": 1e400}', "1e400 is not a finite number"),
+    ):
+        cache.store(path, question, payload)
+        assert cache.load_json(path, question, valid=lambda value: True) is None and not path.exists()
+        assert why in caplog.text
+
+
+def test_an_old_style_sdist_name_is_not_judged_and_a_wheel_name_always_is():
+    """Old sdists on an index often lack the standard name (``name-version.tar.gz``): their pins
+    are judged by their version alone. A wheel's name always names its release."""
+    from tfcompat.resolve.resolver import Pin, pins_problem
+
+    def pin(filename: str) -> Pin:
+        return Pin("termcolor", "1.1.0", filename, f"https://example.org/{filename}", "ab" * 32, 1, None)
+
+    assert pins_problem([pin("termcolor-1.1.0.tar.bz2")], ["termcolor==1.1.0"]) is None
+    assert pins_problem([pin("termcolor-1.1.0.tar.gz")], ["termcolor==1.1.0"]) is None
+    assert pins_problem([pin("termcolor-1.0.0.tar.gz")], ["termcolor==1.1.0"]) == (
+        "termcolor-1.0.0.tar.gz is not a file of termcolor 1.1.0"
+    )
+    assert pins_problem([pin("termcolor-1.0.0-py3-none-any.whl")], ["termcolor==1.1.0"]) == (
+        "termcolor-1.0.0-py3-none-any.whl is not a file of termcolor 1.1.0"
+    )
+
+
+def test_a_wheel_with_two_metadata_files_is_not_read(tmp_path, index):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for version in ("1.1.0", "1.0.0"):
+            archive.writestr(
+                f"tensorflow_metal-{version}.dist-info/METADATA",
+                f"Name: tensorflow-metal\nVersion: {version}\n",
+            )
+    data = out.getvalue()
+    filename = "tensorflow_metal-1.1.0-cp310-cp310-macosx_12_0_arm64.whl"
+    index.RequestHandlerClass.files[filename] = data
+    ref = WheelRef(
+        "tensorflow-metal",
+        "1.1.0",
+        filename,
+        f"{index.root}/files/{filename}",
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+    )
+    with pytest.raises(WheelError) as raised:
+        macwheels.facts(ref, root=tmp_path / "abi")
+    assert str(raised.value) == f"{filename}: 2 METADATA files of at most 1 MiB, expected one"
 
 
 def forge(path: Path, change) -> None:
@@ -800,6 +1015,7 @@ def test_a_resolution_naming_another_releases_wheel_is_removed_and_recomputed(tm
     "field",
     [
         {"url": "file:///etc/os-release"},
+        {"version": "2.17.0"},
         {"sha256": "not hex"},
         {"size": "250 MB"},
         {"filename": "tensorflow-2.18.0-cp310-cp310-macosx_12_0_arm64.zip"},

@@ -207,13 +207,13 @@ def sweep(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _OWNED.fullmatch(entry.name)
-        if not match or not _is_folder(entry):
+        if not match:
             continue
         pid, token = int(match.group(1)), match.group(2)
         if not _proves(entry.path, pid, token) or _alive(pid) or _locked(entry.path):
             continue
         try:
-            shutil.rmtree(entry.path)
+            shutil.rmtree(entry.path)  # never through a link: rmtree refuses one
         except OSError:
             continue  # another run swept it first, or it is not ours to remove
         removed.append(Path(entry.path))
@@ -222,13 +222,6 @@ def sweep(folder: Path) -> list[Path]:
 
 def _marker_text(pid: int, token: str) -> bytes:
     return f"tfcompat {pid} {token}\n".encode()
-
-
-def _is_folder(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_dir(follow_symlinks=False)
-    except OSError:
-        return False
 
 
 def _proves(folder: str, pid: int, token: str) -> bool:
