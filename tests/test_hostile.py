@@ -347,7 +347,7 @@ def index(tmp_path, monkeypatch):
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), type("Pages", (Index,), {"pages": {}, "files": {}})
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # quick to stop
     root = f"http://127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv("TFCOMPAT_INDEX_URL", f"{root}/simple/")
     monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
