@@ -47,6 +47,21 @@ if __name__ == "__main__":
     from tfcompat.core.bootstrap import hand_over
 
     hand_over(Path(__file__).resolve(), sys.argv[1:])
+    # ``uv run noxfile.py ...``: the script block gave this interpreter nox and the rest. nox loads
+    # this file as the noxfile, so its body runs there, once: run here too, as the script, it
+    # would read the matrix, and print its error, a second time.
+    import nox
+
+    try:
+        nox.main()
+    except SystemExit as exc:
+        # nox exits 1 for every session that did not pass. The doctor's "cannot tell" is its
+        # own exit code 2 (issue 25): when the doctor ran alone and could not tell, say so.
+        # (nox loads this file again as its own module: the doctor's runs are read from the
+        # package, which both share.)
+        doctor_cli = sys.modules.get("tfcompat.doctor.cli")
+        runs = doctor_cli.RUNS if doctor_cli else []
+        raise SystemExit(2 if exc.code == 1 and runs == [2] else exc.code) from None
 
 import nox  # noqa: E402
 
@@ -301,17 +316,3 @@ def _finish(session: nox.Session, record, path: Path) -> None:
         reason = f"{record.label()} fails: {record.first_failure()}"
         nox.logger.logger.error(reason)
         raise nox.command.CommandFailed(reason)
-
-
-if __name__ == "__main__":
-    # ``uv run noxfile.py ...``: the script block above gave this interpreter nox and the rest.
-    try:
-        nox.main()
-    except SystemExit as exc:
-        # nox exits 1 for every session that did not pass. The doctor's "cannot tell" is its
-        # own exit code 2 (issue 25): when the doctor ran alone and could not tell, say so.
-        # (nox loads this file again as its own module: the doctor's runs are read from the
-        # package, which both share.)
-        doctor_cli = sys.modules.get("tfcompat.doctor.cli")
-        runs = doctor_cli.RUNS if doctor_cli else []
-        raise SystemExit(2 if exc.code == 1 and runs == [2] else exc.code) from None

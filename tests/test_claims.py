@@ -261,9 +261,14 @@ def test_no_network_is_one_line_and_nothing_is_written(index, tmp_path, monkeypa
 @pytest.mark.parametrize(
     ("body", "kind", "status", "message"),
     [
-        (b'{"files": [', JSON_TYPE, 200, "corrupt index answer (Expecting value"),
-        (b'{"files": [{"filename": "x.whl"}]}', JSON_TYPE, 200, "corrupt index answer (InvalidWheelFilename"),
-        (b'{"meta": {}}', JSON_TYPE, 200, "corrupt index answer (no list of files)"),
+        (b'{"files": [', JSON_TYPE, 200, "corrupt index answer: not valid JSON (Expecting value"),
+        (
+            b'{"files": [{"filename": "x.whl"}]}',
+            JSON_TYPE,
+            200,
+            "corrupt index answer: files[0]: 'url' is not a URL",
+        ),
+        (b'{"meta": {}}', JSON_TYPE, 200, "corrupt index answer: no list of files"),
         (b"<html></html>", "text/html", 200, "the index answered text/html, not PEP 691 JSON"),
         (b"", "text/plain", 503, "the index answered HTTP 503 Service Unavailable"),
     ],

@@ -156,7 +156,9 @@ def test_a_corrupt_answer_is_one_line_and_nothing_is_written(index, tmp_path):
     path.write_text(SHIPPED.read_text())
     code, lines = run(["--write"], path)
     assert code == 1 and len(lines) == 1
-    assert lines[0].startswith(f"discover: {index.url}/simple/tensorflow/: corrupt index answer (")
+    assert lines[0].startswith(
+        f"discover: {index.url}/simple/tensorflow/: corrupt index answer: not valid JSON ("
+    )
     assert path.read_text() == SHIPPED.read_text()
 
 

@@ -107,7 +107,7 @@ def test_claims_write_through_a_symlinked_matrix_in_a_real_nox_run(tmp_path, mon
     assert link.is_symlink() and 'supports = "yes"' in target.read_text()
 
 
-# Orphans of killed runs: temporary files and folders carry their owner's pid and lock
+# Orphans of killed runs: temporaries live in folders that carry their owner's pid, token and lock
 
 
 class SlowBody(http.server.BaseHTTPRequestHandler):
@@ -192,7 +192,7 @@ def test_a_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_pa
     holder = (
         "import pathlib, sys, time\nfrom tfcompat.core import files\n"
         f"with files._temporary_file(pathlib.Path({str(folder)!r}), '.json') as (handle, tmp):\n"
-        "    handle.write(b'{' * 1000); handle.flush(); print(tmp.name, flush=True); time.sleep(600)\n"
+        "    handle.write(b'{' * 1000); handle.flush(); print(tmp.parent.name, flush=True); time.sleep(600)\n"
     )
     folder.mkdir()
     killed = _python(holder, tmp_path, stdout=subprocess.PIPE, text=True)
@@ -215,12 +215,21 @@ def test_a_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_pa
         living.wait()
 
 
+def _owned_by(folder: Path, pid: int) -> Path:
+    """A folder of temporaries as ``files.owned_folder`` makes it, for the process ``pid``."""
+    token = "0123456789abcdef"
+    path = folder / f".tmp-{pid}-{token}"
+    path.mkdir()
+    (path / files.MARKER).write_text(f"tfcompat {pid} {token}\n")
+    (path / "payload.json").write_text("{")
+    return path
+
+
 def test_a_live_owners_file_is_kept_before_it_is_locked(tmp_path):
-    """Between creating its temporary file and locking it, the owner is alive: its pid says so."""
+    """Between giving its folder the marker and locking it, the owner is alive: its pid says so."""
     owner = subprocess.Popen(["sleep", "600"])
     try:
-        path = tmp_path / f".tmp-{owner.pid}-abc.json"
-        path.write_text("{")
+        path = _owned_by(tmp_path, owner.pid)
         assert files.sweep(tmp_path) == [] and path.exists()
     finally:
         owner.kill()
@@ -232,11 +241,13 @@ def test_a_dead_pid_whose_lock_is_held_is_kept(tmp_path):
     """A process in another pid namespace (a container sharing the folder) looks dead by pid."""
     gone = subprocess.Popen(["true"])
     gone.wait()
-    path = tmp_path / f".tmp-{gone.pid}-abc.json"
-    path.write_text("{")
-    with open(path) as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    path = _owned_by(tmp_path, gone.pid)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         assert files.sweep(tmp_path) == [] and path.exists()
+    finally:
+        os.close(fd)
     assert files.sweep(tmp_path) == [path] and not path.exists()
 
 
@@ -330,6 +341,7 @@ def read_only_folder(tmp_path):
 
 
 def test_temporary_names_are_never_a_users_file():
-    assert [bool(files._TEMPORARY.match(name)) for name in (
-        ".tmp-123-abc.json", "tfcompat-wheel-42-x1y2", "tfcompat-wheel-602f5x78", ".tmp-abc", "report.json",
-    )] == [True, True, False, False, False]  # fmt: skip
+    assert [bool(files._OWNED.fullmatch(name)) for name in (
+        ".tmp-123-0123456789abcdef", "tfcompat-wheel-42-0123456789abcdef", "tfcompat-backup-2024-12-07",
+        ".tmp-123-abc.json", "tfcompat-wheel-602f5x78", "report.json",
+    )] == [True, True, False, False, False, False]  # fmt: skip

@@ -21,15 +21,17 @@ import tempfile
 import time
 import zipfile
 import zlib
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
+import msgspec
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from tfcompat.abi import wheelfacts
 from tfcompat.core import cache, config, macos, uvcall
 from tfcompat.core.files import DiskFull, FilesError, folder_line, temporary_folder
-from tfcompat.index.wheels import WheelError, WheelRef, download
+from tfcompat.index.wheels import WheelError, WheelRef, download, ref_problem
 from tfcompat.resolve.resolver import ResolveError, Target, pip_compile
 
 _TIMEOUT = 300.0  # seconds for uv to name the wheels
@@ -84,14 +86,12 @@ def remember(ref: WheelRef, *, python: str, root: Path) -> None:
 
 def _cached_ref(name: str, version: str, *, python: str, root: Path) -> WheelRef | None:
     def valid(value) -> bool:
-        types = {field.name: field.type for field in fields(WheelRef)}
-        return (
-            isinstance(value, dict)
-            and value.keys() == types.keys()
-            and all(type(value[key]).__name__ == kind for key, kind in types.items())
-            and canonicalize_name(value["name"]) == canonicalize_name(name)
-            and value["version"] == version
-        )
+        """A ``WheelRef`` of the right types that names this release's wheel (file name, URL)."""
+        try:
+            ref = msgspec.convert(value, WheelRef)
+        except msgspec.ValidationError:
+            return False
+        return ref_problem(ref, name, version) is None
 
     value = cache.load_json(
         _ref_path(name, version, python, root), _ref_question(name, version, python), valid=valid
@@ -163,6 +163,7 @@ class WheelFacts:
             raise ValueError(f"not a facts archive ({exc})") from None
         if not _valid_meta(meta) or any(f"exports/{image}" not in names for image in meta["images"]):
             raise ValueError("not a facts archive (its contents are not the facts' shape)")
+        self.metadata: dict[str, str | None] = meta["metadata"]
         self.images: dict[str, dict] = meta["images"]
         self.texts: dict[str, str] = meta["texts"]
         self._exports: dict[str, frozenset[str]] = {}
@@ -190,6 +191,8 @@ def _valid_meta(meta) -> bool:
     image_keys = {"install_name", "dylibs", "rpaths", "imports", "reexports", "size"}
     return (
         isinstance(meta, dict)
+        and isinstance(meta.get("metadata"), dict)
+        and all(isinstance(meta["metadata"].get(key), str | None) for key in ("name", "version"))
         and isinstance(meta.get("images"), dict)
         and all(isinstance(image, dict) and image_keys <= image.keys() for image in meta["images"].values())
         and isinstance(meta.get("texts"), dict)
@@ -198,21 +201,43 @@ def _valid_meta(meta) -> bool:
 
 
 def facts(ref: WheelRef, *, root: Path) -> WheelFacts:
-    """The facts of ``ref``: from the cache when they prove themselves, else read from the wheel."""
+    """The facts of ``ref``: from the cache when they prove themselves, else read from the wheel.
+
+    Raises ``WheelError`` when the wheel's own METADATA names another distribution or release
+    than ``ref`` (a wheel renamed, or a forged reference with another wheel's sha256): its
+    facts are true of that wheel, and cached as such, but never taken for ``ref``'s release.
+    """
     path = root / "facts" / f"{ref.sha256}.facts"
     question = {"sha256": ref.sha256, "reader": wheelfacts.READER}
     archive = cache.load(path, question)
+    found = None
     if archive is not None:
         try:
-            return WheelFacts(archive, ref, path=path)
+            found = WheelFacts(archive, ref, path=path)
         except ValueError as exc:
             cache.discard(path, str(exc))
-    archive = _read(ref)
+    if found is None:
+        archive = _read(ref)
+        try:
+            cache.store(path, question, archive)
+        except FilesError as exc:
+            raise WheelError(str(exc)) from None
+        found = WheelFacts(archive, ref, path=path)
+    name, version = found.metadata["name"], found.metadata["version"]
+    if (name is not None and canonicalize_name(name) != canonicalize_name(ref.name)) or (
+        version is not None and not _same_version(version, ref.version)
+    ):
+        found.close()
+        says = f"{(name or '')[:60]} {(version or '')[:40]}".strip()
+        raise WheelError(f"{ref.filename}: its METADATA says {says}, not {ref.name} {ref.version}")
+    return found
+
+
+def _same_version(text: str, version: str) -> bool:
     try:
-        cache.store(path, question, archive)
-    except FilesError as exc:
-        raise WheelError(str(exc)) from None
-    return WheelFacts(archive, ref, path=path)
+        return len(text) <= 64 and Version(text) == Version(version)
+    except InvalidVersion:
+        return False
 
 
 def _read(ref: WheelRef) -> bytes:

@@ -1,11 +1,12 @@
 """What the dyld model needs from a macOS wheel, read once and kept as one small zip archive.
 
 ``read`` opens a downloaded wheel, reads each Mach-O member with ``macho`` (extracted to a
-scratch file for mmap, then deleted) and returns an archive holding ``meta.json`` (the load
-commands of every image, the imports of the plugin images and the imports every image binds
-to a system library, the few ``.py`` files that decide how TensorFlow loads its top-level
-library) and ``exports/<image>`` (the export names of every
-image, compressed: about 2 MB per TensorFlow wheel).
+scratch file for mmap, then deleted) and returns an archive holding ``meta.json`` (the name and
+version its own METADATA gives, the load commands of every image, the imports of the plugin
+images and the imports every image binds to a system library, the few ``.py`` files that decide
+how TensorFlow loads its top-level library) and ``exports/<image>`` (the export names of every
+image, compressed: about 2 MB per TensorFlow wheel). The METADATA's name and version are what
+a wheel is, whatever its file is called: the facts are believed only for that release.
 
 ``READER`` is the hash of the code that produces those facts (this module and ``macho``): cached
 facts are keyed by it, so a changed reader reads the wheels again instead of trusting facts
@@ -14,9 +15,11 @@ an older reader made.
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
 import io
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -32,6 +35,9 @@ PY_FILES = (
 )
 _BINARY_DIRS = ("tensorflow/", "tensorflow-plugins/")
 _CHUNK = 1 << 20
+_METADATA = re.compile(r"[^/]+\.dist-info/METADATA")
+#: The largest METADATA read (TensorFlow's is about 4 kB).
+MAX_METADATA_BYTES = 1 << 20
 READER = hashlib.sha256(Path(macho.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
 
 
@@ -74,12 +80,27 @@ def read(wheel: Path, *, scratch: Path) -> bytes:
                     image.imports = system_imports(image)
                 images[name] = _image_meta(image, info.file_size)
                 exports[name] = "\n".join(sorted(image.exports))
+        metadata = _metadata(archive)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as dst:
-        dst.writestr("meta.json", json.dumps({"images": images, "texts": texts}))
+        dst.writestr("meta.json", json.dumps({"metadata": metadata, "images": images, "texts": texts}))
         for name, text in exports.items():
             dst.writestr(f"exports/{name}", text)
     return out.getvalue()
+
+
+def _metadata(archive: zipfile.ZipFile) -> dict[str, str | None]:
+    """The ``Name`` and ``Version`` of the wheel's ``*.dist-info/METADATA`` (None for what it
+    does not give: every wheel on an index has both, the tests' hand-made ones may not)."""
+    members = [info for info in archive.infolist() if _METADATA.fullmatch(info.filename)]
+    if len(members) > 1 or (members and members[0].file_size > MAX_METADATA_BYTES):
+        raise UnreadableWheel(f"{len(members)} METADATA files of at most 1 MiB, expected one")
+    headers = email.parser.BytesHeaderParser().parsebytes(archive.read(members[0])) if members else {}
+    return {key: _header(headers.get(key.capitalize())) for key in ("name", "version")}
+
+
+def _header(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) else None
 
 
 def largest_binary(wheel: Path) -> int:

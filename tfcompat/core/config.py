@@ -75,10 +75,13 @@ def check_folders(*, matrix: bool = False) -> list[str]:
     """One line for each configured folder the suite cannot write into; empty when all are fine.
 
     The reports folder and its ``sessions/``, the cache, and with ``matrix`` the folder of the
-    matrix file, which the writing tools (``discover``/``claims -- --write``) replace.
+    matrix file, which the writing tools (``discover``/``claims -- --write``) replace. A
+    ``sessions/`` that is a link is refused: the report never follows a link to a folder (it
+    could lead anywhere), so records written through it would never be read.
     """
     problems = [
         folder_line("reports folder", reports_dir(), REPORTS_ENV)
+        or _link_line(sessions_dir())
         or folder_line("records folder", sessions_dir(), REPORTS_ENV),
         folder_line("cache folder", cache_dir(), CACHE_ENV),
     ]
@@ -87,3 +90,12 @@ def check_folders(*, matrix: bool = False) -> list[str]:
         target = Path(os.path.realpath(matrix_path()))
         problems.append(folder_line("matrix file's folder", target.parent, EXPECTED_ENV))
     return [problem for problem in problems if problem]
+
+
+def _link_line(folder: Path) -> str | None:
+    if not folder.is_symlink():
+        return None
+    return (
+        f"the records folder {folder} is a link: records are neither written nor read through it; "
+        f"make it a folder, or set {REPORTS_ENV} to a folder you can write to"
+    )

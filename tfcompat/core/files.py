@@ -4,10 +4,13 @@
   a path that is a symlink is written at its target, so the link stays a link.
 - ``write_new`` creates a file under the first free name and never replaces one (records).
 - Files get the mode the umask gives a new file (0644 under umask 022), not mkstemp's 0600.
-- Temporary files (``.tmp-<pid>-…``) and folders (``tfcompat-<kind>-<pid>-…``) carry their
-  owner's pid and hold an advisory lock while the owner lives. A run killed with SIGKILL or by a
-  power cut cannot remove them, so the next run that writes to the same folder does:
-  ``sweep`` removes those whose owner is gone.
+- Temporaries live in folders tfcompat can prove it made (``owned_folder``): a temporary file in
+  ``.tmp-<pid>-<token>/`` beside its place, a temporary folder ``tfcompat-<kind>-<pid>-<token>``
+  in the system's temporary folder. Each holds a marker file with its owner's pid and random
+  token, written at creation, and holds an advisory lock while the owner lives. A run killed
+  with SIGKILL or by a power cut cannot remove them, so the next run that writes to the same
+  folder does: ``sweep`` removes those whose marker proves them tfcompat's and whose owner is
+  gone. A name alone proves nothing: ``tfcompat-backup-2024-12-07/`` is someone's backup.
 - A full disk is ``DiskFull``: one line naming the folder, the space needed and the space free.
 - ``folder_line`` tells, before anything runs, whether a configured folder is usable.
 """
@@ -20,15 +23,19 @@ import fcntl
 import functools
 import os
 import re
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from tfcompat.core.errors import TfcompatError
 
-#: A temporary file or folder of this suite, and the pid of the process that made it.
-_TEMPORARY = re.compile(r"(?:\.tmp-|tfcompat-[a-z]+-)(\d+)-")
+#: The name of a folder of temporaries: its owner's pid and the token its marker holds too.
+_OWNED = re.compile(r"(?:\.tmp|tfcompat-[a-z]+)-([0-9]{1,10})-([0-9a-f]{16})")
+#: The marker file in a folder of temporaries: ``tfcompat <pid> <token>``, written at creation.
+MARKER = ".tfcompat-owner"
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _swept: set[str] = set()
 
@@ -120,27 +127,57 @@ def file_mode() -> int:
 
 
 @contextlib.contextmanager
-def _temporary_file(folder: Path, suffix: str) -> Iterator[tuple]:
-    """A locked ``.tmp-<pid>-…`` file in ``folder`` with the umask's mode, removed afterwards."""
-    _sweep_once(folder)
-    fd, name = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.getpid()}-", suffix=suffix)
-    tmp = Path(name)
-    handle = os.fdopen(fd, "wb")
+def owned_folder(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new folder ``parent/<prefix>-<pid>-<token>`` that proves it is tfcompat's, removed when
+    the block ends, however it ends (an exception, Ctrl-C, SIGTERM made an interrupt).
+
+    It is made with mode 0700, locked, and only then given its marker (pid and token): a sweep
+    that finds the marker finds the lock held for as long as the owner lives.
+    """
+    token = secrets.token_hex(8)
+    path = parent / f"{prefix}-{os.getpid()}-{token}"
+    os.mkdir(path, 0o700)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until closed: a sweep never takes a live owner's file
-        os.fchmod(fd, file_mode())
-        yield handle, tmp
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        os.rmdir(path)
+        raise
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until closed: a sweep never takes a live owner's folder
+        marker = os.open(path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(marker, _marker_text(os.getpid(), token))
+        finally:
+            os.close(marker)
+        yield path
     finally:
-        # The callers flush and sync what matters; closing after a failed write must not raise
-        # again (the buffer of a write that hit a full disk) over the error that says why.
-        with contextlib.suppress(OSError):
-            handle.close()
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _temporary_file(folder: Path, suffix: str) -> Iterator[tuple]:
+    """A new file with the umask's mode in a folder of this run's own in ``folder``, removed
+    afterwards (with the file, unless it was moved out of it)."""
+    _sweep_once(folder)
+    with owned_folder(folder, ".tmp") as private:
+        tmp = private / f"payload{suffix}"
+        # 0o666 and the umask: the mode any tool's new file gets, never mkstemp's 0600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        handle = os.fdopen(fd, "wb")
+        try:
+            yield handle, tmp
+        finally:
+            # The callers flush and sync what matters; closing after a failed write must not raise
+            # again (the buffer of a write that hit a full disk) over the error that says why.
+            with contextlib.suppress(OSError):
+                handle.close()
 
 
 @contextlib.contextmanager
 def temporary_folder(kind: str, *, needed: int = 0, what: str = "") -> Iterator[Path]:
-    """A new folder ``tfcompat-<kind>-<pid>-…`` in the system's temporary folder, removed afterwards.
+    """A new folder ``tfcompat-<kind>-<pid>-<token>`` in the system's temporary folder, removed
+    afterwards; besides what the caller puts there it holds its marker file (``MARKER``).
 
     ``needed`` bytes must be free there first (``DiskFull`` otherwise, before anything is written):
     a 600 MB wheel download should not start on a disk that cannot hold it.
@@ -149,22 +186,19 @@ def temporary_folder(kind: str, *, needed: int = 0, what: str = "") -> Iterator[
     _sweep_once(base)
     if needed and free_space(base) < needed:
         raise DiskFull(base, what=what or f"a temporary {kind} folder", needed=needed)
-    path = Path(tempfile.mkdtemp(prefix=f"tfcompat-{kind}-{os.getpid()}-", dir=base))
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with owned_folder(base, f"tfcompat-{kind}") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-        os.close(fd)
 
 
 def sweep(folder: Path) -> list[Path]:
-    """Remove the temporary files and folders in ``folder`` whose owner is gone; return them.
+    """Remove the folders of temporaries in ``folder`` that are tfcompat's and whose owner is
+    gone; return them.
 
-    An owner is gone when no process has its pid and nobody holds its lock. Both are asked: the
-    pid alone would be fooled by a process in another pid namespace sharing the folder (a
-    container), the lock alone by the instant between creating a file and locking it.
+    A folder is tfcompat's when its name has the form ``owned_folder`` gives it and it holds a
+    regular marker file naming the same pid and token. An owner is gone when no process has
+    its pid and nobody holds its lock. Both are asked: the pid alone would be fooled by a
+    process in another pid namespace sharing the folder (a container), the lock alone by the
+    instant between making the folder and locking it (it has no marker yet then).
     """
     removed = []
     try:
@@ -172,18 +206,38 @@ def sweep(folder: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        match = _TEMPORARY.match(entry.name)
-        if not match or _alive(int(match.group(1))) or _locked(entry.path):
+        match = _OWNED.fullmatch(entry.name)
+        if not match:
+            continue
+        pid, token = int(match.group(1)), match.group(2)
+        if not _proves(entry.path, pid, token) or _alive(pid) or _locked(entry.path):
             continue
         try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
+            shutil.rmtree(entry.path)  # never through a link: rmtree refuses one
         except OSError:
             continue  # another run swept it first, or it is not ours to remove
         removed.append(Path(entry.path))
     return removed
+
+
+def _marker_text(pid: int, token: str) -> bytes:
+    return f"tfcompat {pid} {token}\n".encode()
+
+
+def _proves(folder: str, pid: int, token: str) -> bool:
+    """Whether ``folder`` holds the marker of owner ``pid`` with ``token``: a regular file, not
+    a link, with exactly that text."""
+    expected = _marker_text(pid, token)
+    try:
+        fd = os.open(os.path.join(folder, MARKER), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, len(expected) + 1) == expected
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _sweep_once(folder: Path) -> None:

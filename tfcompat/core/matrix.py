@@ -8,6 +8,7 @@ is ``3.N``, constraints are plain requirement strings with no URL.
 from __future__ import annotations
 
 import re
+import reprlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfcompat.core import config
+from tfcompat.core.bounded import BoundsError, read_file
 from tfcompat.core.errors import TfcompatError
 
 #: The claims a row can carry, read from tensorflow-metal's own PyPI table.
@@ -41,6 +43,15 @@ _PYTHON = re.compile(r"3\.(?:[0-9]|[1-9][0-9])")
 PYTHONS = range(8, 21)
 #: Bounds on a timeout (seconds): a second at least, a week at most (a timeout is a promise to stop).
 TIMEOUT_RANGE = (1.0, 7 * 24 * 3600.0)
+#: The least timeout of a probe that decides the verdict (all but the speed-up): each starts by
+#: importing TensorFlow, and a timeout there would record a failure of the pair. Measured with
+#: ``benchmarks/import_floor.py`` on this project's 2-core Linux machine under load (README):
+#: 1.7 - 2.9 s as verify runs it (bytecode compiled), 6.4 - 25.5 s with no bytecode at all.
+#: 60 s is over twice the slowest.
+PROBE_FLOOR = 60.0
+FLOORED = ("import", "devices", "fit", "agree")
+#: The largest matrix file read: expected.toml of every release pair is about 100 kB.
+MAX_MATRIX_BYTES = 1 << 20
 #: Longest version string accepted: it becomes part of a command line and of file names.
 MAX_VERSION = 32
 #: Longest note and constraint: they are shown on one line of the report.
@@ -98,10 +109,12 @@ def load_matrix(path: Path | None = None) -> Matrix:
     """Read and validate the matrix; raise ``MatrixError`` at the first problem."""
     path = path or config.matrix_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_file(path, limit=MAX_MATRIX_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise MatrixError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except BoundsError as exc:  # a FIFO, a device, a folder, too large: not read
+        raise MatrixError(str(exc)) from None
+    except UnicodeDecodeError as exc:
         raise MatrixError(f"{path}: cannot read: {exc}") from None
     return parse_matrix(path, text)
 
@@ -112,6 +125,8 @@ def parse_matrix(path: Path, text: str) -> Matrix:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError(f"{path.name}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise MatrixError(f"{path.name}: invalid TOML: nested too deep") from None
     return _parse(path, data)
 
 
@@ -123,13 +138,15 @@ def canonical_version(text: object, *, where: str) -> str:
     """
     if not isinstance(text, str):
         raise MatrixError(f"{where}: must be a string, got {_show(text)}")
+    if len(text) > MAX_VERSION:  # before parsing: 5,000 digits end in int()'s digit limit, not InvalidVersion
+        raise MatrixError(f"{where}: {_show(text)} is not a plausible release (too long or too large)")
     try:
         version = Version(text)
     except InvalidVersion:
         raise MatrixError(f"{where}: {_show(text)} is not a valid version") from None
     if version.local is not None or str(version) != text:
         raise MatrixError(f"{where}: {_show(text)} is not a canonical release version")
-    if len(text) > MAX_VERSION or any(part > 9999 for part in version.release):
+    if any(part > 9999 for part in version.release):
         raise MatrixError(f"{where}: {_show(text)} is not a plausible release (too long or too large)")
     return text
 
@@ -152,12 +169,14 @@ def _parse(path: Path, data: dict) -> Matrix:
     if not isinstance(tables, list) or not tables:
         raise MatrixError(f"{name}: no rows: add at least one [[row]] table")
     rows: list[Row] = []
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: dict[tuple, int] = {}
     for number, table in enumerate(tables, start=1):
         row = _row(name, number, table, python)
-        if row.key in seen:
-            raise MatrixError(f"{name}: {row.label}: duplicate row, same as row {seen[row.key]}")
-        seen[row.key] = number
+        # A release has one row however it is spelled: 2.19 is 2.19.0, 1.2 is 1.2.0.
+        key = (row.python, Version(row.tf), Version(row.metal) if row.has_plugin else NO_PLUGIN)
+        if key in seen:
+            raise MatrixError(f"{name}: {row.label}: duplicate row, same as row {seen[key]}")
+        seen[key] = number
         rows.append(row)
     return Matrix(path=path, rows=tuple(rows), timeouts=timeouts, default_python=python)
 
@@ -232,6 +251,11 @@ def _timeouts(value: object, *, where: str) -> dict[str, float]:
                 f"{where}: key {key!r}: must be a number of seconds from {low:g} to {high:g}, "
                 f"got {_show(seconds)}"
             )
+        if key in FLOORED and seconds < PROBE_FLOOR:
+            raise MatrixError(
+                f"{where}: key {key!r}: {seconds:g} s is less than the import of TensorFlow needs "
+                f"(the floor is {PROBE_FLOOR:g} s: see docs/matrix.md); a timeout there would fail the pair"
+            )
         timeouts[key] = float(seconds)
     return timeouts
 
@@ -257,6 +281,11 @@ def _constraints(value: object, *, where: str) -> tuple[str, ...]:
 
 
 def _show(value: object) -> str:
-    """A value as a message shows it: quoted, and cut so one line stays one line."""
-    text = repr(value)
+    """A value as a message shows it: quoted, and cut so one line stays one line (a table or an
+    array only a few levels and items deep: TOML nests them as deep as tomllib recurses)."""
+    text = repr(value) if isinstance(value, (str, int, float)) else _SHORT.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist = 2, 2, 2

@@ -16,23 +16,34 @@ from many machines merge by copying them into one folder.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
 from tfcompat.core import config
+from tfcompat.core.bounded import MAX_DEPTH, BoundsError, json_depth, read_file
 from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import FilesError, write_new
-from tfcompat.core.matrix import Row
+from tfcompat.core.matrix import NO_PLUGIN, PROBES, Row
 
 SCHEMA = 2
+#: The largest record read (a map record of every release and Python is a few MB).
+MAX_RECORD_BYTES = 32 * 1024 * 1024
 Kind = Literal["verify", "abi", "map"]
 Verdict = Literal["ok", "fail", "error", "not_installable"]
 #: ``error``: no verdict (infrastructure); ``skipped``: nothing to measure here (e.g. no GPU).
 ProbeStatus = Literal["ok", "fail", "error", "not_reached", "skipped"]
 Claim = Literal["yes", "no", "ambiguous"]
+#: Probes whose status decides the verdict: all but the speed-up, a measurement.
+JUDGED = tuple(name for name in PROBES if name != "speedup")
+#: Statuses after which the next probe still runs.
+PASSING = ("ok", "skipped")
+#: tfcompat's first release (0.1.0, November 2026): no record it made started earlier.
+FIRST_RELEASE = datetime(2026, 11, 1, tzinfo=UTC)
+#: How far in the future a record may say it started or finished: clocks and time zones differ.
+CLOCK_SLACK = timedelta(days=1)
 
 
 class RecordError(TfcompatError):
@@ -438,9 +449,13 @@ def load_record(path: Path, data: bytes | None = None) -> Record:
     first wrong field.
     """
     try:
-        data = path.read_bytes() if data is None else data
+        data = read_file(path, limit=MAX_RECORD_BYTES, what=path.name) if data is None else data
     except OSError as exc:
         raise RecordError(f"{path.name}: cannot read: {exc.strerror}") from None
+    except BoundsError as exc:
+        raise RecordError(str(exc)) from None
+    if json_depth(data) > MAX_DEPTH:
+        raise RecordError(f"{path.name}: nested deeper than {MAX_DEPTH} levels: not read")
     try:
         header = msgspec.json.decode(data, type=_Header)
     except msgspec.ValidationError:  # first: it is a subclass of DecodeError
@@ -464,3 +479,94 @@ class _Header(msgspec.Struct):
 
     schema: int
     kind: str
+
+
+def verdict_of(provision: Provision, probes: dict[str, Probe]) -> str:
+    """``not_installable`` when no set of wheels installs the row, ``fail`` if a judged probe
+    failed, ``error`` if provisioning or a judged probe could not decide, else ``ok``; the
+    speed-up never decides."""
+    if provision.status in ("error", "not_installable"):
+        return provision.status
+    judged = [probes[name].status for name in JUDGED if name in probes]
+    if "fail" in judged:
+        return "fail"
+    if "error" in judged:
+        return "error"
+    return "ok"
+
+
+def head_problem(head, *, now: datetime | None = None) -> str | None:
+    """Why the head of a record from outside (a ``Record``, or any object with its ``kind``,
+    ``row``, ``host``, ``started`` and ``verdict``) cannot be believed, in one line; None when
+    it can. Its dates must lie between tfcompat's first release and now (plus a day); a verify
+    record of a tensorflow-metal row needs a macOS host, and its verdict ``ok`` an Apple GPU listed
+    (the plugin runs nowhere else)."""
+    moment = now or datetime.now(UTC)
+    problem = _date_problem("started", head.started, moment)
+    if problem:
+        return problem
+    if head.kind == "verify" and head.row is not None and head.row.metal != NO_PLUGIN:
+        if head.host.os != "Darwin":
+            return f"a tensorflow-metal row verified on {head.host.os[:40]}: the plugin runs only on macOS"
+        if head.verdict == "ok" and not any(gpu.name.startswith("Apple") for gpu in head.host.gpus):
+            return "verdict 'ok' for a tensorflow-metal row, and no Apple GPU listed"
+    return None
+
+
+def record_problem(record: Record, *, now: datetime | None = None) -> str | None:
+    """Why a whole record from outside cannot be believed, in one line; None when it can: its
+    head (``head_problem``), its finish, and its verdict, which must follow from its probes
+    (verify), its prediction (abi) or its gaps (map), as the check that wrote it decides."""
+    moment = now or datetime.now(UTC)
+    problem = head_problem(record, now=moment)
+    if problem:
+        return problem
+    if record.finished is not None:
+        if record.finished.tzinfo is None or record.finished < record.started:
+            return "finished before it started"
+        problem = _date_problem("finished", record.finished, moment)
+        if problem:
+            return problem
+    if record.kind == "verify":
+        for name, probe in record.probes.items():
+            if probe.status in PASSING:
+                odd = _odd_pass(probe)
+                if odd:
+                    return f"probe {name[:20]!r} says {probe.status!r} but {odd}"
+        expected, source = verdict_of(record.provision, record.probes), "its probes: they say"
+    elif record.kind == "abi":
+        expected, source = record.abi.verdict or "error", "its prediction: it says"
+    else:
+        expected, source = ("error" if record.map.error else "ok"), "its map: it says"
+    if record.verdict != expected:
+        return f"its verdict {record.verdict!r} does not follow from {source} {expected!r}"
+    return None
+
+
+def _odd_pass(probe: Probe) -> str | None:
+    """What in a passing probe says it did not pass: judge gives a pass only to a probe that
+    ended by itself with exit code 0 and a result that shows no failure."""
+    if probe.timed_out:
+        return "timed out"
+    if probe.signal:
+        return f"ended by signal {probe.signal[:20]}"
+    if probe.returncode not in (0, None):
+        return f"exited with code {probe.returncode}"
+    if probe.signature:
+        return "has a failure signature"
+    return None
+
+
+def _date_problem(what: str, moment: datetime, now: datetime) -> str | None:
+    if moment < FIRST_RELEASE:
+        return f"{what} {_show_time(moment)}: before tfcompat's first release"
+    if moment > now + CLOCK_SLACK:
+        return f"{what} {_show_time(moment)}: later than now and a day"
+    return None
+
+
+def _show_time(moment: datetime) -> str:
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError):  # 9999-12-31T23:00-05:00 is past the last datetime in UTC
+        return moment.isoformat()[:25]

@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 
+from tfcompat.core.bounded import json_value
 from tfcompat.index import net, pypi, rangefile
 
 _JSON = "application/vnd.pypi.simple.v1+json"
@@ -106,8 +107,11 @@ class IndexSnapshot:
         if status != 200:
             return status, kind, body
         try:
-            answer = json.loads(body)
-            for entry in answer.get("files", []):
+            answer = json_value(body, what="")
+            problem = pypi.answer_problem(answer, index)
+            if problem:
+                raise ValueError(problem)
+            for entry in answer["files"]:
                 url = urllib.parse.urlsplit(urllib.parse.urljoin(index, entry["url"]))
                 if url.netloc == _PYPI_FILES and entry["filename"].endswith(".whl"):
                     # PyPI serves every wheel's metadata (PEP 658, backfilled); a proxy that
@@ -145,7 +149,10 @@ def _fetch(url: str, accept: str) -> tuple[int, str, bytes]:
     request = urllib.request.Request(url, headers={"Accept": accept})
     try:
         with net.urlopen(request, timeout=_TIMEOUT) as response:
-            return 200, response.headers.get("Content-Type", accept), response.read()
+            body = response.read(pypi.MAX_ANSWER_BYTES + 1)
+            if len(body) > pypi.MAX_ANSWER_BYTES:
+                return 502, "text/plain", f"{url}: larger than {pypi.MAX_ANSWER_BYTES >> 20} MiB".encode()
+            return 200, response.headers.get("Content-Type", accept), body
     except urllib.error.HTTPError as exc:
         return exc.code, "text/plain", str(exc.reason).encode()
     except (urllib.error.URLError, OSError, ValueError) as exc:

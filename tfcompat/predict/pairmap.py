@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from tfcompat.abi import check, dyld, frameworks, macho, macwheels
@@ -305,7 +305,9 @@ def _index_answer(
         if answers is not None:
             answers[url] = answer
     except pypi.IndexAnswerError as exc:
-        answer = cache.load_json(cached, question, valid=_valid_index_answer)
+        answer = cache.load_json(
+            cached, question, valid=lambda value: pypi.answer_problem(value, question["index_url"]) is None
+        )
         if answer is None:
             raise MapError(
                 f"{exc}; no earlier answer is cached: connect to the index and rerun", no_verdict=True
@@ -321,17 +323,6 @@ def _index_answer(
 def index_cache(name: str, root: Path) -> Path:
     """Where the last answer of the index in use for ``name`` is kept (by the index's URL)."""
     return cache.entry_path(root / "map" / "index" / "v2", {"index_url": pypi.project_url(name)})
-
-
-def _valid_index_answer(value) -> bool:
-    """A PEP 691 project page: the files, each named, with its hashes."""
-    files = value.get("files") if isinstance(value, dict) else None
-    return isinstance(files, list) and all(
-        isinstance(entry, dict)
-        and isinstance(entry.get("filename"), str)
-        and isinstance(entry.get("hashes"), dict)
-        for entry in files
-    )
 
 
 def _only(found: list[MapRelease], wanted: list[str], what: str) -> list[MapRelease]:
@@ -639,14 +630,26 @@ def _cached_preflight(tf: MapRelease, metal: MapRelease, python: str, root: Path
     """The cached answer, if its entry proves it answers this question and has the answer's
     shape; else None (a damaged entry is removed, with one line, and computed again)."""
     path, question = _preflight_entry(tf, metal, python, root)
-    return cache.load_json(path, question, valid=_valid_preflight)
+    return cache.load_json(
+        path, question, valid=lambda value: _valid_preflight(value, question["requirements"])
+    )
 
 
-def _valid_preflight(value) -> bool:
+def _valid_preflight(value, requirements: list[str]) -> bool:
+    """An answer (installs, or not installable), and one that installs holds the pair asked
+    about: a set of another TensorFlow release is not this pair's."""
     try:
-        return msgspec.convert(value, Preflight).status in ("installs", "not_installable")
+        answer = msgspec.convert(value, Preflight)
     except msgspec.ValidationError:
         return False
+    if answer.status == "installs":
+        return set(requirements) <= {_canonical_pin(package) for package in answer.packages}
+    return answer.status == "not_installable"
+
+
+def _canonical_pin(package: str) -> str:
+    name, _, version = package.partition("==")
+    return f"{canonicalize_name(name)}=={version}"
 
 
 def _no_verdict(cells: list[dict], unanswered: list[str] = ()) -> str | None:

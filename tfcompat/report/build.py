@@ -119,6 +119,7 @@ class _Builder:
             changes=changes_of(self.found, self.labels.get),
             skipped=self.found.skipped,
             repaired=self.found.repaired,
+            rejected=self.found.rejected,
         )
         return Built(report, self.locks)
 

@@ -3,7 +3,10 @@
 Per row and machine: the newest record with a verdict (a run with no verdict never hides it) and
 the newest without one when it is newer (to say so); per row and computer, the two newest with a
 verdict (what changed). A chosen record that does not load in full is listed as skipped and the
-next one takes its place. Map records merge cell by cell.
+next one takes its place. A record that does not agree with itself (``record.head_problem`` on
+its head, before it is chosen; the whole record when it is loaded) is listed as rejected, with
+the reason, and never counts: the next one takes its place. Machines are those of believed
+records. Map records merge cell by cell.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from tfcompat.core.matrix import Matrix, MatrixError, Row, canonical_version
-from tfcompat.core.record import MapCell, Record, Release
+from tfcompat.core.record import MapCell, Record, Release, head_problem
 from tfcompat.report.model import Skipped
-from tfcompat.report.read import Scanned, Unread, load
-from tfcompat.report.text import clean
+from tfcompat.report.read import Rejected, Scanned, Unread, load
+from tfcompat.report.text import clean, cut
 
 RowKey = tuple[str, str, str]  # (python, tf, metal)
 #: A machine: OS, architecture, chip ("" for none), OS version. A computer is the first three.
@@ -63,15 +67,22 @@ class Collection:
     map_error: tuple[tuple, str] | None = None
     skipped: list[Skipped] = field(default_factory=list)
     repaired: list[Skipped] = field(default_factory=list)
+    rejected: list[Skipped] = field(default_factory=list)  # read, but they do not agree with themselves
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def collect(items: Iterable[Scanned | Unread], matrix: Matrix) -> Collection:
     rows = {row.key: row for row in matrix.rows}
     found = Collection()
     groups: dict[tuple, list[Entry]] = {}
+    verified: list[Entry] = []
     for item in items:
         if isinstance(item, Unread):
             found.skipped.append(Skipped(name=item.name, reason=item.reason))
+            continue
+        problem = head_problem(item.header, now=found.now)
+        if problem:
+            found.rejected.append(Skipped(name=item.name, reason=cut(problem)))
             continue
         entry = _entry(item, rows)
         if isinstance(entry, str):
@@ -88,13 +99,16 @@ def collect(items: Iterable[Scanned | Unread], matrix: Matrix) -> Collection:
         computer = entry.machine[:3] if item.header.kind == "verify" else ()
         groups.setdefault((item.header.kind, computer, entry.row.key), []).append(entry)
         if item.header.kind == "verify":
-            newest = found.machines.get(entry.machine)
-            if newest is None or newest.order < entry.order:
-                found.machines[entry.machine] = entry
+            verified.append(entry)
     for (kind, computer, key), entries in groups.items():
         _choose(found, kind, computer, key, sorted(entries, key=lambda e: e.order, reverse=True))
-    found.skipped.sort(key=lambda item: item.name)
-    found.repaired.sort(key=lambda item: item.name)
+    # A machine is where a believed record was made: its newest one loaded names its facts.
+    for entry in verified:
+        newest = found.machines.get(entry.machine)
+        if entry.record is not None and (newest is None or newest.order < entry.order):
+            found.machines[entry.machine] = entry
+    for listed in (found.skipped, found.repaired, found.rejected):
+        listed.sort(key=lambda item: item.name)
     return found
 
 
@@ -145,9 +159,12 @@ def _load(found: Collection, entry: Entry) -> bool:
     """Decode the whole record; one that does not load becomes a skipped file."""
     if entry.record is not None:
         return True
-    loaded = load(entry.scanned)
-    if isinstance(loaded, str):
-        found.skipped.append(Skipped(name=entry.name, reason=loaded))
+    loaded = load(entry.scanned, now=found.now)
+    if isinstance(loaded, (str, Rejected)):
+        if isinstance(loaded, Rejected):
+            found.rejected.append(Skipped(name=entry.name, reason=loaded.reason))
+        else:
+            found.skipped.append(Skipped(name=entry.name, reason=loaded))
         found.count -= entry.row is not None
         return False
     entry.record, repaired = loaded

@@ -15,6 +15,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from tfcompat.core.macos import install_name
 from tfcompat.core.record import InstallCommand, Record
+from tfcompat.report.text import clean
 
 _PIN = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?(\s*(===?|[<>!~]=|[<>])\s*[A-Za-z0-9.*+!_-]+,?)+"
@@ -84,7 +85,10 @@ def lock_text(record: Record, *, name: str, machine: str) -> str | None:
     ]
     if not hashed:
         header.append("# no hashes: the record lists versions only")
-    return "\n".join([*(line.replace("\n", " ") for line in header), *sorted(packages, key=str.lower)]) + "\n"
+    # Each comment stays one line for every reader: pip splits a requirements file where
+    # ``str.splitlines`` does (U+2028, NEL, \v, ...), and text after a break would be an option.
+    comments = [" ".join(clean(line).splitlines()) for line in header]
+    return "\n".join([*comments, *sorted(packages, key=str.lower)]) + "\n"
 
 
 def new_environment(python: str, install: str) -> list[list[str]]:

@@ -52,7 +52,8 @@ def render_markdown(report: Compatibility) -> str:
         )
     if report.footnotes:
         parts.append("## Footnotes\n\n" + "\n\n".join(_footnote(note) for note in report.footnotes))
-    for title, items in (("Records skipped", report.skipped), ("Records repaired", report.repaired)):
+    listed = [("Records rejected", report.rejected), ("Records skipped", report.skipped)]
+    for title, items in [*listed, ("Records repaired", report.repaired)]:
         if items:
             parts.append(
                 f"## {title}\n\n" + "\n".join(f"- {md(item.name)}: {md(item.reason)}" for item in items)

@@ -198,3 +198,5 @@ class Compatibility(_Part, kw_only=True):
     changes: list[Change]
     skipped: list[Skipped]
     repaired: list[Skipped]  # read, with text that could not be encoded replaced by U+FFFD
+    #: read, but not believed: the record does not agree with itself (the reason says how)
+    rejected: list[Skipped] = []

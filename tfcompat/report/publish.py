@@ -1,7 +1,8 @@
-"""Writing the outputs as one set: every file is written in full to a hidden temporary file
-beside its place first, and only when all of them are written does each replace the old one
-(a rename, which needs no space). A full disk or any other write error leaves the old set
-untouched, removes the temporary files and ends in one line.
+"""Writing the outputs as one set: every file is written in full into a folder of this run's
+own beside them first (``files.owned_folder``), and only when all of them are written does each
+replace the old one (a rename, which needs no space). A full disk or any other write error
+leaves the old set untouched and ends in one line; whatever ends the run (an error, Ctrl-C,
+SIGTERM) removes what it staged, and a run killed outright leaves it for the next run's sweep.
 
 Files get the umask's mode (0644 under umask 022), so a published report is readable.
 """
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
+import stat
 from pathlib import Path
 
 from tfcompat.core.errors import TfcompatError
-from tfcompat.core.files import free_space, size_text, sweep
+from tfcompat.core.files import free_space, owned_folder, size_text, sweep
 
 LOCKS = "locks"
+#: The first line of every lock file the report writes (``install.lock_text``): a file in
+#: ``locks/`` without it is not the report's, and is never removed.
+LOCK_HEADER = b"# What the verify run "
 
 
 class ReportError(TfcompatError):
@@ -29,24 +33,26 @@ def write_together(folder: Path, outputs: dict[str, bytes]) -> list[Path]:
 
     Lock files no longer named in ``outputs`` are removed from ``folder/locks`` afterwards.
     """
-    staged: list[tuple[Path, Path]] = []
     kept: set[Path] = set()
     for place in (folder, folder / LOCKS):
         sweep(place)  # what a killed earlier run left
     try:
-        for name, data in outputs.items():
-            path = folder / name
-            _folder_for(path, folder)
-            if name.startswith(f"{LOCKS}/") and _holds(path, data):
-                kept.add(path)  # a lock file is named after its run: the same name, the same text
-                continue
-            # The owner's pid in the name: files.sweep removes it if this run is killed.
-            temporary = path.parent / f".tmp-{os.getpid()}-{secrets.token_hex(6)}-{path.name}"
-            staged.append((temporary, path))
-            _write(temporary, data)
+        with owned_folder(folder, ".tmp") as staging:
+            staged: list[tuple[Path, Path]] = []
+            for number, (name, data) in enumerate(outputs.items()):
+                path = folder / name
+                _folder_for(path, folder)
+                if name.startswith(f"{LOCKS}/") and _holds(path, data):
+                    kept.add(path)  # a lock file is named after its run: the same name, the same text
+                    continue
+                staged.append((staging / str(number), path))
+                _write(staged[-1][0], data)
+            # Locks first, so that the pages never link to a lock that is not there yet.
+            for temporary, path in sorted(
+                staged, key=lambda item: not item[1].is_relative_to(folder / LOCKS)
+            ):
+                os.replace(temporary, path)
     except OSError as exc:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
         reason = exc.strerror or str(exc)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             needed = sum(len(data) for data in outputs.values())
@@ -54,9 +60,6 @@ def write_together(folder: Path, outputs: dict[str, bytes]) -> list[Path]:
         raise ReportError(
             f"cannot write the report in {folder}: {reason}; the previous compatibility.* are unchanged"
         ) from None
-    # Locks first, so that the pages never link to a lock that is not there yet.
-    for temporary, path in sorted(staged, key=lambda item: not item[1].is_relative_to(folder / LOCKS)):
-        os.replace(temporary, path)
     _remove_stale_locks(folder, kept | {path for _, path in staged})
     return [path for _, path in staged]
 
@@ -87,9 +90,24 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _remove_stale_locks(folder: Path, written: set[Path]) -> None:
+    """Remove the lock files of earlier reports that this one no longer links to: only regular
+    files that begin as the report's lock files do."""
     locks = folder / LOCKS
     if not locks.is_dir() or locks.is_symlink():
         return
     for path in locks.glob("py*-tf*-metal*.txt"):
-        if path not in written:
+        if path not in written and _is_lock_file(path):
             path.unlink(missing_ok=True)
+
+
+def _is_lock_file(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, len(LOCK_HEADER)) == LOCK_HEADER
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -9,8 +9,14 @@ the model (``tfcompat.record.Record``, which validates it) only for the few the 
 Nothing in the folder can stop the report: only regular files are read (a FIFO is opened
 non-blocking and refused by ``fstat``, so it cannot hang the read), a link is followed only when
 it stays inside the folder (so ``x.json -> /dev/zero`` or a link to another user's files is
-skipped), each file is read up to a cap, and text that is not valid Unicode (invalid UTF-8, a
+skipped; a link to a folder is listed, never entered), each file is read up to a cap and
+nested at most ``bounded.MAX_DEPTH`` deep, and text that is not valid Unicode (invalid UTF-8, a
 lone surrogate escape) is replaced with U+FFFD and the record listed as repaired, not lost.
+
+A record that reads is still not believed until it agrees with itself (``record.head_problem``
+for the head, ``record_problem`` for the whole, and no key given twice and no number that is not
+finite, which could make the head and the body say different things): one that does not is
+``Rejected`` with the reason, and never counts.
 """
 
 from __future__ import annotations
@@ -27,14 +33,25 @@ from typing import Literal
 
 import msgspec
 
-from tfcompat.core.record import Host, Kind, Record, RecordError, RowFields, Verdict, load_record
+from tfcompat.core.bounded import MAX_DEPTH, BoundsError, json_depth, json_value
+from tfcompat.core.record import (
+    MAX_RECORD_BYTES,
+    Host,
+    Kind,
+    Record,
+    RecordError,
+    RowFields,
+    Verdict,
+    load_record,
+    record_problem,
+)
 from tfcompat.report.text import clean, cut
 
-#: The largest record read (a map record of every release and Python is a few MB).
-MAX_RECORD_BYTES = 32 * 1024 * 1024
 #: Folders the suite writes beside records that hold no records: skipped without a look.
 NOT_RECORDS = re.compile(r".*\.logs|locks")
 _LEADS_OUT = "a link that leads out of the folder: not followed"
+_FOLDER_LINK = "a link to a folder: not followed"
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels: not read"
 #: How much of a record ``scan_folder`` reads first: its head is a few hundred bytes.
 HEAD_BYTES = 8192
 #: Where the head of a record laid out by ``write_record`` ends: its first section, a key at the
@@ -77,6 +94,13 @@ class Unread:
     reason: str  # one line
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A record that reads but does not agree with itself."""
+
+    reason: str  # one line
+
+
 def scan_folder(folder: Path, *, outputs: set[str]) -> Iterator[Scanned | Unread]:
     """The head of every ``*.json`` under ``folder`` (sorted, hidden files and ``outputs`` left out)."""
     root = os.path.realpath(folder)
@@ -85,6 +109,9 @@ def scan_folder(folder: Path, *, outputs: set[str]) -> Iterator[Scanned | Unread
         if name in outputs:
             continue
         shown = clean(name)
+        if path is None:
+            yield Unread(shown, _FOLDER_LINK)
+            continue
         target = os.path.realpath(path) if is_link else path
         read = _read_bytes(target, seen, HEAD_BYTES) if not is_link or _inside(root, target) else _LEADS_OUT
         if read is None:
@@ -98,22 +125,30 @@ def scan_folder(folder: Path, *, outputs: set[str]) -> Iterator[Scanned | Unread
             yield Unread(shown, cut(str(exc).removeprefix(f"{os.path.basename(target)}: ")))
 
 
-def load(scanned: Scanned) -> tuple[Record, bool] | str:
-    """(the whole record of ``scanned`` decoded into the model, whether text was replaced), or a
-    one-line reason it cannot be."""
+def load(scanned: Scanned, *, now: datetime | None = None) -> tuple[Record, bool] | Rejected | str:
+    """(the whole record of ``scanned`` decoded into the model, whether text was replaced); a
+    ``Rejected`` when it does not agree with itself; or a one-line reason it cannot be read."""
     read = _read_bytes(scanned.path, None)
     if not isinstance(read, tuple):
         return read or "changed while the report read it"
     data, _ = read
     try:
-        record, repaired = _decode(_RECORD, scanned.path, data)
+        record, repaired, used = _decode(_RECORD, scanned.path, data)
     except RecordError as exc:
         return cut(str(exc).removeprefix(f"{os.path.basename(scanned.path)}: "))
+    try:
+        json_value(used, what="")  # no key twice, only finite numbers: what msgspec lets pass
+    except BoundsError as exc:
+        return Rejected(cut(str(exc).removeprefix(": ")))
+    problem = record_problem(record, now=now)
+    if problem:
+        return Rejected(cut(problem))
     return _slim(record), repaired or scanned.repaired
 
 
-def _json_files(folder: str, prefix: str) -> Iterator[tuple[str, str, bool]]:
-    """(name relative to the root, path, is a link) of each ``*.json``; links to folders are not entered."""
+def _json_files(folder: str, prefix: str) -> Iterator[tuple[str, str | None, bool]]:
+    """(name relative to the root, path, is a link) of each ``*.json``; a link to a folder is
+    not entered, and comes as (its name, None, True)."""
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
@@ -125,8 +160,17 @@ def _json_files(folder: str, prefix: str) -> Iterator[tuple[str, str, bool]]:
         if entry.is_dir(follow_symlinks=False):
             if not NOT_RECORDS.fullmatch(entry.name):
                 yield from _json_files(entry.path, f"{prefix}{entry.name}/")
+        elif entry.is_symlink() and _is_folder(entry):
+            yield f"{prefix}{entry.name}", None, True
         elif entry.name.endswith(".json"):
             yield f"{prefix}{entry.name}", entry.path, entry.is_symlink()
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _inside(root: str, target: str) -> bool:
@@ -143,12 +187,12 @@ def _header(path: str, data: bytes, whole: bool) -> tuple[Header, bool]:
         section = _SECTION.search(data)
         if section is not None:
             with contextlib.suppress(RecordError):
-                return _decode(_HEADER, path, data[: section.start()].rstrip().rstrip(b",") + b"\n}")
+                return _decode(_HEADER, path, data[: section.start()].rstrip().rstrip(b",") + b"\n}")[:2]
         data = _read_bytes(path, None)
         if not isinstance(data, tuple):
             raise RecordError(f"{os.path.basename(path)}: {data or 'changed while the report read it'}")
         data = data[0]
-    return _decode(_HEADER, path, data)
+    return _decode(_HEADER, path, data)[:2]
 
 
 def _read_bytes(path: str, seen: set | None, most: int = MAX_RECORD_BYTES) -> tuple[bytes, bool] | str | None:
@@ -195,12 +239,13 @@ def _read_capped(fd: int, size: int) -> bytes:
 
 
 def _decode(decoder: msgspec.json.Decoder, path: str, data: bytes):
-    """(decoded, whether text had to be replaced to read it). Raises ``RecordError``.
-
-    A file that does not fit goes through ``load_record``, for the model's own reason.
-    """
+    """(decoded, whether text had to be replaced to read it, the bytes decoded). Raises
+    ``RecordError``: for JSON nested too deep before anything recursive reads it, and for a file
+    that does not fit (through ``load_record``, for the model's own reason)."""
+    if json_depth(data) > MAX_DEPTH:
+        raise RecordError(f"{os.path.basename(path)}: {_TOO_DEEP}")
     try:
-        return _checked(decoder.decode(data)), False
+        return _checked(decoder.decode(data)), False, data
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
         pass
     try:
@@ -210,7 +255,7 @@ def _decode(decoder: msgspec.json.Decoder, path: str, data: bytes):
         if repaired is None:
             raise RecordError(str(exc)) from None
         load_record(Path(path), repaired)
-        return _checked(decoder.decode(repaired)), True
+        return _checked(decoder.decode(repaired)), True, repaired
     raise RecordError(f"{os.path.basename(path)}: does not fit the model")  # the header did not
 
 

@@ -1,8 +1,11 @@
 """Untrusted text made fit to show: every string read from a record or a file name passes here.
 
-``clean`` removes terminal escapes and control characters and replaces what cannot be encoded
-as UTF-8 (a lone surrogate, from a record or from a file name that is not UTF-8) with U+FFFD,
-so no output can fail to encode and a reader sees where text was replaced.
+``clean`` removes terminal escapes, control characters, every line break but the newline
+(U+2028, U+2029, NEL: ``str.splitlines`` breaks at them, and so does pip reading a lock file)
+and the invisible characters that change how text displays (bidi controls such as U+202E,
+zero-width characters, tags), and replaces what cannot be encoded as UTF-8 (a lone surrogate,
+from a record or from a file name that is not UTF-8) with U+FFFD, so no output can fail to
+encode, no chip name can display as something else, and a reader sees where text was replaced.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import re
 from datetime import UTC, datetime
 
 REPLACEMENT = "\ufffd"
-_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(
+    r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+    r"\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")

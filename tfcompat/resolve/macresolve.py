@@ -18,11 +18,12 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 from packaging.utils import canonicalize_name
 
 from tfcompat.core import cache, config, macos, uvcall
 from tfcompat.core.files import FilesError
-from tfcompat.resolve.resolver import Index, Pin, ResolveError, Target, pip_compile
+from tfcompat.resolve.resolver import Index, Pin, ResolveError, Target, pins_problem, pip_compile
 
 FORMAT = "v1"
 _TIMEOUT = 300.0
@@ -78,7 +79,7 @@ def resolve(
     if sdists:
         question["sdists"] = sorted(sdists)
     path = cache.entry_path(folder, question)
-    cached = cache.load_json(path, question, valid=_valid_answer)
+    cached = cache.load_json(path, question, valid=lambda value: _valid_answer(value, list(reqs)))
     if cached is not None and "error" in cached:
         raise ResolveError(cached["error"], no_verdict=False)
     if cached is not None:
@@ -168,20 +169,18 @@ def _valid_release(value) -> bool:
     return isinstance(value, dict) and isinstance(value.get("exclude_newer"), str)
 
 
-def _valid_answer(value) -> bool:
-    """A cached resolution: ``{"error": str}``, or ``{"pins": [...]}`` each fitting ``Pin``."""
+def _valid_answer(value, requirements: list[str]) -> bool:
+    """A cached resolution of ``requirements``: ``{"error": str}``, or ``{"pins": [...]}`` each
+    a ``Pin`` of the right types, which together answer the requirements (``pins_problem``)."""
     if not isinstance(value, dict):
         return False
     if "error" in value:
         return isinstance(value["error"], str)
-    pins = value.get("pins")
-    if not isinstance(pins, list):
-        return False
     try:
-        [Pin(**pin) for pin in pins]
-    except TypeError:
+        pins = msgspec.convert(value.get("pins"), list[Pin])
+    except msgspec.ValidationError:
         return False
-    return all(isinstance(pin["name"], str) and isinstance(pin["sha256"], str) for pin in pins)
+    return pins_problem(pins, requirements) is None
 
 
 def _drop_other_days(folder: Path) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging import tags
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from tfcompat.core import uvcall
@@ -28,7 +29,7 @@ from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import temporary_folder
 from tfcompat.core.macos import DEPLOYMENT_TARGET, PLATFORM
 from tfcompat.index import snapshot
-from tfcompat.index.wheels import WheelRef
+from tfcompat.index.wheels import WheelRef, file_problem
 
 
 class ResolveError(TfcompatError):
@@ -117,6 +118,27 @@ class Pin:
     @property
     def requirement(self) -> str:
         return f"{self.name}=={self.version}"
+
+
+def pins_problem(pins: list[Pin], requirements: list[str]) -> str | None:
+    """Why ``pins``, a resolution read back from a cache, do not answer ``requirements``; None
+    when they do. Each pin's file must be a file of its release (a wheel of 2.17.0 named as
+    2.18.0 is not), and each requirement pinned with ``==`` must have its release among them."""
+    for pin in pins:
+        problem = file_problem(pin.filename, pin.name, pin.version)
+        if problem:
+            return problem
+    released = {pin.name: pin.version for pin in pins}
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            return f"{text[:80]!r} is not a requirement"
+        pinned = [spec for spec in requirement.specifier if spec.operator == "=="]
+        version = released.get(canonicalize_name(requirement.name))
+        if pinned and (version is None or not requirement.specifier.contains(version, prereleases=True)):
+            return f"it does not hold {text}"
+    return None
 
 
 def pip_compile(

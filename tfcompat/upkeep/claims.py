@@ -37,7 +37,14 @@ PLUGIN = "tensorflow-metal"
 # One TensorFlow series or a range of them ("v2.14-v2.18"), and one plugin version ("v1.1.0").
 _TF_CELL = re.compile(r"v?(\d+)\.(\d+)(?:\s*-\s*v?(\d+)\.(\d+))?")
 _METAL_CELL = re.compile(r"v?(\d+(?:\.\d+)+)")
-_SEPARATOR = re.compile(r"\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*")
+#: A cell of the line under a Markdown table's header, spaces stripped: ``---``, ``:--``, ``--:``.
+#: Cells are matched one by one: the pattern of a whole line (two ``\s*`` with only optional parts
+#: between them) took time quadratic in its length, half an hour for a 1 MB line.
+_SEPARATOR_CELL = re.compile(r":?-+:?")
+#: The longest table cell read: "v2.14 - v2.18" has 13 characters.
+MAX_CELL = 40
+#: The largest METADATA read from a wheel: tensorflow-metal's is about 5 kB.
+MAX_METADATA_BYTES = 1 << 20
 
 
 class ClaimsError(TfcompatError):
@@ -126,7 +133,7 @@ def parse_table(text: str, *, wheel: str) -> Table:
     start = next((n for n, line in enumerate(lines) if _is_header(line)), None)
     if start is None:
         raise ClaimsError(f"tensorflow-metal {wheel}: no compatibility table in its METADATA")
-    if start + 1 == len(lines) or not _SEPARATOR.fullmatch(lines[start + 1]):
+    if start + 1 == len(lines) or not _is_separator(lines[start + 1]):
         raise ClaimsError(f"tensorflow-metal {wheel}: the compatibility table has no separator line")
     columns = [cell.lower() for cell in _cells(lines[start])]
     tf_column, metal_column = columns.index("tensorflow"), columns.index("tensorflow-metal")
@@ -150,8 +157,21 @@ def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
+def _is_separator(line: str) -> bool:
+    """``| --- | :-: |``: cells of dashes (with a colon at either end), the last one after a
+    pipe; the outer pipes are optional, and the cell after the last pipe may be empty."""
+    parts = line.removeprefix("|").split("|")
+    *cells, last = [part.strip() for part in parts]
+    return (
+        bool(cells)
+        and all(_SEPARATOR_CELL.fullmatch(cell) for cell in cells)
+        and (last == "" or _SEPARATOR_CELL.fullmatch(last) is not None)
+    )
+
+
 def _table_row(tf: str, metal: str, *, wheel: str, line: str) -> TableRow:
-    tf_match, metal_match = _TF_CELL.fullmatch(tf), _METAL_CELL.fullmatch(metal)
+    short = len(tf) <= MAX_CELL and len(metal) <= MAX_CELL  # digits become ints: bounded first
+    tf_match, metal_match = short and _TF_CELL.fullmatch(tf), short and _METAL_CELL.fullmatch(metal)
     if not tf_match or not metal_match:
         raise ClaimsError(f"tensorflow-metal {wheel}: unexpected table row {line[:80]!r}")
     major, minor, last_major, last_minor = tf_match.groups()
@@ -193,6 +213,8 @@ def read_metadata(wheel: pypi.WheelFile) -> str:
                     names = [n for n in archive.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
                     if len(names) != 1:
                         raise ClaimsError(f"{wheel.filename}: {len(names)} METADATA files, expected one")
+                    if archive.getinfo(names[0]).file_size > MAX_METADATA_BYTES:
+                        raise ClaimsError(f"{wheel.filename}: its METADATA is larger than 1 MiB")
                     text = archive.read(names[0]).decode("utf-8")
             except (zipfile.BadZipFile, zlib.error, UnicodeDecodeError) as exc:
                 raise ClaimsError(f"{wheel.filename}: unreadable wheel ({exc})") from None

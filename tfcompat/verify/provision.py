@@ -32,12 +32,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
+
 from tfcompat.core import cache, config, macos, uvcall
 from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import DiskFull, FilesError, folder_line, temporary_folder, write_failure
 from tfcompat.core.matrix import Row
 from tfcompat.resolve import binaryonly
-from tfcompat.resolve.resolver import Pin, ResolveError, Target, pip_compile
+from tfcompat.resolve.resolver import ResolveError, Target, pins_problem, pip_compile
 from tfcompat.verify import installed
 
 #: Part of a resolution's question: the answers of the binary-only resolver, not of plain uv.
@@ -257,9 +259,11 @@ def resolve(
     }
     entry = cache.entry_path(config.cache_dir() / "resolve", question)
 
-    cached = cache.load_json(entry, question, valid=lambda value: _resolution(value) is not None)
+    cached = cache.load_json(
+        entry, question, valid=lambda value: _resolution(value, requirements) is not None
+    )
     if cached is not None:
-        return _resolution(cached)
+        return _resolution(cached, requirements)
     wheels = binaryonly.resolve(
         requirements,
         target=Target(python=_minor(version), interpreter=str(interpreter)),
@@ -271,16 +275,14 @@ def resolve(
     return wheels
 
 
-def _resolution(value) -> binaryonly.Resolution | None:
-    """A cached resolution read back, or None when it does not have the shape of one."""
+def _resolution(value, requirements: list[str]) -> binaryonly.Resolution | None:
+    """A cached resolution of ``requirements`` read back, or None when it is not one: not of the
+    right types, or not an answer to them (``pins_problem``)."""
     try:
-        resolution = binaryonly.Resolution(**value)
-        resolution.pins = [Pin(**pin) for pin in resolution.pins]
-    except TypeError:
+        resolution = msgspec.convert(value, binaryonly.Resolution)
+    except msgspec.ValidationError:
         return None
-    if not all(isinstance(pin.name, str) and isinstance(pin.version, str) for pin in resolution.pins):
-        return None
-    return resolution
+    return None if pins_problem(resolution.pins, requirements) else resolution
 
 
 def _minor(version: str) -> str:

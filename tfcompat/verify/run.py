@@ -21,6 +21,7 @@ from tfcompat.core.config import sessions_dir
 from tfcompat.core.host import host_info, tool_versions
 from tfcompat.core.matrix import PROBES, Row
 from tfcompat.core.record import (
+    PASSING,
     Probe,
     Provision,
     Record,
@@ -29,6 +30,7 @@ from tfcompat.core.record import (
     now,
     row_fields,
     stem,
+    verdict_of,
     write_record,
 )
 from tfcompat.core.uvcall import uv_binary
@@ -44,11 +46,6 @@ from tfcompat.verify.classify import (
 )
 from tfcompat.verify.provision import provision
 from tfcompat.verify.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
-
-#: Probes whose status decides the verdict: all but the speed-up, a measurement.
-JUDGED = tuple(name for name in PROBES if name != "speedup")
-#: Statuses after which the next probe still runs.
-PASSING = ("ok", "skipped")
 
 
 def probe_args(fit_argv: list[str]) -> dict[str, list[str]]:
@@ -152,20 +149,6 @@ def run_verify(
         # Nothing half-written: the logs of a run without a record would explain nothing.
         shutil.rmtree(logs, ignore_errors=True)
         raise
-
-
-def verdict_of(provision: Provision, probes: dict[str, Probe]) -> str:
-    """``not_installable`` when no set of wheels installs the row, ``fail`` if a judged probe
-    failed, ``error`` if provisioning or a judged probe could not decide, else ``ok``; the
-    speed-up never decides."""
-    if provision.status in ("error", "not_installable"):
-        return provision.status
-    judged = [probes[name].status for name in JUDGED if name in probes]
-    if "fail" in judged:
-        return "fail"
-    if "error" in judged:
-        return "error"
-    return "ok"
 
 
 def _run_probes(
