@@ -13,19 +13,14 @@ from pathlib import Path
 
 import pytest
 from packaging.version import Version
-from test_claims import DATA, SHIPPED, TABLE_1_2_0, closed_port_url, recorded_index
 
-from conftest import write_matrix
+from helpers.index import TABLE_1_2_0, closed_port_url
+from helpers.matrix import write_matrix
+from helpers.paths import DATA, SHIPPED
 from tfcompat.core.matrix import load_matrix
 from tfcompat.upkeep import claims, discover
 
 TABLE = claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
-
-
-@pytest.fixture
-def index(tmp_path, monkeypatch):
-    with recorded_index(tmp_path / "cache", monkeypatch) as server:
-        yield server
 
 
 def run(argv: list[str], path: Path) -> tuple[int, list[str]]:

@@ -17,9 +17,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_environments import sample  # noqa: F401 (a fixture: a small real environment)
 
-from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
+from helpers.matrix import write_matrix
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.sessions import run_nox
 from tfcompat.abi import check, macwheels
 from tfcompat.core import config, files
 from tfcompat.core.matrix import Row
@@ -134,7 +135,7 @@ def test_a_download_that_does_not_fit_is_one_line(small_disk, tmp_path, monkeypa
 
 @pytest.mark.fault(19)
 @pytest.mark.parametrize("full", ["TFCOMPAT_CACHE", "UV_CACHE_DIR"])
-def test_an_environment_on_a_full_disk_is_one_line(small_disk, sample, monkeypatch, full):  # noqa: F811
+def test_an_environment_on_a_full_disk_is_one_line(small_disk, sample, monkeypatch, full):
     """The environments' folder full (uv cannot even make the venv), or uv's own cache full
     (uv cannot unpack the wheel): the line names the folder that is full."""
     disk = small_disk("disk", "1m")

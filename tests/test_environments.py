@@ -8,20 +8,19 @@ that the next run rebuilds it and TensorFlow imports.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
+from helpers.environments import build_wheel
+from helpers.matrix import write_matrix
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.sessions import run_nox
 from tfcompat.core import uvcall
 from tfcompat.core.matrix import Row
 from tfcompat.verify import installed, provision
@@ -31,54 +30,6 @@ SAMPLE = "tfcompat-sample"
 DATA = "tfcompat_sample/data.bin"
 SESSION = f"verify(tf='{TF_MAIN}', metal='none')"
 QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
-
-
-def build_wheel(folder: Path, version: str = "1.0", *, name: str = "tfcompat_sample") -> Path:
-    """A pure-Python wheel with a module, 100 kB of data and a correct RECORD.
-
-    Like numpy's, it ships a ``.pyc`` that ``--compile-bytecode`` rewrites, so the installed one
-    no longer matches RECORD's hash.
-    """
-    dist_info = f"{name}-{version}.dist-info"
-    tag = sys.implementation.cache_tag
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n".encode(),
-        f"{name}/__pycache__/__init__.{tag}.pyc": b"a bytecode file of another build",
-        f"{name}/data.bin": bytes(range(256)) * 400,
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tfcompat-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = "".join(
-        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
-        for path, data in files.items()
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-        archive.writestr(f"{dist_info}/RECORD", record + f"{dist_info}/RECORD,,\n")
-    return wheel
-
-
-@pytest.fixture
-def sample(tmp_path, monkeypatch):
-    """``make()`` provisions an environment holding the sample wheel; it returns (python, reused, log)."""
-    build_wheel(tmp_path / "wheels")
-    monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
-    monkeypatch.setenv("UV_FIND_LINKS", str(tmp_path / "wheels"))
-    monkeypatch.setenv("UV_OFFLINE", "1")
-    interpreter, version = provision.find_interpreter(PYTHON, deadline=time.monotonic() + 60)
-
-    def make(lock: str = f"{SAMPLE}==1.0\n") -> tuple[Path, bool, list[str]]:
-        lines: list[str] = []
-        python, reused = provision.environment(
-            interpreter, version, lock, deadline=time.monotonic() + 120, log=lines.append
-        )
-        return python, reused, lines
-
-    return make
 
 
 def site_of(python: Path) -> Path:

@@ -19,7 +19,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from conftest import PYTHON, ROOT, TF_MAIN, build_plugin, run_nox, write_matrix
+from helpers.paths import PYTHON, ROOT, TF_MAIN
+from helpers.plugins import build_plugin
+from helpers.sessions import run_nox
 from tfcompat.core.host import host_info
 from tfcompat.core.matrix import Row
 from tfcompat.core.record import Record, RecordError, load_record, new_record, write_record
@@ -34,11 +36,7 @@ RECORD_NAME = re.compile(
 )
 
 
-@pytest.fixture
-def matrix(tmp_path):
-    return write_matrix(
-        tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}, {"tf": "2.5.0", "metal": "none"}]
-    )
+MATRIX = [{"tf": TF_MAIN, "metal": "none"}, {"tf": "2.5.0", "metal": "none"}]
 
 
 def a_record() -> dict:
@@ -186,7 +184,7 @@ def test_probe_that_prints_100_mb_keeps_memory_bounded(tmp_path, copied):
 @pytest.mark.fault(7)
 def test_loss_that_goes_nan_fails_the_pair(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
-    done = run_nox("-s", SESSION, *QUICK_FIT, "--learning-rate", "inf", matrix=matrix, reports=reports)
+    done = run_nox("-s", SESSION, *QUICK_FIT, "--learning-rate", "inf", matrix=matrix.path, reports=reports)
     assert done.returncode == 1
     assert "fails: fit: non-finite loss" in done.stderr
     [path] = sessions(reports)
@@ -206,7 +204,7 @@ def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, 
         "UV_INDEX_URL": "http://127.0.0.1:9/simple",  # nothing listens on the discard port
         "UV_HTTP_RETRIES": "0",
     }
-    done = run_nox("-s", SESSION, matrix=matrix, reports=reports, env=offline, timeout=300)
+    done = run_nox("-s", SESSION, matrix=matrix.path, reports=reports, env=offline, timeout=300)
     assert done.returncode == 1
     assert "no verdict: uv pip: network unreachable: cannot get http://127.0.0.1:9/simple/" in done.stderr
     assert earlier.read_bytes() == before
@@ -219,7 +217,7 @@ def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, 
 @pytest.mark.fault(10)
 def test_no_wheel_for_this_python_names_the_missing_tag(tmp_path, matrix):
     reports = tmp_path / "reports"
-    done = run_nox("-s", "verify(tf='2.5.0', metal='none')", matrix=matrix, reports=reports, timeout=300)
+    done = run_nox("-s", "verify(tf='2.5.0', metal='none')", matrix=matrix.path, reports=reports, timeout=300)
     assert done.returncode == 1
     tag = f"cp{PYTHON.replace('.', '')}"
     assert f"no verdict: uv pip: tensorflow-cpu==2.5.0 has no wheel for {tag} (Python ABI tag)" in done.stderr
@@ -236,7 +234,7 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     library = build_plugin(tmp_path / "plugin", "hang")
     env = {
         **os.environ,
-        "TFCOMPAT_EXPECTED": str(matrix),
+        "TFCOMPAT_EXPECTED": str(matrix.path),
         "TFCOMPAT_REPORTS": str(reports),
         "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library),
     }
@@ -265,7 +263,7 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     assert processes_mapping(library) == []
     assert everything(reports) == []  # no record of an interrupted run, no logs, no temporary file
 
-    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=reports)
+    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix.path, reports=reports)
     assert done.returncode == 0, done.stderr[-2000:]
     [record] = sessions(reports)
     assert load_record(record).verdict == "ok"
@@ -277,7 +275,7 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
 @pytest.mark.fault(12)
 def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
-    env = {**os.environ, "TFCOMPAT_EXPECTED": str(matrix), "TFCOMPAT_REPORTS": str(reports)}
+    env = {**os.environ, "TFCOMPAT_EXPECTED": str(matrix.path), "TFCOMPAT_REPORTS": str(reports)}
     argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION, *QUICK_FIT]
     runs = [
         subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -339,7 +337,11 @@ def test_crafted_error_text_is_kept_verbatim_and_runs_nothing(tmp_path, matrix, 
     folder = tmp_path / "a;$(touch pwned)`touch pwned2`<script>&"
     library = build_plugin(folder, "undefined")
     done = run_nox(
-        "-s", SESSION, matrix=matrix, reports=reports, env={"TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)}
+        "-s",
+        SESSION,
+        matrix=matrix.path,
+        reports=reports,
+        env={"TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)},
     )
     assert done.returncode == 1
     [path] = sessions(reports)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, TF_MAIN, build_plugin
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.plugins import build_plugin
 from tfcompat.core.host import host_info
 from tfcompat.core.matrix import PROBES, Row, load_matrix
 from tfcompat.core.record import new_record, write_record

@@ -9,11 +9,9 @@ is a local HTTP server serving PyPI's own answers with releases held back.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import re
 import shutil
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, run_nox, write_matrix
+from helpers.index import LocalIndex, Response
+from helpers.matrix import write_matrix
+from helpers.paths import PYTHON
+from helpers.sessions import run_nox
 from tfcompat.abi import check, macwheels
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
@@ -276,33 +277,6 @@ def index(monkeypatch: pytest.MonkeyPatch):
     damaged: dict[str, bytes] = {}
     answers: dict[str, dict] = {}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            name = self.path.strip("/").split("/")[-1]
-            if self.path.startswith("/files/"):
-                self._send(damaged[name], "application/octet-stream")
-                return
-            if name not in answers:
-                answers[name] = _pypi(name)
-            answer = dict(answers[name])
-            gone = hidden.get(name, set())
-            answer["files"] = [
-                _damaged(entry) if entry["filename"] in damaged else entry
-                for entry in answer["files"]
-                if not any(f"-{v}-" in entry["filename"] for v in gone)
-            ]
-            self._send(json.dumps(answer).encode(), PEP_691)
-
-        def _send(self, body: bytes, kind: str) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
     def _damaged(entry: dict) -> dict:
         data = damaged[entry["filename"]]
         digest = hashlib.sha256(data).hexdigest()
@@ -313,13 +287,22 @@ def index(monkeypatch: pytest.MonkeyPatch):
             "size": len(data),
         }
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    yield url, hidden, damaged
-    server.shutdown()
-    monkeypatch.setenv(claims.INDEX_ENV, url)
+    def answer(path: str) -> Response:
+        name = path.strip("/").split("/")[-1]
+        if path.startswith("/files/"):
+            return Response(body=damaged[name])
+        if name not in answers:
+            answers[name] = _pypi(name)
+        files = [
+            _damaged(entry) if entry["filename"] in damaged else entry
+            for entry in answers[name]["files"]
+            if not any(f"-{v}-" in entry["filename"] for v in hidden.get(name, set()))
+        ]
+        return Response(kind=PEP_691, body=json.dumps({**answers[name], "files": files}).encode())
+
+    with LocalIndex(fallback=answer) as server:
+        yield server.simple, hidden, damaged
+    monkeypatch.setenv(claims.INDEX_ENV, server.simple)
     for name in (*pairmap.TENSORFLOW, pairmap.PLUGIN):
         pairmap.index_cache(name, cache_dir()).unlink(missing_ok=True)  # this index is gone
 

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import build_plugin
+from helpers.plugins import build_plugin
 from tfcompat.core.matrix import Row
 from tfcompat.verify.run import judge
 from tfcompat.verify.runner import probe_script, run_probe

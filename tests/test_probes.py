@@ -24,7 +24,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT
+from helpers.paths import ROOT
 from tfcompat.core.matrix import Row
 from tfcompat.verify.provision import ProvisionError, provision
 from tfcompat.verify.run import judge

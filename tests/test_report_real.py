@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from report_helpers import report
-from report_records import map_record
 
-from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
+from helpers.matrix import write_matrix
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.records import map_record
+from helpers.report import report
+from helpers.sessions import run_nox
 from tfcompat.core.matrix import load_matrix
 from tfcompat.core.record import load_record, write_record
 from tfcompat.core.uvcall import uv_binary

@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_nox, write_matrix
+from helpers.matrix import write_matrix
+from helpers.paths import ROOT
+from helpers.sessions import run_nox
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
