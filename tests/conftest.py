@@ -7,6 +7,7 @@ Hooks: the tests' own cache, and the fault catalogue's summary at the end of the
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from helpers.faults import FAULTS
 from helpers.index import recorded_index
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON, ROOT, TF_MAIN
+from helpers.sessions import CONTROL, QUICK_FIT, REAL_ROWS, REAL_TIMEOUTS, Run, run_nox
+from tfcompat.core import config
 from tfcompat.core.matrix import Matrix, Row, load_matrix
 from tfcompat.verify import provision as provisioning
 
@@ -32,6 +35,42 @@ def tf_python() -> Path:
     """The interpreter of a real tensorflow-cpu environment, provisioned by the suite itself."""
     row = Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
     return provisioning.provision(row, timeout=900, log=lambda _: None).python
+
+
+@pytest.fixture(scope="session")
+def verify_run(tmp_path_factory, tf_python) -> Run:
+    """One real ``nox -s verify`` of the TensorFlow-alone row (quick fit, speed-up given 1 s), alone
+    in its reports folder, as a CI job runs it; the tests that read it must not change it."""
+    folder = tmp_path_factory.mktemp("verify-run")
+    matrix = write_matrix(folder / "expected.toml", REAL_ROWS, timeouts=REAL_TIMEOUTS)
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix, reports=folder / "reports")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Run(matrix, folder / "reports", done)
+
+
+@pytest.fixture(scope="session")
+def real_records(tmp_path_factory, verify_run) -> Run:
+    """A folder of real records: ``verify_run``'s, and ``nox -s abi`` on its matrix (the real
+    macOS wheels: 2.17.0 + 1.1.0 loads, 2.18.0 + 1.1.0 fails)."""
+    reports = tmp_path_factory.mktemp("real-records") / "reports"
+    shutil.copytree(verify_run.reports, reports)
+    done = run_nox("-s", "abi", matrix=verify_run.matrix, reports=reports)
+    assert "abi(tf='2.18.0', metal='1.1.0')" in done.stderr, done.stderr[
+        -3000:
+    ]  # red: it fails, as predicted
+    return Run(verify_run.matrix, reports, done)
+
+
+@pytest.fixture(scope="session")
+def damageable_tf(tmp_path_factory) -> Path:
+    """A ``TFCOMPAT_CACHE`` of its own for the tests that damage a real TensorFlow environment, so
+    the suite's environment, which other tests may be running at that moment, stays whole. It
+    starts with the suite's cached release date and resolution; the environment is its own."""
+    cache = tmp_path_factory.mktemp("damageable-cache")
+    for kind in ("release", "resolve"):
+        if (config.cache_dir() / kind).is_dir():
+            shutil.copytree(config.cache_dir() / kind, cache / kind, dirs_exist_ok=True)
+    return cache
 
 
 @pytest.fixture
@@ -75,23 +114,46 @@ def sample(tmp_path, monkeypatch):
     return make
 
 
+#: Session fixtures that build one real thing for the whole run (an environment, a verify
+#: session, a map): every test that reads one runs in that thing's xdist group, so under
+#: ``--dist loadgroup`` two workers never build the same thing.
+SHARED = {
+    "verify_run": "verify-run",
+    "real_records": "verify-run",
+    "map_run": "map-run",
+    "damageable_tf": "damageable-tf",
+}
+#: Fixtures that need PyPI on a cold cache: a test that uses one must be marked ``network``.
+NEEDS_INDEX = {"tf_python", "verify_run", "real_records", "map_run", "damageable_tf"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    untrue = []
+    for item in items:
+        used = set(item.fixturenames)
+        groups = sorted({SHARED[name] for name in used & SHARED.keys()})
+        assert len(groups) <= 1, f"{item.nodeid} reads things of two groups: {groups}"
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(groups[0]))
+        if used & NEEDS_INDEX and not item.get_closest_marker("network"):
+            untrue.append(f"{item.nodeid} (uses {', '.join(sorted(used & NEEDS_INDEX))})")
+        # Carried to the xdist controller with the test's reports, for the catalogue's summary.
+        item.user_properties += [("fault", marker.args[0]) for marker in item.iter_markers("fault")]
+    if untrue:
+        raise pytest.UsageError("tests that need PyPI but are not marked network: " + "; ".join(untrue))
+
+
 # The fault catalogue (issue 5): every fault is one or more tests marked ``@pytest.mark.fault(N)``,
 # and the run ends with one summary line per fault.
-_fault_of_test: dict[str, list[int]] = {}
 _fault_outcomes: dict[int, list[str]] = {}
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        numbers = [marker.args[0] for marker in item.iter_markers("fault")]
-        if numbers:
-            _fault_of_test[item.nodeid] = numbers
-
-
 def pytest_runtest_logreport(report):
-    if report.nodeid in _fault_of_test and (report.when == "call" or report.outcome != "passed"):
-        for number in _fault_of_test[report.nodeid]:
-            _fault_outcomes.setdefault(number, []).append(report.outcome)
+    if report.when == "call" or report.outcome != "passed":
+        for key, number in report.user_properties:
+            if key == "fault":
+                _fault_outcomes.setdefault(number, []).append(report.outcome)
 
 
 def pytest_terminal_summary(terminalreporter):

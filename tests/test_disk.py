@@ -20,7 +20,7 @@ import pytest
 
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON, TF_MAIN
-from helpers.sessions import run_nox
+from helpers.sessions import QUICK_FIT, run_nox
 from tfcompat.abi import check, macwheels
 from tfcompat.core import config, files
 from tfcompat.core.matrix import Row
@@ -28,7 +28,6 @@ from tfcompat.core.record import new_record, now, write_record
 from tfcompat.verify import provision
 
 CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
-QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
 
 
 @pytest.fixture
@@ -182,6 +181,7 @@ def test_a_full_cache_is_no_verdict(small_disk, tmp_path):
     done = run_nox(
         "-s",
         CONTROL,
+        "--",
         *QUICK_FIT,
         matrix=matrix,
         reports=tmp_path / "reports",
@@ -199,6 +199,7 @@ def test_a_full_cache_is_no_verdict(small_disk, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(19)
 def test_an_environment_that_does_not_fit_is_no_verdict(small_disk, tmp_path, tf_python):
     """The cache holds the resolution (copied from the suite's), so only the install needs room."""
@@ -209,6 +210,7 @@ def test_an_environment_that_does_not_fit_is_no_verdict(small_disk, tmp_path, tf
     done = run_nox(
         "-s",
         CONTROL,
+        "--",
         *QUICK_FIT,
         matrix=matrix,
         reports=tmp_path / "reports",

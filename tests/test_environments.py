@@ -20,7 +20,7 @@ import pytest
 from helpers.environments import build_wheel
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON, TF_MAIN
-from helpers.sessions import run_nox
+from helpers.sessions import QUICK_FIT, record_dicts, run_nox
 from tfcompat.core import uvcall
 from tfcompat.core.matrix import Row
 from tfcompat.verify import installed, provision
@@ -29,7 +29,6 @@ from tfcompat.verify.runner import probe_script, run_probe
 SAMPLE = "tfcompat-sample"
 DATA = "tfcompat_sample/data.bin"
 SESSION = f"verify(tf='{TF_MAIN}', metal='none')"
-QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
 
 
 def site_of(python: Path) -> Path:
@@ -170,19 +169,26 @@ def _tf_row() -> Row:
     return Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
 
 
+@pytest.fixture
+def tf_env(damageable_tf, monkeypatch):
+    """``make(log)``: the real TensorFlow environment of the test's own cache (damageable_tf)."""
+    monkeypatch.setenv("TFCOMPAT_CACHE", str(damageable_tf))
+    return lambda log=lambda _: None: provision.provision(_tf_row(), timeout=900, log=log)
+
+
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(17)
-def test_a_tensorflow_environment_without_its_library_is_rebuilt_by_the_next_session(tmp_path):
-    env = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+def test_a_tensorflow_environment_without_its_library_is_rebuilt_by_the_next_session(tmp_path, tf_env):
+    env = tf_env()
     library = site_of(env.python) / "tensorflow/python/_pywrap_tensorflow_internal.so"
     library.unlink()
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
-    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports")
+    done = run_nox("-s", SESSION, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"rebuilding {env.python.parent.parent}: damaged: {library}: missing" in done.stderr
     assert "Traceback" not in done.stderr
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
+    [record] = record_dicts(tmp_path / "reports")
     assert (record["verdict"], record["provision"]["reused"], record["probes"]["import"]["status"]) == (
         "ok",
         False,
@@ -191,36 +197,37 @@ def test_a_tensorflow_environment_without_its_library_is_rebuilt_by_the_next_ses
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(17)
-def test_a_tensorflow_environment_missing_half_its_files_is_rebuilt_and_imports():
-    env = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+def test_a_tensorflow_environment_missing_half_its_files_is_rebuilt_and_imports(tf_env):
+    env = tf_env()
     files = sorted(path for path in (env.python.parent.parent / "lib").rglob("*") if path.is_file())
     for path in files[::2]:
         path.unlink()
     lines: list[str] = []
-    again = provision.provision(_tf_row(), timeout=900, log=lines.append)
+    again = tf_env(lines.append)
     assert not again.reused and lines[0].startswith(f"rebuilding {env.python.parent.parent}: damaged: ")
     run = run_probe(again.python, probe_script("import"), [], timeout=300)
     assert run.returncode == 0 and run.result["tensorflow"] == TF_MAIN, run.stderr_tail
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(17)
-def test_a_damaged_environment_that_cannot_be_rebuilt_is_no_verdict(tmp_path):
+def test_a_damaged_environment_that_cannot_be_rebuilt_is_no_verdict(tmp_path, tf_env):
     """Rebuilding needs the wheels: with an empty uv cache and no network, it fails, and the
     record says no verdict, never a verdict on the pair."""
-    env = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+    env = tf_env()
     (site_of(env.python) / "tensorflow/python/_pywrap_tensorflow_internal.so").unlink()
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
     offline = {"UV_CACHE_DIR": str(tmp_path / "empty-uv-cache"), "UV_OFFLINE": "1"}
-    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=offline)
+    done = run_nox("-s", SESSION, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=offline)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "no verdict: uv pip: " in done.stderr
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
+    [record] = record_dicts(tmp_path / "reports")
     assert (record["verdict"], record["provision"]["status"], record["probes"]) == ("error", "error", {})
     # The next run, with its uv cache back, repairs it.
-    again = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+    again = tf_env()
     assert (
         not again.reused and run_probe(again.python, probe_script("import"), [], timeout=300).returncode == 0
     )

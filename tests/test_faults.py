@@ -21,14 +21,13 @@ import pytest
 
 from helpers.paths import PYTHON, ROOT, TF_MAIN
 from helpers.plugins import build_plugin
-from helpers.sessions import run_nox
+from helpers.sessions import QUICK_FIT, run_nox
 from tfcompat.core.host import host_info
 from tfcompat.core.matrix import Row
 from tfcompat.core.record import Record, RecordError, load_record, new_record, write_record
 from tfcompat.verify.run import judge
 from tfcompat.verify.runner import TAIL_BYTES, run_probe
 
-QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "2"]
 ROW = Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
 SESSION = f"verify(tf='{TF_MAIN}', metal='none')"
 RECORD_NAME = re.compile(
@@ -184,7 +183,9 @@ def test_probe_that_prints_100_mb_keeps_memory_bounded(tmp_path, copied):
 @pytest.mark.fault(7)
 def test_loss_that_goes_nan_fails_the_pair(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
-    done = run_nox("-s", SESSION, *QUICK_FIT, "--learning-rate", "inf", matrix=matrix.path, reports=reports)
+    done = run_nox(
+        "-s", SESSION, "--", *QUICK_FIT, "--learning-rate", "inf", matrix=matrix.path, reports=reports
+    )
     assert done.returncode == 1
     assert "fails: fit: non-finite loss" in done.stderr
     [path] = sessions(reports)
@@ -263,7 +264,7 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     assert processes_mapping(library) == []
     assert everything(reports) == []  # no record of an interrupted run, no logs, no temporary file
 
-    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix.path, reports=reports)
+    done = run_nox("-s", SESSION, "--", *QUICK_FIT, matrix=matrix.path, reports=reports)
     assert done.returncode == 0, done.stderr[-2000:]
     [record] = sessions(reports)
     assert load_record(record).verdict == "ok"
@@ -276,7 +277,7 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
 def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
     env = {**os.environ, "TFCOMPAT_EXPECTED": str(matrix.path), "TFCOMPAT_REPORTS": str(reports)}
-    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION, *QUICK_FIT]
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION, "--", *QUICK_FIT]
     runs = [
         subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in range(2)

@@ -20,6 +20,7 @@ import pytest
 
 from helpers.paths import PYTHON, TF_MAIN
 from helpers.plugins import build_plugin
+from helpers.sessions import QUICK_FIT
 from tfcompat.core.host import host_info
 from tfcompat.core.matrix import PROBES, Row, load_matrix
 from tfcompat.core.record import new_record, write_record
@@ -34,18 +35,6 @@ PLUGIN = Row(number=2, python=PYTHON, tf=TF_MAIN, metal="1.1.0", supports="yes")
 #: What the devices probe lists on a Mac with tensorflow-metal (recorded shape, not run here:
 #: ``[PhysicalDevice(name='/physical_device:GPU:0', device_type='GPU')]`` in tensorflow issue 84167).
 MAC_GPUS = ["/physical_device:GPU:0"]
-QUICK_FIT = [
-    "--data",
-    "synthetic",
-    "--model",
-    "small",
-    "--samples",
-    "64",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "32",
-]
 NO_NETWORK = {key: "http://127.0.0.1:9" for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 DATASET_FIX = (
     "dataset download failed: the CIFAR-100 download needs network; "

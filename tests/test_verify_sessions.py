@@ -133,29 +133,11 @@ def test_bad_probe_option_stops_before_anything_runs(tmp_path, matrix):
     assert not (reports / "sessions").exists()
 
 
-QUICK = [
-    "--",
-    "--data",
-    "synthetic",
-    "--model",
-    "small",
-    "--samples",
-    "128",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "32",
-]
-
-
 @pytest.mark.slow
 @pytest.mark.network
-def test_progress_reaches_the_terminal_and_every_probe_keeps_its_full_logs(tmp_path, tf_python):
+def test_progress_reaches_the_terminal_and_every_probe_keeps_its_full_logs(verify_run):
     """The speed-up gets 1 s here, so it times out: a failed measurement, never a failed pair."""
-    matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}], timeouts={"speedup": 1})
-    reports = tmp_path / "reports"
-    done = run_nox("-s", f"verify(tf='{TF_MAIN}', metal='none')", *QUICK, matrix=matrix.path, reports=reports)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done, reports = verify_run.done, verify_run.reports
     [record] = records(reports)
     probes = record["probes"]
     assert [probes[name]["status"] for name in ("import", "devices", "fit", "agree", "speedup")] == [
@@ -202,7 +184,7 @@ def test_dataset_download_without_network_is_no_verdict_and_no_claim_flag(tmp_pa
         "-s",
         f"verify(tf='{TF_MAIN}', metal='none')",
         *quick,
-        matrix=matrix.path,
+        matrix=matrix,
         reports=reports,
         env=offline,
     )

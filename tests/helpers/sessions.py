@@ -6,10 +6,26 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.paths import ROOT
+from helpers.paths import ROOT, TF_MAIN
 
+#: The shortest real fit the tests run: the small CNN on 64 synthetic samples, two epochs (so that
+#: the per-epoch progress lines can be counted); ``nox -s verify -- *QUICK_FIT``, or the fit
+#: probe's own arguments.
+QUICK_FIT = [
+    "--data",
+    "synthetic",
+    "--model",
+    "small",
+    "--samples",
+    "64",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+]
 NOX = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py")]
 
 
@@ -39,3 +55,25 @@ def records(reports: Path, pattern: str = "*.json") -> list[Path]:
 
 def record_dicts(reports: Path, pattern: str = "*.json") -> list[dict]:
     return [json.loads(path.read_text()) for path in records(reports, pattern)]
+
+
+#: The rows of the real runs the tests share (conftest's ``verify_run`` and ``real_records``): two
+#: plugin rows (abi reads the real macOS wheels; one loads, one fails on a missing symbol) and the
+#: TensorFlow-alone control, verified here for real with tensorflow-cpu. The speed-up probe gets
+#: 1 s, so it times out here: a failed measurement, never a failed pair.
+REAL_ROWS = [
+    {"tf": TF_MAIN, "metal": "1.1.0", "supports": "yes"},
+    {"tf": "2.18.0", "metal": "1.1.0", "supports": "ambiguous"},
+    {"tf": TF_MAIN, "metal": "none"},
+]
+REAL_TIMEOUTS = {"speedup": 1}
+CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A real nox run a fixture made once: its matrix file, reports folder and outcome."""
+
+    matrix: Path
+    reports: Path
+    done: subprocess.CompletedProcess
