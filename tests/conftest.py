@@ -18,7 +18,7 @@ from helpers.faults import FAULTS
 from helpers.index import recorded_index
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON, ROOT, TF_MAIN
-from helpers.sessions import CONTROL, QUICK_FIT, REAL_ROWS, REAL_TIMEOUTS, Run, run_nox
+from helpers.sessions import CONTROL, MAP_ARGS, QUICK_FIT, REAL_ROWS, REAL_TIMEOUTS, Run, run_nox
 from tfcompat.core import config
 from tfcompat.core.matrix import Matrix, Row, load_matrix
 from tfcompat.verify import provision as provisioning
@@ -59,6 +59,16 @@ def real_records(tmp_path_factory, verify_run) -> Run:
         -3000:
     ]  # red: it fails, as predicted
     return Run(verify_run.matrix, reports, done)
+
+
+@pytest.fixture(scope="session")
+def map_run(tmp_path_factory) -> Run:
+    """One real ``nox -s map`` over 4 TensorFlow x 4 plugin releases (MAP_ARGS), without a matrix,
+    in its own reports folder: the map tests assert against its one record."""
+    folder = tmp_path_factory.mktemp("map-run")
+    done = run_nox("-s", "map", "--", *MAP_ARGS, matrix=folder / "no-matrix.toml", reports=folder / "reports")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Run(folder / "no-matrix.toml", folder / "reports", done)
 
 
 @pytest.fixture(scope="session")

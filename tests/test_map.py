@@ -23,7 +23,7 @@ import pytest
 from helpers.index import LocalIndex, Response
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON
-from helpers.sessions import run_nox
+from helpers.sessions import MAP_ARGS, run_nox
 from tfcompat.abi import check, macwheels
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
@@ -155,21 +155,25 @@ def test_the_map_agrees_with_every_matrix_row(tmp_path: Path) -> None:
 # The session: one record per run, any OS, no matrix needed.
 
 
+def _cells(run) -> dict:
+    (path,) = _sessions(run.reports)
+    return {(cell.tf, cell.metal): cell for cell in load_record(path).map.cells}
+
+
+@pytest.mark.slow
 @pytest.mark.network
-def test_nox_map_writes_one_map_record(tmp_path: Path) -> None:
-    reports = tmp_path / "reports"
-    args = ["--", "--tf", "2.20.0", "--metal", "1.2.0", "--metal", "0.1.2"]
-    done = run_nox("-s", "map", *args, matrix=tmp_path / "no-matrix.toml", reports=reports)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "map: tf 2.20.0: 0 plugins load, 2 fail" in done.stderr
-    (path,) = _sessions(reports)
+def test_nox_map_writes_one_map_record(map_run) -> None:
+    assert "map: tf 2.20.0: 0 plugins load, 4 fail" in map_run.done.stderr
+    (path,) = _sessions(map_run.reports)
     assert path.name.startswith("map-")
     record = load_record(path)
     assert (record.kind, record.row, record.verdict, record.map.error) == ("map", None, "ok", None)
-    assert [r.version for r in record.map.tf_releases] == ["2.20.0"]
-    assert record.map.tf_releases[0].wheel.filename == "tensorflow-2.20.0-cp310-cp310-macosx_12_0_arm64.whl"
-    cells = {cell.metal: cell for cell in record.map.cells}
-    new = cells["1.2.0"]
+    assert [r.version for r in record.map.tf_releases] == ["2.5.0", "2.11.0", "2.12.0", "2.20.0"]
+    assert record.map.tf_releases[-1].wheel.filename == "tensorflow-2.20.0-cp310-cp310-macosx_12_0_arm64.whl"
+    assert [r.version for r in record.map.metal_releases] == ["0.1.2", "0.7.0", "0.8.0", "1.2.0"]
+    cells = _cells(map_run)
+    assert len(cells) == 16
+    new = cells["2.20.0", "1.2.0"]
     assert (new.abi, new.first.splitlines()[0], new.min_macos) == (
         "fail",
         "Library not loaded: @rpath/_pywrap_tensorflow_internal.so",
@@ -178,26 +182,21 @@ def test_nox_map_writes_one_map_record(tmp_path: Path) -> None:
     assert new.second.first.splitlines()[0] == f"Symbol not found: {ATTR_VALUE}"
     # A preflight for each Python both releases have wheels for, and only those.
     assert list(new.pythons) == ["3.9", "3.10", "3.11", "3.12"]
-    assert list(cells["0.1.2"].pythons) == ["3.9"]
-    for preflight in [*new.pythons.values(), *cells["0.1.2"].pythons.values()]:
+    assert list(cells["2.20.0", "0.1.2"].pythons) == ["3.9"]
+    for preflight in [*new.pythons.values(), *cells["2.20.0", "0.1.2"].pythons.values()]:
         assert (preflight.status, preflight.missing, preflight.exclude_newer_package) == ("installs", [], {})
         assert "tensorflow==2.20.0" in preflight.packages
     assert "tensorflow-metal==1.2.0" in new.pythons["3.12"].packages
     assert new.pythons["3.12"].exclude_newer.startswith("2025-")
 
 
+@pytest.mark.slow
 @pytest.mark.network
-def test_a_map_record_carries_hazards_and_install_commands(tmp_path: Path) -> None:
+def test_a_map_record_carries_hazards_and_install_commands(map_run) -> None:
     """The cells that load carry the training hazard (from the Keras of the preflight's set,
     computed once per TensorFlow wheel and Keras), and each Python that installs carries the
     command that works today; a cell predicted not to load carries neither."""
-    reports = tmp_path / "reports"
-    releases = ["--tf", "2.5.0", "--tf", "2.11.0", "--tf", "2.12.0"]
-    releases += ["--metal", "0.1.2", "--metal", "0.7.0", "--metal", "0.8.0"]
-    done = run_nox("-s", "map", "--", *releases, matrix=tmp_path / "m.toml", reports=reports)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (path,) = _sessions(reports)
-    cells = {(cell.tf, cell.metal): cell for cell in load_record(path).map.cells}
+    cells = _cells(map_run)
     xla = cells["2.11.0", "0.7.0"].hazard
     assert (xla.kind, xla.predicted, xla.keras) == ("xla", "fails", "keras 2.11.0")
     assert (
@@ -221,21 +220,28 @@ def test_a_map_record_carries_hazards_and_install_commands(tmp_path: Path) -> No
     assert [p.install for p in failing.pythons.values()] == [None] * len(failing.pythons)
     loads = [key for key, cell in cells.items() if cell.abi == "ok"]
     assert all(cells[key].hazard is not None for key in loads)
-    # 2.12.0 with 0.7.0 and with 0.8.0 share TensorFlow's wheel and Keras 2.12.0: one question.
+    # Cells that share TensorFlow's wheel and Keras (2.12.0 with 0.7.0 and with 0.8.0) share one
+    # question: one hazard is computed per distinct (TensorFlow, Keras).
+    distinct = {(tf, cells[tf, metal].hazard.keras) for tf, metal in loads}
+    assert len(distinct) < len(loads)
     assert re.search(
-        rf"map: hazards: {len(loads) - 1} distinct questions for {len(loads)} loadable cells", done.stderr
+        rf"map: hazards: {len(distinct)} distinct questions for {len(loads)} loadable cells",
+        map_run.done.stderr,
     )
 
 
+@pytest.mark.slow
 @pytest.mark.network
-def test_a_run_without_network_uses_the_last_index_answer_and_says_so(tmp_path: Path) -> None:
+def test_a_run_without_network_uses_the_last_index_answer_and_says_so(map_run, tmp_path: Path) -> None:
+    """The same map again, every connection through a closed port: the index's answers cached
+    by the shared run are used, and said so; the record is written."""
     reports = tmp_path / "reports"
-    args = ["-s", "map", "--", "--tf", "2.20.0", "--metal", "1.2.0"]
-    assert run_nox(*args, matrix=tmp_path / "m.toml", reports=reports).returncode == 0
+    args = ["-s", "map", "--", *MAP_ARGS]
     done = run_nox(*args, matrix=tmp_path / "m.toml", reports=reports, env=OFFLINE)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "cannot reach the package index" in done.stderr and "using the answer cached" in done.stderr
-    assert len(_sessions(reports)) == 2
+    (path,) = _sessions(reports)
+    assert load_record(path).map.cells == load_record(_sessions(map_run.reports)[0]).map.cells
 
 
 @pytest.mark.fault(8)
@@ -270,7 +276,7 @@ def test_an_unknown_release_or_option_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def index(monkeypatch: pytest.MonkeyPatch):
+def pypi_mirror(monkeypatch: pytest.MonkeyPatch):
     """A local PEP 691 index serving PyPI's real answers, minus the versions in ``hidden``, and
     serving ``damaged[filename]`` (bytes) in place of that wheel."""
     hidden: dict[str, set[str]] = {}
@@ -315,8 +321,10 @@ def _pypi(name: str) -> dict:
 
 
 @pytest.mark.network
-def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: pytest.MonkeyPatch) -> None:
-    url, hidden, _ = index
+def test_a_new_release_on_the_index_is_a_new_row_or_column(
+    pypi_mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, hidden, _ = pypi_mirror
     monkeypatch.setenv(claims.INDEX_ENV, url)
     hidden |= {"tensorflow": {"2.21.0"}, "tensorflow-metal": {"1.2.0"}}
     before = pairmap.releases(root=cache_dir(), log=lambda _: None)
@@ -327,28 +335,35 @@ def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: p
     assert set(versions[3]) - set(versions[1]) == {"1.2.0"}
 
 
+@pytest.mark.slow
 @pytest.mark.network
-def test_nox_map_follows_the_index_without_a_matrix(index, tmp_path: Path) -> None:
-    url, hidden, _ = index
+def test_nox_map_follows_the_index_without_a_matrix(pypi_mirror, tmp_path: Path) -> None:
+    """The index offers tensorflow-metal 1.1.0 alone, then 1.1.0 and 1.2.0 (every other release
+    held back, so that the map has one cell, then two): the next run has the new column."""
+    url, hidden, _ = pypi_mirror
     reports = tmp_path / "reports"
     env = {claims.INDEX_ENV: url}
     args = ["-s", "map", "--", "--tf", "2.19.0"]
-    hidden["tensorflow-metal"] = {"1.2.0"}
+    released = {entry["filename"].split("-")[1] for entry in _pypi("tensorflow-metal")["files"]}
+    hidden["tensorflow-metal"] = released - {"1.1.0"}
     first = run_nox(*args, matrix=tmp_path / "none.toml", reports=reports, env=env)
-    hidden.clear()
+    hidden["tensorflow-metal"] = released - {"1.1.0", "1.2.0"}
     second = run_nox(*args, matrix=tmp_path / "none.toml", reports=reports, env=env)
     assert (first.returncode, second.returncode) == (0, 0), second.stderr[-3000:]
     old, new = (load_record(path).map for path in _sessions(reports))
-    assert [len(m.metal_releases) for m in (old, new)] == [len(METAL_RELEASES) - 1, len(METAL_RELEASES)]
+    assert [[r.version for r in m.metal_releases] for m in (old, new)] == [["1.1.0"], ["1.1.0", "1.2.0"]]
     column = next(cell for cell in new.cells if cell.metal == "1.2.0")
     assert (column.tf, column.abi, column.first) == ("2.19.0", "ok", None)
     assert column.pythons["3.12"].status == "installs"
 
 
+@pytest.mark.slow
 @pytest.mark.network
 @pytest.mark.fault(16)
-def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(index, tmp_path: Path) -> None:
-    url, _, damaged = index
+def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(
+    pypi_mirror, tmp_path: Path
+) -> None:
+    url, _, damaged = pypi_mirror
     damaged["tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl"] = b"<html>not a wheel</html>"
     reports = tmp_path / "reports"
     args = ["-s", "map", "--", "--tf", "2.19.0", "--metal", "1.2.0", "--metal", "1.1.0"]

@@ -182,4 +182,4 @@ def test_the_locks_are_current_and_the_readme_runs_from_them():
             [uv_binary(), "lock", "--locked", "--quiet", *selection], cwd=ROOT, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr
-    assert '"run", "--locked"' in (ROOT / "tfcompat" / "bootstrap.py").read_text()
+    assert '"run", "--locked"' in (ROOT / "tfcompat" / "core" / "bootstrap.py").read_text()

@@ -67,6 +67,13 @@ REAL_ROWS = [
     {"tf": TF_MAIN, "metal": "none"},
 ]
 REAL_TIMEOUTS = {"speedup": 1}
+#: The shared map's releases (conftest's ``map_run``): TensorFlow 2.5.0 (not installable from
+#: wheels), 2.11.0 (Adam compiled with XLA), 2.12.0 and 2.20.0 (the renamed library), each with
+#: tensorflow-metal 0.1.2, 0.7.0, 0.8.0 and 1.2.0.
+MAP_ARGS = [
+    *("--tf", "2.5.0", "--tf", "2.11.0", "--tf", "2.12.0", "--tf", "2.20.0"),
+    *("--metal", "0.1.2", "--metal", "0.7.0", "--metal", "0.8.0", "--metal", "1.2.0"),
+]
 CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
 
 
