@@ -17,7 +17,7 @@ from helpers.environments import build_wheel
 from helpers.faults import FAULTS
 from helpers.index import recorded_index
 from helpers.matrix import write_matrix
-from helpers.paths import PYTHON, ROOT, TF_MAIN
+from helpers.paths import PYTHON, TF_MAIN
 from helpers.sessions import CONTROL, MAP_ARGS, QUICK_FIT, REAL_ROWS, REAL_TIMEOUTS, Run, run_nox
 from tfcompat.core import config
 from tfcompat.core.matrix import Matrix, Row, load_matrix
@@ -26,8 +26,11 @@ from tfcompat.verify import provision as provisioning
 
 def pytest_configure(config):
     # The tests keep to themselves: their own cache of environments, resolutions and wheel facts
-    # (about 3 GB when warm), not the user's, unless TFCOMPAT_CACHE says where.
-    os.environ.setdefault("TFCOMPAT_CACHE", str(ROOT / ".cache" / "tfcompat-tests"))
+    # (about 3 GB when warm), not the user's, unless TFCOMPAT_CACHE says where. It is the
+    # machine's, like uv's: every checkout (and every clean clone CI makes) shares it, and its
+    # entries prove themselves, so a warm one changes no answer.
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    os.environ.setdefault("TFCOMPAT_CACHE", str(cache_home / "tfcompat-tests"))
 
 
 @pytest.fixture(scope="session")
@@ -139,6 +142,8 @@ NEEDS_INDEX = {"tf_python", "verify_run", "real_records", "map_run", "damageable
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    # The slow tests first: the workers start on the long ones, and the short ones fill in after.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     untrue = []
     for item in items:
         used = set(item.fixturenames)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,14 +101,21 @@ def test_re_exports_of_tf_2_18_resolve() -> None:
 
 
 @pytest.mark.network
-def test_warm_run_needs_no_network() -> None:
-    """After a first run, the same row is answered from the cache alone, fast."""
+def test_warm_run_needs_no_network(tmp_path: Path) -> None:
+    """After a first run, the same row is answered from the cache alone: every connection goes
+    to a closed port, and the cache (a copy of the suite's) is not changed by a byte."""
     check.check(tf="2.18.0", metal="1.1.0", python="3.10")
-    done = _check_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE)
+    shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
+    before = _contents(tmp_path)
+    done = _check_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE, cache_dir=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["first"].startswith(f"Symbol not found: {LOG_MESSAGE}")
-    assert result["seconds"] < 2.0
+    assert _contents(tmp_path) == before
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 @pytest.mark.network

@@ -7,7 +7,6 @@ to 2.19.0 and later) served over real HTTP on localhost; the ``network`` test as
 from __future__ import annotations
 
 import json
-import time
 import tomllib
 from pathlib import Path
 
@@ -169,9 +168,11 @@ def test_the_real_index_proposes_rows_for_releases_newer_than_a_trimmed_matrix(t
     monkeypatch.delenv("TFCOMPAT_INDEX_URL", raising=False)
     monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
     path = write_matrix(tmp_path / "m.toml", [{"tf": "2.19.0", "metal": "1.1.0", "supports": "ambiguous"}])
-    started = time.monotonic()
     code, lines = run([], path)
-    assert code == 0 and time.monotonic() - started < 20
+    assert code == 0
+    # One wheel read for its table (the newest plugin's), not every release's: its METADATA alone
+    # is cached (the cost is in the README's figures, not asserted here).
+    assert len(list((tmp_path / "cache" / "claims").glob("*.METADATA"))) == 1
     rows = tomllib.loads(capsys.readouterr().out)["row"]
     newest_plugin = max(Version(row["metal"]) for row in rows)
     assert {"tf": "2.20.0", "metal": str(newest_plugin), "supports": "ambiguous"} in rows
