@@ -396,6 +396,7 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory):
         yield {"index_url": url, "uv_cache": tmp_path_factory.mktemp("uv-cache")}
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     """Each page is the index's answer (file URLs made absolute), marked fresh so that uv reads
@@ -439,6 +440,7 @@ def test_a_resolution_does_not_depend_on_what_uv_has_cached(tmp_path: Path) -> N
     assert through.packages == ["protobuf==3.19.4"]
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(snapshot) -> None:
     """tensorflow-metal 0.8.0's wheels were never given a ``.metadata`` file on PyPI: the
@@ -471,6 +473,7 @@ def _mac(python: str, macos: str = "11.0") -> binaryonly.Target:
     return binaryonly.Target(python=python, platform=binaryonly.MACOS_ARM64, macos=macos)
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_tf_2_5_is_not_installable_from_wheels_on_a_mac() -> None:
     """numpy 1.19 never had a macOS arm64 wheel: Apple's route was conda's tensorflow-deps."""
@@ -487,6 +490,7 @@ def test_tf_2_5_is_not_installable_from_wheels_on_a_mac() -> None:
     )
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked(snapshot) -> None:
     """At its release h5py, wrapt and grpcio had no arm64 wheel for CPython 3.9: each is taken
@@ -505,6 +509,7 @@ def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked(snapshot)
     assert not [pin for pin in wheels.packages if "rc" in pin]  # final releases, not grpcio 1.52.0rc1
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does(snapshot) -> None:
     """termcolor 1.1.0 (pure Python) is an sdist only, on every platform: it does not make
