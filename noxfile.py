@@ -33,6 +33,7 @@ this OS cannot run is *skipped* with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 from pathlib import Path
@@ -88,8 +89,6 @@ PLUGIN_ROWS = _params(row for row in MATRIX.rows if row.has_plugin) if MATRIX el
 @nox.parametrize(["py", "tf", "metal"], ALL_ROWS)
 def verify(session: nox.Session, py: str, tf: str, metal: str) -> None:
     """Verify one pair for real: a uv environment, then the import, devices, fit, agree, speedup probes."""
-    from tfcompat.core.files import FilesError
-    from tfcompat.verify.provision import NotRunnableHere
     from tfcompat.verify.run import probe_args, run_verify
 
     _check_folders(session)
@@ -98,41 +97,30 @@ def verify(session: nox.Session, py: str, tf: str, metal: str) -> None:
         args = probe_args(session.posargs)
     except SystemExit:
         session.error("bad probe options after --: see python probes/fit.py --help")
-    try:
-        record, path = run_verify(row, timeouts=MATRIX.timeouts, args=args, log=session.log)
-    except NotRunnableHere as exc:
-        session.skip(f"not run here: {exc}")
-    except FilesError as exc:
-        session.error(f"no verdict: the record could not be written: {exc}")
-    _finish(session, record, path)
+    with _outcome(session):
+        _finish(session, *run_verify(row, timeouts=MATRIX.timeouts, args=args, log=session.log))
 
 
 @nox.session(venv_backend="none", tags=["abi"])
 @nox.parametrize(["py", "tf", "metal"], PLUGIN_ROWS)
 def abi(session: nox.Session, py: str, tf: str, metal: str) -> None:
     """Predict from the real macOS wheels, on any OS, whether the plugin loads at import."""
-    from tfcompat.core.files import FilesError
     from tfcompat.predict.row import run_abi
 
     _check_folders(session)
-    try:
-        record, path = run_abi(_row(session, py, tf, metal), log=session.log)
-    except FilesError as exc:
-        session.error(f"no verdict: the record could not be written: {exc}")
-    _finish(session, record, path)
+    with _outcome(session):
+        _finish(session, *run_abi(_row(session, py, tf, metal), log=session.log))
 
 
 @nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
     """Write the compatibility table (Markdown, HTML, JSON) from every record so far."""
     from tfcompat.core.config import reports_dir
-    from tfcompat.report import ReportError, write_reports
+    from tfcompat.report import write_reports
 
     _check_folders(session)
-    try:
+    with _outcome(session):
         paths = write_reports(_matrix(session), reports_dir())
-    except ReportError as exc:
-        session.error(str(exc))
     for path in paths:
         session.log(f"wrote {path}")
 
@@ -140,12 +128,11 @@ def report(session: nox.Session) -> None:
 @nox.session(name="map", venv_backend="none", default=False)
 def map_(session: nox.Session) -> None:
     """Predict every TensorFlow x tensorflow-metal release on the index, per Python, on any OS."""
-    from tfcompat.predict.pairmap import MapError, main
+    from tfcompat.predict.pairmap import main
 
-    try:
+    _check_folders(session)
+    with _outcome(session):
         outcome = main(session.posargs, log=session.log)
-    except MapError as exc:
-        session.error(str(exc))
     if outcome:
         _finish(session, *outcome)
 
@@ -254,42 +241,34 @@ def _check_folders(session: nox.Session, *, matrix: bool = False) -> None:
         session.error("; ".join(problems))
 
 
-def _finish(session: nox.Session, record: dict, path: Path) -> None:
-    """Log where the record went; a failing pair ends the session *failed*, no verdict *aborted*."""
+@contextlib.contextmanager
+def _outcome(session: nox.Session):
+    """The one place an error becomes a session's outcome: a row this OS cannot run is
+    *skipped*; the machine's failure (``no_verdict``) *aborted* with ``no verdict: …`` and the
+    fix; any other error *aborted* with its line. Never a traceback."""
+    from tfcompat.core.errors import TfcompatError
+    from tfcompat.verify.provision import NotRunnableHere
+
+    try:
+        yield
+    except NotRunnableHere as exc:
+        session.skip(f"not run here: {exc}")
+    except TfcompatError as exc:
+        session.error(f"no verdict: {exc}" if exc.no_verdict else str(exc))
+
+
+def _finish(session: nox.Session, record, path: Path) -> None:
+    """Log where the record went; a failing pair ends the session *failed*, no verdict *aborted*,
+    a pair that cannot be installed from wheels *skipped*."""
     session.log(f"record: {path}")
-    if record["verdict"] == "error":
-        session.error(f"no verdict: {_no_verdict_reason(record)}")
-    if record["verdict"] == "not_installable":
-        session.skip(f"not installable from wheels: {record['provision']['error']}")
-    if record["verdict"] == "fail":
-        reason = f"{_row_name(record)} fails: {_first_failure(record)}"
+    if record.verdict == "error":
+        session.error(f"no verdict: {record.no_verdict_reason()}")
+    if record.verdict == "not_installable":
+        session.skip(f"not installable from wheels: {record.provision.error}")
+    if record.verdict == "fail":
+        reason = f"{record.label()} fails: {record.first_failure()}"
         nox.logger.logger.error(reason)
         raise nox.command.CommandFailed(reason)
-
-
-def _row_name(record: dict) -> str:
-    row = record["row"]
-    plugin = "alone" if row["metal"] == "none" else f"+ tensorflow-metal {row['metal']}"
-    return f"tf {row['tf']} {plugin} on Python {row['python']}"
-
-
-def _no_verdict_reason(record: dict) -> str:
-    if record["kind"] == "map":
-        return record["map"]["error"]
-    if record["kind"] == "abi":
-        return record["abi"]["error"]
-    if record["provision"]["status"] != "ok":
-        return record["provision"]["error"]
-    name, probe = next((n, p) for n, p in record["probes"].items() if p["status"] == "error")
-    # The probe's own line with the fix (verify.judge), e.g. "dataset download failed: ...".
-    return probe.get("reason") or f"{name}: {probe['error'] or probe['signature']}"
-
-
-def _first_failure(record: dict) -> str:
-    if record["kind"] == "abi":
-        return record["abi"]["first"].splitlines()[0]
-    failed = next(name for name, probe in record["probes"].items() if probe["status"] == "fail")
-    return f"{failed}: {record['probes'][failed]['signature']}"
 
 
 if __name__ == "__main__":

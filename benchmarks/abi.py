@@ -26,8 +26,10 @@ from pathlib import Path
 from _util import OFFLINE, peak_rss_of_children_mb
 
 from tfcompat.abi import check, macho, macwheels
+from tfcompat.core import macos
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
+from tfcompat.index.wheels import WheelError, WheelRef, download
 
 LARGEST = ("tensorflow", "2.19.0", "3.10", "tensorflow/libtensorflow_cc.2.dylib")
 
@@ -123,16 +125,16 @@ def _cache_report(cache: Path) -> None:
     )
 
 
-def _cached_refs(cache: Path) -> list[macwheels.WheelRef]:
+def _cached_refs(cache: Path) -> list[WheelRef]:
     """The wheels of the matrix, from the resolutions the passes cached."""
     refs = {}
     for row in load_matrix().rows:
         if not row.has_plugin:
             continue
-        wanted = [(check.tf_package(row.tf), row.tf), ("tensorflow-metal", row.metal)]
+        wanted = [(macos.binary_name(row.tf), row.tf), (macos.PLUGIN, row.metal)]
         try:
             found = macwheels.resolve(wanted, python=row.python, root=macwheels.cache_root(cache))
-        except macwheels.WheelError:
+        except WheelError:
             continue  # a row without wheels: its pass said so
         refs.update((ref.sha256, ref) for ref in found)
     return list(refs.values())
@@ -144,7 +146,7 @@ def _lief_report() -> None:
     name, version, python, member = LARGEST
     (ref,) = macwheels.resolve([(name, version)], python=python, root=macwheels.cache_root())
     with tempfile.TemporaryDirectory(prefix="tfcompat-bench-") as tmp:
-        wheel = macwheels.download(ref, Path(tmp))
+        wheel = download(ref, Path(tmp))
         target = Path(tmp) / Path(member).name
         with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, open(target, "wb") as dst:
             while chunk := src.read(1 << 20):

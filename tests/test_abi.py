@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from tfcompat.abi import check, dyld, macho, macwheels
+from tfcompat.core import macos
+from tfcompat.index import wheels
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
@@ -159,7 +161,7 @@ def real_plugin(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The real libmetal_plugin.dylib of tensorflow-metal 1.1.0."""
     folder = tmp_path_factory.mktemp("metal")
     (ref,) = macwheels.resolve([("tensorflow-metal", "1.1.0")], python="3.10", root=macwheels.cache_root())
-    with zipfile.ZipFile(macwheels.download(ref, folder)) as archive:
+    with zipfile.ZipFile(wheels.download(ref, folder)) as archive:
         return archive.read(PLUGIN)
 
 
@@ -175,7 +177,7 @@ def _serve(cache: Path, name: str, version: str, members: dict[str, bytes] | byt
             for member, data in members.items():
                 archive.writestr(member, data)
     digest = sha256 or hashlib.sha256(wheel.read_bytes()).hexdigest()
-    ref = macwheels.WheelRef(name, version, filename, wheel.as_uri(), digest, wheel.stat().st_size)
+    ref = wheels.WheelRef(name, version, filename, wheel.as_uri(), digest, wheel.stat().st_size)
     macwheels.remember(ref, python="3.10", root=macwheels.cache_root(cache))
     return filename
 
@@ -243,7 +245,7 @@ def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
 
 
 def test_tf_package_per_release() -> None:
-    assert [check.tf_package(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.15.1", "2.16.0rc0", "2.21.0")] == [
+    assert [macos.binary_name(v) for v in ("2.5.0", "2.12.0", "2.15.0", "2.15.1", "2.16.0rc0", "2.21.0")] == [
         "tensorflow-macos",
         "tensorflow-macos",
         "tensorflow-macos",
@@ -379,10 +381,10 @@ def test_each_plugin_is_dlopened_in_its_own_fork_of_one_tensorflow_process() -> 
 
 
 def _sides(top: dyld.Library, plugin: dyld.Library, imports: list[macho.Import]):
-    tf_ref = macwheels.WheelRef(
+    tf_ref = wheels.WheelRef(
         "tensorflow", "9.9.9", "tensorflow-9.9.9-cp310-cp310-macosx_12_0_arm64.whl", "", "0", 0
     )
-    metal_ref = macwheels.WheelRef(
+    metal_ref = wheels.WheelRef(
         "tensorflow-metal", "9.9.9", "tensorflow_metal-9.9.9-cp310-cp310-macosx_11_0_arm64.whl", "", "0", 0
     )
     tf = check.TensorFlowSide(tf_ref, dyld.import_tensorflow(_site(top), GLOBAL))

@@ -25,8 +25,9 @@ import pytest
 from helpers.index import TABLE_1_2_0, a_wheel, recorded_index, serve_wheel
 from helpers.paths import PYTHON, ROOT, TF_MAIN
 from tfcompat.abi import check, macwheels, wheelfacts
-from tfcompat.core import cache, config
+from tfcompat.core import cache, config, macos
 from tfcompat.hazard import wheelsource, xla
+from tfcompat.index import wheels
 from tfcompat.resolve import macresolve
 from tfcompat.upkeep import claims
 from tfcompat.verify import provision
@@ -108,7 +109,7 @@ def answers(tmp_path, monkeypatch):
     def ask(tf: str = TF_MAIN) -> tuple:
         deadline = time.monotonic() + 300
         requirements = [f"tensorflow-cpu=={tf}"]
-        exclude_newer = provision.release_date(requirements, interpreter, deadline=deadline)
+        exclude_newer = provision.release_date(requirements, interpreter, version, deadline=deadline)
         wheels = provision.resolve(requirements, (), interpreter, version, exclude_newer, deadline=deadline)
         return exclude_newer, wheels.packages, wheels.sdists, wheels.missing
 
@@ -158,7 +159,7 @@ def serve(folder: Path, members: dict[str, bytes], *, name: str = "tensorflow", 
         for member, data in members.items():
             archive.writestr(member, data)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    return macwheels.WheelRef(name, version, wheel.name, wheel.as_uri(), digest, wheel.stat().st_size)
+    return wheels.WheelRef(name, version, wheel.name, wheel.as_uri(), digest, wheel.stat().st_size)
 
 
 def member_data_offset(entry: bytes, member: str) -> int:
@@ -293,8 +294,8 @@ def test_a_garbled_or_swapped_resolution_is_asked_of_uv_again(tmp_path, lines):
     assert ["made for another question" in lines()[0], "checksum" in lines()[1]] == [True, True]
 
 
-def _refs(cache_dir: Path, tf: str, metal: str) -> list[macwheels.WheelRef]:
-    wanted = [(check.tf_package(tf), tf), ("tensorflow-metal", metal)]
+def _refs(cache_dir: Path, tf: str, metal: str) -> list[wheels.WheelRef]:
+    wanted = [(macos.binary_name(tf), tf), ("tensorflow-metal", metal)]
     return macwheels.resolve(wanted, python="3.10", root=macwheels.cache_root(cache_dir))
 
 
@@ -355,7 +356,7 @@ def test_a_garbled_wheel_source_entry_is_read_from_the_wheel_again(tmp_path, lin
 @pytest.mark.network
 @pytest.mark.fault(18)
 def test_garbled_or_swapped_resolutions_for_a_mac_are_asked_of_uv_again(tmp_path, lines):
-    reqs_17, reqs_16 = macresolve.requirements("2.17.0", "1.1.0"), macresolve.requirements("2.16.1", "1.1.0")
+    reqs_17, reqs_16 = macos.requirements("2.17.0", "1.1.0"), macos.requirements("2.16.1", "1.1.0")
 
     def ask(reqs):
         date = macresolve.release_date(reqs, python="3.10", cache_dir=tmp_path)

@@ -24,6 +24,7 @@ from helpers.index import (
 )
 from helpers.paths import SHIPPED
 from tfcompat.core.matrix import load_matrix
+from tfcompat.index import pypi
 from tfcompat.upkeep import claims
 
 
@@ -230,7 +231,7 @@ def test_the_table_is_read_from_the_downloaded_wheel_and_cached_by_sha256(index,
     assert claims.newest_table() == claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
     assert (tmp_path / "cache" / "claims" / f"{sha256}.METADATA").is_file()
     del index.routes[f"/files/{PLUGIN_WHEEL}"]  # cached now
-    assert claims.read_metadata(claims.macos_wheels("tensorflow-metal")[Version("1.2.0")][0]) == metadata
+    assert claims.read_metadata(pypi.macos_wheels("tensorflow-metal")[Version("1.2.0")][0]) == metadata
 
 
 def test_a_wheel_that_does_not_match_its_sha256_is_one_line(index, tmp_path):

@@ -140,9 +140,9 @@ def test_real_failure_text_gets_its_signature(tmp_path, shape):
     source, text, ending, signature = REAL_FAILURES[shape]
     run = replay(tmp_path, text, ending)
     result = judge("import", run, row=ROW, timeout=60)
-    assert (result["status"], result["signature"]) == ("fail", signature), source
-    assert result["reason"] is None  # a failure of the pair, never "no verdict"
+    assert (result.status, result.signature) == ("fail", signature), source
+    assert result.reason is None  # a failure of the pair, never "no verdict"
     if ending == "abort":
-        assert result["signal"] == "SIGABRT"
+        assert result.signal == "SIGABRT"
     else:
-        assert result["error"] == text.strip()
+        assert result.error == text.strip()

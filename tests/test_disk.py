@@ -25,6 +25,7 @@ from tfcompat.abi import check, macwheels
 from tfcompat.core import config, files
 from tfcompat.core.matrix import Row
 from tfcompat.core.record import new_record, now, write_record
+from tfcompat.index import wheels
 from tfcompat.verify import provision
 
 CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
@@ -91,7 +92,9 @@ def test_a_record_that_does_not_fit_is_one_line_and_earlier_records_stay(small_d
     with pytest.raises(files.DiskFull) as caught:
         a_record(sessions)
     message = str(caught.value)
-    assert message.startswith(f"disk full: {sessions}: writing verify-py{PYTHON}-tf{TF_MAIN}-metalnone-")
+    assert message.startswith(
+        f"the record could not be written: disk full: {sessions}: writing verify-py{PYTHON}-tf{TF_MAIN}-metalnone-"
+    )
     assert message.endswith(" free") and " needs " in message and "\n" not in message
     assert snapshot(sessions) == before and earlier.is_file()  # no temporary file left either
 
@@ -122,8 +125,8 @@ def test_a_download_that_does_not_fit_is_one_line(small_disk, tmp_path, monkeypa
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     root = tmp_path / "cache"
     for size in (wheel.stat().st_size, 1):  # the size the index gave, then a size that lies
-        ref = macwheels.WheelRef("tensorflow", "2.99.0", wheel.name, wheel.as_uri(), digest, size)
-        with pytest.raises(macwheels.WheelError) as caught:
+        ref = wheels.WheelRef("tensorflow", "2.99.0", wheel.name, wheel.as_uri(), digest, size)
+        with pytest.raises(wheels.WheelError) as caught:
             macwheels.facts(ref, root=root)
         assert str(caught.value) == (
             f"disk full: {tmp}: reading {wheel.name} needs {files.size_text(wheel.stat().st_size)}, "

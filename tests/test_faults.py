@@ -104,7 +104,7 @@ def test_hang_kills_the_whole_process_group(tmp_path):
     )
     run = run_probe(Path(sys.executable), probe, [], timeout=2)
     result = judge("import", run, row=ROW, timeout=2)
-    assert result["timed_out"] and result["signature"] == "timeout after 2 s"
+    assert result.timed_out and result.signature == "timeout after 2 s"
     child = int(re.search(r"child (\d+)", run.stderr_tail).group(1))
     assert pid_gone(child), f"the probe's child {child} outlived the timeout"
 
@@ -124,8 +124,8 @@ def test_pid_gone_tells_a_running_process_from_an_ended_one():
 def test_probe_that_prints_no_json(tmp_path):
     run = run_probe(Path(sys.executable), script(tmp_path, "print('hello, not JSON')\n"), [], timeout=30)
     result = judge("devices", run, row=ROW, timeout=30)
-    assert (result["status"], result["signature"]) == ("fail", "probe produced no result")
-    assert result["stdout_tail"] == "hello, not JSON\n"
+    assert (result.status, result.signature) == ("fail", "probe produced no result")
+    assert result.stdout_tail == "hello, not JSON\n"
 
 
 #: Run in a fresh interpreter: ``ru_maxrss`` is a high-water mark, so in the test process an earlier

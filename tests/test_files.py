@@ -21,10 +21,10 @@ from helpers.index import LocalIndex, Response, recorded_index
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON, ROOT
 from helpers.sessions import run_nox
-from tfcompat.abi import macwheels
 from tfcompat.core import cache, config, files
 from tfcompat.core.matrix import Row, load_matrix
 from tfcompat.core.record import new_record, now, write_record
+from tfcompat.index import wheels
 from tfcompat.report import write_reports
 from tfcompat.upkeep import claims
 
@@ -135,13 +135,13 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
     server.routes["/slow.whl"] = Response(body=slow_body, length=200_000_000)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    ref = macwheels.WheelRef(
+    ref = wheels.WheelRef(
         "tensorflow", "2.99.0", "tensorflow-2.99.0-cp310-cp310-macosx_12_0_arm64.whl",
         f"{server.url}/slow.whl", "0" * 64, 200_000_000,
     )  # fmt: skip
     code = (
-        "import pathlib\nfrom tfcompat.abi import macwheels\n"
-        f"macwheels.facts(macwheels.WheelRef(**{ref.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n"
+        "import pathlib\nfrom tfcompat.abi import macwheels\nfrom tfcompat.index import wheels\n"
+        f"macwheels.facts(wheels.WheelRef(**{ref.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n"
     )
     try:
         killed = _python(code, tmpdir)
@@ -157,7 +157,7 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
     wheel = tmp_path / "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("tensorflow_metal-9.9.9.dist-info/METADATA", "Name: tensorflow-metal\n")
-    small = macwheels.WheelRef(
+    small = wheels.WheelRef(
         "tensorflow-metal",
         "9.9.9",
         wheel.name,
@@ -166,8 +166,8 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
         1,
     )
     nxt = _python(
-        "import pathlib\nfrom tfcompat.abi import macwheels\n"
-        f"macwheels.facts(macwheels.WheelRef(**{small.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n",
+        "import pathlib\nfrom tfcompat.abi import macwheels\nfrom tfcompat.index import wheels\n"
+        f"macwheels.facts(wheels.WheelRef(**{small.__dict__!r}), root=pathlib.Path({str(tmp_path / 'cache')!r}))\n",
         tmpdir,
     )
     assert nxt.wait(timeout=120) == 0

@@ -23,7 +23,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tfcompat.core import record
+from tfcompat.core import macos, record
 from tfcompat.resolve import installcmd, macresolve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def test_tf_2_9_needs_numpy_and_protobuf_below_their_next_majors() -> None:
 def test_the_pinned_command_installs_from_wheels() -> None:
     """What the command prints is what was resolved: the pins hold, from binary wheels."""
     section = installcmd.install_command(tf="2.9.0", metal="0.5.0", python="3.10")
-    reqs = macresolve.requirements("2.9.0", "0.5.0") + section["pins"]
+    reqs = macos.requirements("2.9.0", "0.5.0") + section["pins"]
     pins = macresolve.resolve(reqs, python="3.10", exclude_newer=None, binary_only=True)
     assert macresolve.find(pins, "numpy").version.startswith("1.")
     assert macresolve.find(pins, "protobuf").version.startswith("3.")
@@ -116,11 +116,11 @@ def test_command_quotes_every_argument() -> None:
     assert installcmd.command(["tensorflow==2.13.0", "tensorflow-metal==1.0.0"], ["numpy<2"]) == (
         'python -m pip install "tensorflow==2.13.0" "tensorflow-metal==1.0.0" "numpy<2"'
     )
-    assert macresolve.requirements("2.12.0", "0.8.0") == [
+    assert macos.requirements("2.12.0", "0.8.0") == [
         "tensorflow-macos==2.12.0",
         "tensorflow-metal==0.8.0",
     ]
-    assert macresolve.requirements("2.13.0", "none") == ["tensorflow==2.13.0"]
+    assert macos.requirements("2.13.0", "none") == ["tensorflow==2.13.0"]
 
 
 def test_no_network_is_no_answer(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from helpers.paths import PYTHON, TF_MAIN
@@ -23,7 +24,7 @@ from helpers.plugins import build_plugin
 from helpers.sessions import QUICK_FIT
 from tfcompat.core.host import host_info
 from tfcompat.core.matrix import PROBES, Row, load_matrix
-from tfcompat.core.record import new_record, write_record
+from tfcompat.core.record import Provision, new_record, write_record
 from tfcompat.report import write_reports
 from tfcompat.report.history import ABI_SAID_OK
 from tfcompat.verify.classify import DATASET_DOWNLOAD
@@ -66,8 +67,8 @@ def sections(runs, row: Row, **replaced) -> dict:
 
 def test_a_row_with_a_plugin_must_list_a_gpu(runs):
     failed = judge("devices", runs["devices"], row=PLUGIN, timeout=300)
-    assert (failed["status"], failed["signature"]) == ("fail", "no GPU device listed")
-    assert judge("devices", runs["devices"], row=ALONE, timeout=300)["status"] == "ok"
+    assert (failed.status, failed.signature) == ("fail", "no GPU device listed")
+    assert judge("devices", runs["devices"], row=ALONE, timeout=300).status == "ok"
 
 
 def test_a_gpu_listed_by_the_devices_probe_and_a_fit_on_the_cpu_fails(runs):
@@ -76,8 +77,8 @@ def test_a_gpu_listed_by_the_devices_probe_and_a_fit_on_the_cpu_fails(runs):
     fit = runs["fit"].result
     assert (fit["gpus"], fit["device"]) == ([], "/CPU:0") and "CPU" in fit["placed_on"]
     failed = judge("fit", runs["fit"], row=PLUGIN, timeout=300, listed_gpus=MAC_GPUS)
-    assert (failed["status"], failed["signature"]) == ("fail", "training not placed on the GPU")
-    assert judge("fit", runs["fit"], row=PLUGIN, timeout=300, listed_gpus=[])["status"] == "ok"
+    assert (failed.status, failed.signature) == ("fail", "training not placed on the GPU")
+    assert judge("fit", runs["fit"], row=PLUGIN, timeout=300, listed_gpus=[]).status == "ok"
 
 
 def test_a_fit_placed_on_the_gpu_passes(runs):
@@ -90,24 +91,24 @@ def test_a_fit_placed_on_the_gpu_passes(runs):
     }
     run = runs["fit"]
     mac_run = type(run)(**{**run.__dict__, "result": on_gpu})
-    assert judge("fit", mac_run, row=PLUGIN, timeout=300, listed_gpus=MAC_GPUS)["status"] == "ok"
+    assert judge("fit", mac_run, row=PLUGIN, timeout=300, listed_gpus=MAC_GPUS).status == "ok"
     on_cpu = type(run)(**{**run.__dict__, "result": {**on_gpu, "placed_on": run.result["placed_on"]}})
     assert (
-        judge("fit", on_cpu, row=PLUGIN, timeout=300, listed_gpus=[])["signature"]
+        judge("fit", on_cpu, row=PLUGIN, timeout=300, listed_gpus=[]).signature
         == "training not placed on the GPU"
     )
 
 
 def test_a_failed_speed_up_never_fails_the_pair(runs):
     probes = sections(runs, ALONE)
-    assert (probes["speedup"]["status"], probes["speedup"]["signature"]) == ("fail", "timeout after 1 s")
-    assert [probes[name]["status"] for name in PROBES[:4]] == ["ok"] * 4
-    assert verdict_of({"provision": {"status": "ok"}, "probes": probes}) == "ok"
+    assert (probes["speedup"].status, probes["speedup"].signature) == ("fail", "timeout after 1 s")
+    assert [probes[name].status for name in PROBES[:4]] == ["ok"] * 4
+    assert verdict_of(Provision(status="ok"), probes) == "ok"
 
 
 def test_a_failed_judged_probe_fails_the_pair(runs):
     probes = sections(runs, PLUGIN)  # the devices probe lists no GPU for a row with a plugin
-    assert verdict_of({"provision": {"status": "ok"}, "probes": probes}) == "fail"
+    assert verdict_of(Provision(status="ok"), probes) == "fail"
 
 
 def test_dataset_download_without_network_is_no_verdict(runs, tf_python, tmp_path):
@@ -117,14 +118,13 @@ def test_dataset_download_without_network_is_no_verdict(runs, tf_python, tmp_pat
         tf_python, probe_script("fit"), ["--model", "small", "--samples", "64"], timeout=300, env=env
     )
     result = judge("fit", run, row=PLUGIN, timeout=300)
-    assert (result["status"], result["signature"], result["reason"]) == (
+    assert (result.status, result.signature, result.reason) == (
         "error",
         DATASET_DOWNLOAD,
         DATASET_FIX,
     )
-    assert "URL fetch failure on https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in result["error"]
-    record = {"provision": {"status": "ok"}, "probes": sections(runs, ALONE, fit=result)}
-    assert verdict_of(record) == "error"
+    assert "URL fetch failure on https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in result.error
+    assert verdict_of(Provision(status="ok"), sections(runs, ALONE, fit=result)) == "error"
 
 
 def test_missing_certificates_are_no_verdict(runs, tf_python, tmp_path):
@@ -138,8 +138,8 @@ def test_missing_certificates_are_no_verdict(runs, tf_python, tmp_path):
             tf_python, probe_script("fit"), ["--model", "small", "--samples", "64"], timeout=300, env=env
         )
     result = judge("fit", run, row=PLUGIN, timeout=300)
-    assert (result["status"], result["reason"]) == ("error", DATASET_FIX)
-    assert "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed" in result["error"]
+    assert (result.status, result.reason) == ("error", DATASET_FIX)
+    assert "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed" in result.error
 
 
 def test_abi_predicted_a_load_and_the_real_import_failed_is_flagged(tf_python, tmp_path):
@@ -157,10 +157,13 @@ def test_abi_predicted_a_load_and_the_real_import_failed_is_flagged(tf_python, t
     verify = new_record("verify", PLUGIN, host=MAC_HOST, tools={}, started=started)
     verify.update(
         provision={"status": "ok", "error": None, "signature": None, "packages": []},
-        probes={"import": failed, **{name: {"status": "not_reached"} for name in PROBES[1:]}},
+        probes={
+            "import": msgspec.to_builtins(failed),
+            **{name: {"status": "not_reached"} for name in PROBES[1:]},
+        },
         finished=started,
     )
-    verify["verdict"] = verdict_of(verify)
+    verify["verdict"] = verdict_of(Provision(status="ok"), {"import": failed})
     abi = new_record("abi", PLUGIN, host=host_info(), tools={}, started=started)
     abi.update(
         abi={"verdict": "ok", "first": None, "unresolved": [], "unresolved_count": 0, "wheels": []},

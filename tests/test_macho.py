@@ -14,6 +14,7 @@ import lief
 import pytest
 
 from tfcompat.abi import macho, macwheels
+from tfcompat.index import wheels
 
 #: Releases whose plugin library is read: 0.5.0 and 0.6.0 use chained fixups, later ones opcodes.
 METAL = ("0.5.0", "0.6.0", "0.8.0", "1.1.0", "1.2.0")
@@ -31,7 +32,7 @@ def plugin_dylibs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     dylibs = {}
     for ref in refs:
-        wheel = macwheels.download(ref, folder)
+        wheel = wheels.download(ref, folder)
         target = folder / f"libmetal_plugin-{ref.version}.dylib"
         with zipfile.ZipFile(wheel) as archive:
             target.write_bytes(archive.read(PLUGIN))

@@ -25,13 +25,14 @@ from helpers.matrix import write_matrix
 from helpers.paths import PYTHON
 from helpers.sessions import MAP_ARGS, run_nox
 from tfcompat.abi import check, macwheels
+from tfcompat.core import config
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
 from tfcompat.core.record import load_record
+from tfcompat.index import pypi, wheels
 from tfcompat.index.snapshot import IndexSnapshot, upstream
 from tfcompat.predict import pairmap
-from tfcompat.resolve import binaryonly, macresolve
-from tfcompat.upkeep import claims
+from tfcompat.resolve import binaryonly, macresolve, resolver
 
 PEP_691 = "application/vnd.pypi.simple.v1+json"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
@@ -86,13 +87,13 @@ def test_releases_come_from_the_index_with_the_package_that_holds_the_binaries()
 @pytest.mark.network
 def test_the_plugin_library_is_the_same_file_in_every_python_tag(tmp_path: Path) -> None:
     """Why one tensorflow-metal wheel per release stands for all its Pythons."""
-    wheels = claims.macos_wheels("tensorflow-metal")
-    files = next(files for version, files in wheels.items() if str(version) == "1.2.0")
+    listed = pypi.macos_wheels("tensorflow-metal")
+    files = next(files for version, files in listed.items() if str(version) == "1.2.0")
     assert len(files) == 4
     libraries = set()
     for wheel in files:
-        ref = macwheels.WheelRef("tensorflow-metal", "1.2.0", wheel.filename, wheel.url, wheel.sha256, 0)
-        with zipfile.ZipFile(macwheels.download(ref, tmp_path)) as archive:
+        ref = wheels.WheelRef("tensorflow-metal", "1.2.0", wheel.filename, wheel.url, wheel.sha256, 0)
+        with zipfile.ZipFile(wheels.download(ref, tmp_path)) as archive:
             libraries.add(archive.read("tensorflow-plugins/libmetal_plugin.dylib"))
     assert len(libraries) == 1
 
@@ -308,14 +309,14 @@ def pypi_mirror(monkeypatch: pytest.MonkeyPatch):
 
     with LocalIndex(fallback=answer) as server:
         yield server.simple, hidden, damaged
-    monkeypatch.setenv(claims.INDEX_ENV, server.simple)
+    monkeypatch.setenv(config.INDEX_ENV, server.simple)
     for name in (*pairmap.TENSORFLOW, pairmap.PLUGIN):
         pairmap.index_cache(name, cache_dir()).unlink(missing_ok=True)  # this index is gone
 
 
 def _pypi(name: str) -> dict:
     """PyPI's own PEP 691 answer (the test process points the suite at the local index)."""
-    request = urllib.request.Request(f"{claims.DEFAULT_INDEX}{name}/", headers={"Accept": PEP_691})
+    request = urllib.request.Request(f"{config.DEFAULT_INDEX}{name}/", headers={"Accept": PEP_691})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -325,7 +326,7 @@ def test_a_new_release_on_the_index_is_a_new_row_or_column(
     pypi_mirror, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, hidden, _ = pypi_mirror
-    monkeypatch.setenv(claims.INDEX_ENV, url)
+    monkeypatch.setenv(config.INDEX_ENV, url)
     hidden |= {"tensorflow": {"2.21.0"}, "tensorflow-metal": {"1.2.0"}}
     before = pairmap.releases(root=cache_dir(), log=lambda _: None)
     hidden.clear()
@@ -342,7 +343,7 @@ def test_nox_map_follows_the_index_without_a_matrix(pypi_mirror, tmp_path: Path)
     held back, so that the map has one cell, then two): the next run has the new column."""
     url, hidden, _ = pypi_mirror
     reports = tmp_path / "reports"
-    env = {claims.INDEX_ENV: url}
+    env = {config.INDEX_ENV: url}
     args = ["-s", "map", "--", "--tf", "2.19.0"]
     released = {entry["filename"].split("-")[1] for entry in _pypi("tensorflow-metal")["files"]}
     hidden["tensorflow-metal"] = released - {"1.1.0"}
@@ -367,7 +368,7 @@ def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(
     damaged["tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl"] = b"<html>not a wheel</html>"
     reports = tmp_path / "reports"
     args = ["-s", "map", "--", "--tf", "2.19.0", "--metal", "1.2.0", "--metal", "1.1.0"]
-    done = run_nox(*args, matrix=tmp_path / "m.toml", reports=reports, env={claims.INDEX_ENV: url})
+    done = run_nox(*args, matrix=tmp_path / "m.toml", reports=reports, env={config.INDEX_ENV: url})
     assert done.returncode == 1
     reason = "tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl: not a zip archive"
     assert (
@@ -396,6 +397,11 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory):
         yield {"index_url": url, "uv_cache": tmp_path_factory.mktemp("uv-cache")}
 
 
+def _through(snapshot: dict) -> resolver.Index:
+    """The run's snapshot of the index and its own uv cache, as a resolver is pointed at them."""
+    return resolver.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"])
+
+
 @pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
@@ -405,9 +411,9 @@ def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     with urllib.request.urlopen(request, timeout=60) as response:
         served, cache_control = json.loads(response.read()), response.headers["Cache-Control"]
     assert cache_control.startswith("max-age=")
-    direct = claims.index_answer("tensorflow-metal")
+    direct = pypi.index_answer("tensorflow-metal")
     for entry in direct["files"]:
-        entry["url"] = urllib.parse.urljoin(claims.index_url("tensorflow-metal"), entry["url"])
+        entry["url"] = urllib.parse.urljoin(pypi.project_url("tensorflow-metal"), entry["url"])
     # Each file points back at the snapshot (its metadata is served fresh), and maps back.
     assert all(
         entry["url"].startswith(snapshot["index_url"].removesuffix("simple/")) for entry in served["files"]
@@ -419,7 +425,7 @@ def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     assert served == direct
     pair = ["tensorflow==2.18.0", "tensorflow-metal==1.2.0"]
     through = binaryonly.resolve(
-        pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z", **snapshot
+        pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z", index=_through(snapshot)
     )
     against = binaryonly.resolve(pair, target=_mac("3.12", "12.0"), exclude_newer="2025-02-01T00:00:00Z")
     assert through.packages == against.packages and "tensorflow-metal==1.2.0" in through.packages
@@ -432,11 +438,14 @@ def test_a_resolution_does_not_depend_on_what_uv_has_cached(tmp_path: Path) -> N
     right; 123 of 869 preflights of the map changed between two runs, when the map resolved
     from uv's cache first). A warm cache holding only the older version must not change the
     answer, through the index or through the map's snapshot of it."""
-    asked = {"target": _mac("3.10"), "exclude_newer": "2022-06-01T00:00:00Z", "uv_cache": tmp_path / "uv"}
-    assert "protobuf==3.17.3" in binaryonly.resolve(["protobuf==3.17.3"], **asked).packages
-    assert binaryonly.resolve(["protobuf<3.20"], **asked).packages == ["protobuf==3.19.4"]
+    asked = {"target": _mac("3.10"), "exclude_newer": "2022-06-01T00:00:00Z"}
+    warm = resolver.Index(uv_cache=tmp_path / "uv")
+    assert "protobuf==3.17.3" in binaryonly.resolve(["protobuf==3.17.3"], index=warm, **asked).packages
+    assert binaryonly.resolve(["protobuf<3.20"], index=warm, **asked).packages == ["protobuf==3.19.4"]
     with IndexSnapshot() as url:
-        through = binaryonly.resolve(["protobuf<3.20"], index_url=url, **asked)
+        through = binaryonly.resolve(
+            ["protobuf<3.20"], index=resolver.Index(url=url, uv_cache=warm.uv_cache), **asked
+        )
     assert through.packages == ["protobuf==3.19.4"]
 
 
@@ -462,7 +471,7 @@ def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(sna
         ["tensorflow-metal==0.8.0"],
         python="3.10",
         exclude_newer=None,
-        index=macresolve.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"]),
+        index=_through(snapshot),
         cache_dir=snapshot["uv_cache"].parent / "macresolve-cache",
     )
     assert [pin.url for pin in pins if pin.name == "tensorflow-metal"] == [upstream(entry["url"])]
@@ -470,7 +479,7 @@ def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(sna
 
 
 def _mac(python: str, macos: str = "11.0") -> binaryonly.Target:
-    return binaryonly.Target(python=python, platform=binaryonly.MACOS_ARM64, macos=macos)
+    return resolver.Target(python=python, platform="aarch64-apple-darwin", macos=macos)
 
 
 @pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
@@ -500,7 +509,9 @@ def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked(snapshot)
     with pytest.raises(binaryonly.NotInstallable) as caught:
         binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, later=False)
     assert caught.value.requirement == "h5py>=2.9.0"
-    wheels = binaryonly.resolve(requirements, target=_mac("3.9"), exclude_newer=released, **snapshot)
+    wheels = binaryonly.resolve(
+        requirements, target=_mac("3.9"), exclude_newer=released, index=_through(snapshot)
+    )
     assert wheels.missing == ["h5py>=2.9.0", "wrapt>=1.11.0", "grpcio>=1.24.3"]
     assert sorted(wheels.later) == ["grpcio", "h5py", "wrapt"]
     assert all(date > released for date in wheels.later.values())
@@ -517,12 +528,12 @@ def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does(snapshot) -> No
     CPython 3.9, does on 3.9."""
     requirements = ["tensorflow-macos==2.9.0", "tensorflow-metal==0.5.0"]
     wheels = binaryonly.resolve(
-        requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z", **snapshot
+        requirements, target=_mac("3.10"), exclude_newer="2022-06-10T00:00:00Z", index=_through(snapshot)
     )
     assert (wheels.missing, wheels.later, wheels.sdists) == ([], {}, ["termcolor"])
     assert "termcolor==1.1.0" in wheels.packages
     wheels = binaryonly.resolve(
-        requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z", **snapshot
+        requirements, target=_mac("3.9"), exclude_newer="2022-06-10T00:00:00Z", index=_through(snapshot)
     )
     assert wheels.missing == ["grpcio>=1.24.3"]
 

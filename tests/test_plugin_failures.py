@@ -31,25 +31,25 @@ def import_with_plugin(tf_python, library, *, timeout=120.0):
 @pytest.mark.slow
 def test_import_without_plugin_is_ok(tf_python):
     run, result = import_with_plugin(tf_python, "")
-    assert result["status"] == "ok", result["stderr_tail"]
-    assert result["result"]["tensorflow"] == "2.17.0"
+    assert result.status == "ok", result.stderr_tail
+    assert result.result["tensorflow"] == "2.17.0"
 
 
 @pytest.mark.slow
 @pytest.mark.fault(1)
 def test_undefined_symbol_is_classified_with_the_symbol(tf_python, tmp_path):
     run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "undefined"))
-    assert (result["status"], result["returncode"]) == ("fail", 1)
-    assert result["signature"] == "undefined symbol: tfcompat_missing_symbol"
-    assert "NotFoundError" in result["error"] and result["error"].startswith("Traceback")
+    assert (result.status, result.returncode) == ("fail", 1)
+    assert result.signature == "undefined symbol: tfcompat_missing_symbol"
+    assert "NotFoundError" in result.error and result.error.startswith("Traceback")
 
 
 @pytest.mark.slow
 @pytest.mark.fault(2)
 def test_missing_dependency_names_the_library(tf_python, tmp_path):
     run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "dependency"))
-    assert result["status"] == "fail"
-    assert result["signature"] == "cannot open shared object: libtfcompatdep.so"
+    assert result.status == "fail"
+    assert result.signature == "cannot open shared object: libtfcompatdep.so"
 
 
 @pytest.mark.slow
@@ -62,10 +62,10 @@ def test_missing_dependency_names_the_library(tf_python, tmp_path):
 )
 def test_crash_at_import_is_a_signal_with_the_faulthandler_stack(tf_python, tmp_path, kind, number, name):
     run, result = import_with_plugin(tf_python, build_plugin(tmp_path, kind))
-    assert (result["returncode"], result["signal"]) == (-number, name)
-    assert result["signature"] == f"signal {number} ({name})"
-    assert result["error"].startswith("Fatal Python error")
-    assert "import.py" in result["error"]  # the Python stack faulthandler printed
+    assert (result.returncode, result.signal) == (-number, name)
+    assert result.signature == f"signal {number} ({name})"
+    assert result.error.startswith("Fatal Python error")
+    assert "import.py" in result.error  # the Python stack faulthandler printed
 
 
 @pytest.mark.slow
@@ -73,9 +73,9 @@ def test_crash_at_import_is_a_signal_with_the_faulthandler_stack(tf_python, tmp_
 def test_hang_at_import_times_out_and_leaves_no_process(tf_python, tmp_path):
     library = build_plugin(tmp_path, "hang")
     run, result = import_with_plugin(tf_python, library, timeout=15)
-    assert result["status"] == "fail" and result["timed_out"]
-    assert result["signature"] == "timeout after 15 s"
-    assert result["returncode"] is None
+    assert result.status == "fail" and result.timed_out
+    assert result.signature == "timeout after 15 s"
+    assert result.returncode is None
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _maps_library(p, library)]
     assert leftovers == []
 
@@ -92,5 +92,5 @@ def _maps_library(pid: str, library) -> bool:
 @pytest.mark.fault(4)
 def test_abort_with_a_known_reason_is_named_by_the_reason(tf_python, tmp_path):
     run, result = import_with_plugin(tf_python, build_plugin(tmp_path, "registered_twice"))
-    assert result["signal"] == "SIGABRT"
-    assert result["signature"] == "platform registered twice"
+    assert result.signal == "SIGABRT"
+    assert result.signature == "platform registered twice"

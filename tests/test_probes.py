@@ -105,8 +105,8 @@ def healthy_agree(tf_python):
 @pytest.mark.network
 def test_float32_on_the_cpu_agrees_with_the_float64_reference(healthy_agree):
     result = judge("agree", healthy_agree, row=ROW, timeout=300)
-    assert result["status"] == "ok", result["stderr_tail"]
-    agree = result["result"]
+    assert result.status == "ok", result.stderr_tail
+    agree = result.result
     assert (agree["reference"], agree["candidate"], agree["candidate_dtype"]) == (
         "CPU float64",
         "CPU:0",
@@ -117,15 +117,15 @@ def test_float32_on_the_cpu_agrees_with_the_float64_reference(healthy_agree):
         # float32 rounding is really there (the reference is not the candidate's own arithmetic)
         # and stays far below the tolerance.
         assert 0 < comparison["max_relative_error"] < comparison["tolerance"] / 10, comparison
-    assert "agree: /CPU:0 float32 agrees with CPU float64" in result["stdout_tail"]
+    assert "agree: /CPU:0 float32 agrees with CPU float64" in result.stdout_tail
 
 
 @pytest.mark.slow
 @pytest.mark.network
 def test_every_named_check_passes_on_the_cpu_and_says_so(healthy_agree):
     result = judge("agree", healthy_agree, row=ROW, timeout=300)
-    assert (result["status"], result["signature"]) == ("ok", None), result["stderr_tail"]
-    agree = result["result"]
+    assert (result.status, result.signature) == ("ok", None), result.stderr_tail
+    agree = result.result
     checks = agree["checks"]
     assert [(c["check"], c["device"], c["mode"]) for c in checks] == [
         (name, "/CPU:0", mode) for name in CHECKS for mode in MODES[name]
@@ -134,7 +134,7 @@ def test_every_named_check_passes_on_the_cpu_and_says_so(healthy_agree):
         assert (check["status"], check["failure"], check["sources"]) == ("pass", None, CHECKS[check["check"]])
         assert check["seconds"] >= 0 and check["finding"], check
     assert agree["checks_summary"] == "passed all 7 checks of known failures on CPU:0"
-    assert "agree: passed all 7 checks of known failures on CPU:0" in result["stdout_tail"]
+    assert "agree: passed all 7 checks of known failures on CPU:0" in result.stdout_tail
     assert agree["injected"] == []
     # The numbers behind the verdicts: float32 rounding is there, far inside the limits.
     measured = {(c["check"], c["mode"]): c["measured"] for c in checks}
@@ -157,19 +157,19 @@ def test_an_injected_fault_turns_exactly_its_check_red(tf_python, check):
     before the bias in graph mode, a generator that repeats, a kernel that raises TensorFlow's
     "No registered ... OpKernel for 'GPU'", a learning rate that makes the loss diverge)."""
     result = run(tf_python, "agree", ["--inject", check])
-    assert result["status"] == "fail", result["stderr_tail"]
-    agree = result["result"]
+    assert result.status == "fail", result.stderr_tail
+    agree = result.result
     modes, signature = INJECTED[check]
     failed = [(c["check"], c["mode"]) for c in agree["checks"] if c["status"] != "pass"]
     assert failed == [(check, mode) for mode in modes]
-    assert re.fullmatch(signature, result["signature"]), result["signature"]
+    assert re.fullmatch(signature, result.signature), result.signature
     assert all(c["agrees"] for c in agree["comparisons"])  # the reference workload is untouched
     assert (agree["injected"], agree["agrees"]) == ([check], False)
     assert agree["checks_summary"] == f"failed 1 of 7 checks of known failures on CPU:0: {check}"
     if check == "keras_fit":  # both numbers, and a real divergence
         fit = next(c for c in agree["checks"] if c["check"] == check)["measured"]
         assert fit["final_loss"] > 100 * fit["reference_loss"]
-        assert f"final loss {fit['final_loss']:.5g} vs {fit['reference_loss']:.5g}" in result["signature"]
+        assert f"final loss {fit['final_loss']:.5g} vs {fit['reference_loss']:.5g}" in result.signature
 
 
 @pytest.mark.slow
@@ -189,14 +189,14 @@ def test_the_judge_names_failed_checks_and_passes_skipped_ones(healthy_agree):
         if check["check"] == "slice_update":
             check.update(status="skipped", reason="keras.ops.slice_update does not exist in Keras 2.5.0")
 
-    assert (judged(skip_slice_update)["status"], judged(skip_slice_update)["signature"]) == ("ok", None)
+    assert (judged(skip_slice_update).status, judged(skip_slice_update).signature) == ("ok", None)
 
     def gpu_fails(check):
         if check["check"] in ("fused_dense_relu", "random_uniform") and check["mode"] == "graph":
             check.update(device="/GPU:0", status="fail", failure="wrong numbers", finding="max error 0.31")
 
     outcome = judged(gpu_fails)
-    assert (outcome["status"], outcome["signature"]) == (
+    assert (outcome.status, outcome.signature) == (
         "fail",
         "wrong numbers: fused Dense+ReLU in graph mode on GPU:0, max error 0.31, tensorflow#62137, "
         "tensorflow#92686; wrong numbers: successive tf.random.uniform draws in graph mode on GPU:0, "
@@ -208,14 +208,14 @@ def test_the_judge_names_failed_checks_and_passes_skipped_ones(healthy_agree):
 @pytest.mark.network
 def test_float16_is_caught_as_a_disagreement(tf_python):
     result = run(tf_python, "agree", ["--candidate-dtype", "float16"])
-    assert result["status"] == "fail"
-    errors = {c["name"]: c for c in result["result"]["comparisons"]}
+    assert result.status == "fail"
+    errors = {c["name"]: c for c in result.result["comparisons"]}
     # Every single op and the trained model's logits fail; the losses alone stay within 1e-3,
     # which is why the logits after the steps are compared too.
     failing = OPS + ["trained_logits"]
     assert all(not errors[name]["agrees"] for name in failing), errors
     assert all(errors[name]["max_relative_error"] > errors[name]["tolerance"] for name in failing)
-    assert result["signature"] == "disagrees with CPU float64: " + ", ".join(f"{n} on CPU:0" for n in failing)
+    assert result.signature == "disagrees with CPU float64: " + ", ".join(f"{n} on CPU:0" for n in failing)
 
 
 #: The judgements of agree's checks on numbers made with numpy's seeded generator (numpy runs
@@ -347,9 +347,9 @@ def test_slice_update_is_skipped_with_the_reason_where_keras_is_not_keras_3_on_t
 @pytest.mark.network
 def test_speedup_without_a_gpu_is_skipped_with_the_reason(tf_python):
     result = run(tf_python, "speedup", ["--model", "small", "--batch-size", "32"])
-    assert (result["status"], result["signature"]) == ("skipped", None)
-    assert result["reason"] == "no GPU listed: there is nothing to compare the CPU with"
-    speed = result["result"]
+    assert (result.status, result.signature) == ("skipped", None)
+    assert result.reason == "no GPU listed: there is nothing to compare the CPU with"
+    speed = result.result
     assert (speed["model"], speed["batch_size"], speed["cpu"], speed["gpu"], speed["speedup"]) == (
         "small",
         32,
@@ -391,24 +391,24 @@ def test_speedup_times_the_steps_after_the_warm_up(tf_python):
 def test_fit_shows_a_line_per_epoch_and_keeps_everything_in_its_logs(tf_python, tmp_path):
     terminal = io.BytesIO()  # not a terminal: the probe writes into a pipe
     result = run(tf_python, "fit", QUICK_FIT, log_dir=tmp_path, echo=terminal)
-    assert result["status"] == "ok", result["stderr_tail"]
+    assert result.status == "ok", result.stderr_tail
     shown = terminal.getvalue().decode().splitlines()
-    epochs = result["result"]["epochs"]
+    epochs = result.result["epochs"]
     assert shown == [
         f"fit: epoch {e['epoch']}/2: loss {e['loss']:.4f}, accuracy {e['accuracy']:.4f}, {e['seconds']:.1f} s"
         for e in epochs
     ]
     stdout = (tmp_path / "fit.stdout.txt").read_text()
     assert stdout.splitlines()[:2] == shown  # the log has them too, then the result line
-    assert json.loads(stdout.splitlines()[-1]) == result["result"]
-    assert stdout.endswith(result["stdout_tail"])
+    assert json.loads(stdout.splitlines()[-1]) == result.result
+    assert stdout.endswith(result.stdout_tail)
     stderr = (tmp_path / "fit.stderr.txt").read_text()
-    assert stderr and stderr.endswith(result["stderr_tail"])
+    assert stderr and stderr.endswith(result.stderr_tail)
     # The Keras it trained with: TF 2.17's tf.keras is the keras package installed beside it.
     site = next(tf_python.parent.parent.glob("lib/python*/site-packages"))
     [keras] = [p.name.removesuffix(".dist-info").split("-")[1] for p in site.glob("keras-*.dist-info")]
     assert not list(site.glob("tf_keras-*.dist-info"))
-    assert result["result"]["keras"] == {"tf.keras": f"keras {keras}", "keras": keras, "tf_keras": None}
+    assert result.result["keras"] == {"tf.keras": f"keras {keras}", "keras": keras, "tf_keras": None}
 
 
 @pytest.mark.slow
@@ -422,14 +422,14 @@ def test_fit_at_a_terminal_shows_keras_own_progress_bar(tf_python, tmp_path):
         result = run(tf_python, "fit", QUICK_FIT, log_dir=tmp_path, echo=terminal)
     reader.join(10)
     os.close(main)
-    assert result["status"] == "ok", result["stderr_tail"]
+    assert result.status == "ok", result.stderr_tail
     text = shown.decode(errors="replace")
     assert "Epoch 1/2" in text and "Epoch 2/2" in text and "loss" in text and "accuracy" in text
     assert "\b" in text or "\r" in text  # Keras redraws its bar in place: it saw a terminal
     assert '{"data"' not in text  # the result line is for the record, not the terminal
     logged = (tmp_path / "fit.stdout.txt").read_bytes()
     assert b"Epoch 1/2\n" in logged and b"\r\n" not in logged  # the probe's own newlines, kept
-    assert json.loads(logged.splitlines()[-1]) == result["result"]
+    assert json.loads(logged.splitlines()[-1]) == result.result
 
 
 def test_probes_are_python_3_9_code():
@@ -461,18 +461,18 @@ def test_the_probes_run_on_tensorflow_2_5_and_python_3_9():
             ("speedup", []),
         ]
     }
-    assert outcomes["import"]["result"]["tensorflow"] == "2.5.0"
-    assert [outcomes[name]["status"] for name in outcomes] == ["ok", "ok", "ok", "ok", "skipped"], {
-        name: outcome["stderr_tail"][-1500:] for name, outcome in outcomes.items()
+    assert outcomes["import"].result["tensorflow"] == "2.5.0"
+    assert [outcomes[name].status for name in outcomes] == ["ok", "ok", "ok", "ok", "skipped"], {
+        name: outcome.stderr_tail[-1500:] for name, outcome in outcomes.items()
     }
     # Keras 2.5 has no keras.ops: that check says so and decides nothing; the others pass.
-    agree = outcomes["agree"]["result"]
+    agree = outcomes["agree"].result
     skipped = {(c["check"], c["reason"]) for c in agree["checks"] if c["status"] == "skipped"}
     assert skipped == {
         ("slice_update", "keras.ops.slice_update does not exist in Keras 2.5.0 (Keras 3 has it)")
     }
     assert agree["checks_summary"] == "passed 6 checks of known failures on CPU:0; skipped here: slice_update"
-    assert agree["keras"]["tf.keras"] == outcomes["fit"]["result"]["keras"]["tf.keras"] == "tensorflow 2.5.0"
+    assert agree["keras"]["tf.keras"] == outcomes["fit"].result["keras"]["tf.keras"] == "tensorflow 2.5.0"
 
 
 def _read_all(fd: int, into: bytearray) -> None:

@@ -16,21 +16,21 @@ from pathlib import Path
 
 import pytest
 
-from tfcompat.abi import macwheels
 from tfcompat.hazard import pyeval, wheelsource
 from tfcompat.hazard.pyeval import UNKNOWN, Facts, Interpreter
+from tfcompat.index import wheels
 
 MAC = Facts()
 LINUX = Facts(system="Linux", processor="x86_64", machine="x86_64", gpus=1, pluggable=0)
 
 
-def make_wheel(folder: Path, modules: dict[str, str], name: str = "demo") -> macwheels.WheelRef:
+def make_wheel(folder: Path, modules: dict[str, str], name: str = "demo") -> wheels.WheelRef:
     wheel = folder / f"{name}-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for path, source in modules.items():
             archive.writestr(path, textwrap.dedent(source))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    return macwheels.WheelRef(name, "1.0", wheel.name, wheel.as_uri(), digest, wheel.stat().st_size)
+    return wheels.WheelRef(name, "1.0", wheel.name, wheel.as_uri(), digest, wheel.stat().st_size)
 
 
 @pytest.fixture
@@ -224,5 +224,5 @@ def test_sources_are_cached_per_wheel_and_read_without_the_wheel(tmp_path: Path)
     with wheelsource.SourceSet([ref], root=tmp_path / "cache") as sources:
         assert sources.module_path("demo.other") == "demo/other.py"
         assert sources.read("demo/__init__.py") == "X = 1\n"
-        with pytest.raises(macwheels.WheelError):
+        with pytest.raises(wheels.WheelError):
             sources.read("demo/other.py")  # never read before: needs the wheel, which is gone

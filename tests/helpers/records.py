@@ -15,6 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import msgspec
 from packaging.version import Version
 
 from tfcompat.core.matrix import PROBES, Row
@@ -210,8 +211,8 @@ def verify_record(
         if any(probe["status"] != "ok" for probe in sections.values()):
             sections[name] = {"status": "not_reached"}
         else:
-            # A copy: a test that edits its record must not edit the shared runs.
-            sections[name] = copy.deepcopy(judge(name, runs[name], row=row, timeout=300.0))
+            # As data (a copy): a test that edits its record must not edit the shared runs.
+            sections[name] = msgspec.to_builtins(judge(name, runs[name], row=row, timeout=300.0))
     record["probes"] = sections
     judged = [probe["status"] for name, probe in sections.items() if name != "speedup"]
     record["verdict"] = "ok" if all(status == "ok" for status in judged) else "fail"

@@ -20,6 +20,9 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from tfcompat.abi import dyld, macho, macwheels
+from tfcompat.core import macos
+from tfcompat.core.errors import TfcompatError
+from tfcompat.index.wheels import WheelError, WheelRef
 
 #: Entries kept in ``unresolved``; ``unresolved_count`` counts them all.
 UNRESOLVED_CAP = 20
@@ -27,19 +30,12 @@ PLUGIN_DIR = "tensorflow-plugins/"
 _NOT_LOADED = "Library not loaded: "
 
 
-class AbiError(Exception):
+class AbiError(TfcompatError):
     """Bad input for the check (no wheel, not Mach-O, no plugin, no network and no cache).
 
     The message is one line and names the wheel or file and the reason."""
 
-
-def tf_package(tf: str) -> str:
-    """The PyPI package whose macOS arm64 wheel holds TensorFlow ``tf``'s binaries.
-
-    tensorflow-macos up to 2.15.0 (the tensorflow wheels of 2.13.0 to 2.15.0 for macOS are stubs
-    that depend on it), tensorflow itself from 2.15.1 (whose tensorflow-macos wheel is the stub,
-    as it is for 2.16; read from the wheels' sizes on the index: about 2 kB against 200 MB)."""
-    return "tensorflow-macos" if Version(tf) < Version("2.15.1") else "tensorflow"
+    no_verdict = True
 
 
 def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = None) -> dict:
@@ -50,14 +46,14 @@ def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = 
     root = macwheels.cache_root(cache_dir)
     opened: list[macwheels.WheelFacts] = []
     try:
-        requirements = [(tf_package(tf), tf), ("tensorflow-metal", metal)]
+        requirements = [(macos.binary_name(tf), tf), (macos.PLUGIN, metal)]
         refs = macwheels.resolve(requirements, python=python, root=root)
         # The small plugin wheel first: a bad one fails before the large download.
         opened.append(macwheels.facts(refs[1], root=root))
         plugin = plugin_side(opened[-1])
         opened.append(macwheels.facts(refs[0], root=root))
         prediction = predict(tensorflow_side(opened[-1]), plugin)
-    except (macwheels.WheelError, macho.MachOError) as exc:
+    except (WheelError, macho.MachOError) as exc:
         raise AbiError(str(exc)) from None
     finally:
         for facts in opened:
@@ -76,7 +72,7 @@ def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = 
 class TensorFlowSide:
     """TensorFlow's images in the process after ``import tensorflow``: one per release."""
 
-    ref: macwheels.WheelRef
+    ref: WheelRef
     process: dyld.Process
 
 
@@ -84,7 +80,7 @@ class TensorFlowSide:
 class PluginSide:
     """A plugin wheel's images and the libraries TensorFlow will dlopen from it, in order."""
 
-    ref: macwheels.WheelRef
+    ref: WheelRef
     site: dict[str, dyld.Library]
     plugins: list[str]
     imports: dict[str, list[macho.Import]]

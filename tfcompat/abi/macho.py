@@ -16,6 +16,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tfcompat.core.errors import TfcompatError
+
 _MH_MAGIC_64 = 0xFEEDFACF
 _FAT_MAGIC = 0xCAFEBABE
 _FAT_MAGIC_64 = 0xCAFEBABF
@@ -57,8 +59,10 @@ _EXPORT_STUB_AND_RESOLVER = 0x10
 _BIND_WEAK_IMPORT = 0x1
 
 
-class MachOError(Exception):
+class MachOError(TfcompatError):
     """The file is not an arm64 Mach-O image, or is cut short; the message is one line."""
+
+    no_verdict = True
 
 
 @dataclass(frozen=True)

@@ -14,51 +14,26 @@ removed and made again in the same run.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import tomllib
-import urllib.error
-import urllib.request
+import time
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from tfcompat.abi import wheelfacts
-from tfcompat.core import cache, config, uvcall
+from tfcompat.core import cache, config, macos, uvcall
 from tfcompat.core.files import DiskFull, FilesError, folder_line, temporary_folder
+from tfcompat.index.wheels import WheelError, WheelRef, download
+from tfcompat.resolve.resolver import ResolveError, Target, pip_compile
 
-#: uv's documented default target, pinned so that a uv upgrade cannot change the wheel chosen;
-#: every wheel of the matrix is tagged macosx_11_0 or macosx_12_0, both accepted by 13.0.
-MACOSX_DEPLOYMENT_TARGET = "13.0"
-PLATFORM = "aarch64-apple-darwin"
-_CHUNK = 1 << 20
-_TIMEOUT = 60.0  # seconds without data before a download is given up
+_TIMEOUT = 300.0  # seconds for uv to name the wheels
 _TMPDIR_HINT = "TMPDIR moves the temporary folder to another disk"
-
-
-class WheelError(Exception):
-    """A wheel cannot be resolved, downloaded or read; the message is one line naming it."""
-
-
-@dataclass(frozen=True)
-class WheelRef:
-    """A resolved wheel: where it is and what its content hash must be."""
-
-    name: str
-    version: str
-    filename: str
-    url: str
-    sha256: str
-    size: int
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
@@ -133,8 +108,8 @@ def _ref_question(name: str, version: str, python: str) -> dict:
         "name": canonicalize_name(name),
         "version": version,
         "python": python,
-        "platform": PLATFORM,
-        "macosx": MACOSX_DEPLOYMENT_TARGET,
+        "platform": macos.PLATFORM,
+        "macosx": macos.DEPLOYMENT_TARGET,
     }
 
 
@@ -147,40 +122,26 @@ def _drop_old_layouts(root: Path) -> None:
 
 
 def _uv_resolve(requirements: list[tuple[str, str]], *, python: str) -> list[WheelRef]:
+    """The macOS arm64 wheel of each pinned distribution: one resolution without dependencies."""
+    wanted = [f"{name}=={version}" for name, version in requirements]
     try:
-        uv = uvcall.uv_binary()
-    except uvcall.UvMissing:
-        raise WheelError("uv not found: install it (pip install uv); it resolves the macOS wheels") from None
-    wanted = ", ".join(f"{name}=={version}" for name, version in requirements)
-    with temporary_folder("uv") as tmp:
-        reqs = tmp / "requirements.txt"
-        reqs.write_text("".join(f"{n}=={v}\n" for n, v in requirements))
-        lock = tmp / "pylock.toml"
-        # This interpreter only stands in for uv's interpreter discovery, which otherwise
-        # looks for (or downloads) a CPython ``python``: the target is set by the flags.
-        argv = [uv, "pip", "compile", "--quiet", "--no-deps", "--no-header", "--python", sys.executable]
-        argv += ["--python-platform", PLATFORM, "--python-version", python]
-        argv += ["--only-binary", ":all:", "--format", "pylock.toml", "-o", str(lock), str(reqs)]
-        env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET=MACOSX_DEPLOYMENT_TARGET, UV_PYTHON_DOWNLOADS="never")
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
-        except subprocess.TimeoutExpired:
-            raise WheelError(f"{wanted}: uv gave no answer in 300 s (is the index reachable?)") from None
-        if done.returncode != 0:
-            why = uvcall.whole_reason(done.stderr, limit=400)
-            if uvcall.is_offline(done.stderr):
-                raise WheelError(f"{wanted}: cannot reach the package index, and nothing is cached: {why}")
-            raise WheelError(f"{wanted}: no macOS arm64 wheel for Python {python}: {why}")
-        packages = tomllib.loads(lock.read_text()).get("packages", [])
+        pins = pip_compile(wanted, Target.mac(python), deadline=time.monotonic() + _TIMEOUT, no_deps=True)
+    except ResolveError as exc:
+        asked = ", ".join(wanted)
+        if not exc.detail:  # uv is missing or gave no answer in time
+            raise WheelError(f"{asked}: {exc}") from None
+        why = uvcall.whole_reason(exc.detail, limit=400)
+        if exc.no_verdict:
+            raise WheelError(
+                f"{asked}: cannot reach the package index, and nothing is cached: {why}"
+            ) from None
+        raise WheelError(f"{asked}: no macOS arm64 wheel for Python {python}: {why}") from None
     refs = []
     for name, version in requirements:
-        entry = next((p for p in packages if canonicalize_name(p["name"]) == canonicalize_name(name)), None)
-        wheels = entry.get("wheels", []) if entry else []
-        if not wheels:
+        pin = next((pin for pin in pins if pin.name == canonicalize_name(name)), None)
+        if pin is None or not pin.is_wheel:
             raise WheelError(f"{name}=={version}: no macOS arm64 wheel for Python {python}")
-        wheel = wheels[0]
-        filename = wheel["url"].rsplit("/", 1)[-1]
-        refs.append(WheelRef(name, version, filename, wheel["url"], wheel["hashes"]["sha256"], wheel["size"]))
+        refs.append(WheelRef(name, version, pin.filename, pin.url, pin.sha256, pin.size))
     return refs
 
 
@@ -277,26 +238,3 @@ def _read(ref: WheelRef) -> bytes:
         raise WheelError(str(full)) from None
     except OSError as exc:
         raise WheelError(f"{ref.filename}: cannot read it: {exc.strerror or exc}") from None
-
-
-def download(ref: WheelRef, folder: Path) -> Path:
-    """Stream the wheel to ``folder`` and check its sha256; ``DiskFull`` if it does not fit."""
-    target = folder / ref.filename
-    digest = hashlib.sha256()
-    size = ref.size
-    try:
-        with urllib.request.urlopen(ref.url, timeout=_TIMEOUT) as response, open(target, "wb") as out:
-            length = response.headers.get("Content-Length") or ""
-            size = max(size, int(length) if length.isdigit() else 0)
-            while chunk := response.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-    except urllib.error.URLError as exc:
-        raise WheelError(f"{ref.filename}: download failed ({exc})") from None
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(folder, what=f"downloading {ref.filename}", needed=size or None) from None
-        raise WheelError(f"{ref.filename}: download failed ({exc})") from None
-    if digest.hexdigest() != ref.sha256:
-        raise WheelError(f"{ref.filename}: sha256 {digest.hexdigest()} is not {ref.sha256}")
-    return target

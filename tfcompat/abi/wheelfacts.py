@@ -21,6 +21,8 @@ import zipfile
 from pathlib import Path
 
 from tfcompat.abi import macho
+from tfcompat.core.errors import TfcompatError
+from tfcompat.index.wheels import installed_path
 
 #: Members read from a wheel: the binaries dyld loads and the files that set the dlopen flags.
 PY_FILES = (
@@ -32,8 +34,10 @@ _CHUNK = 1 << 20
 READER = hashlib.sha256(Path(macho.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
 
 
-class UnreadableWheel(Exception):
+class UnreadableWheel(TfcompatError):
     """The wheel is not a zip archive, or a binary in it is not a Mach-O image dyld could load."""
+
+    no_verdict = True
 
 
 def read(wheel: Path, *, scratch: Path) -> bytes:
@@ -87,16 +91,6 @@ def largest_binary(wheel: Path) -> int:
     except zipfile.BadZipFile:
         return 0  # ``read`` says what is wrong with it
     return max(sizes, default=0)
-
-
-def installed_path(member: str) -> str:
-    """Where a wheel member lands, relative to site-packages: ``<dist>.data/purelib/`` and
-    ``<dist>.data/platlib/`` go to the root (the old tensorflow-metal wheels use them)."""
-    top, _, rest = member.partition("/")
-    scheme, _, path = rest.partition("/")
-    if top.endswith(".data") and scheme in ("purelib", "platlib"):
-        return path
-    return member
 
 
 def _image_meta(image: macho.Image, size: int) -> dict:

@@ -25,14 +25,19 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tfcompat.core.errors import TfcompatError
+
 #: A temporary file or folder of this suite, and the pid of the process that made it.
 _TEMPORARY = re.compile(r"(?:\.tmp-|tfcompat-[a-z]+-)(\d+)-")
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _swept: set[str] = set()
 
 
-class FilesError(OSError):
-    """A file or folder cannot be written; the message is one line naming it and why."""
+class FilesError(TfcompatError, OSError):
+    """A file or folder cannot be written; the message is one line naming it and why. An
+    ``OSError`` too: the callers that handle any failure of the file system handle it."""
+
+    no_verdict = True
 
 
 class DiskFull(FilesError):

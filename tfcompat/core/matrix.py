@@ -16,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfcompat.core import config
+from tfcompat.core.errors import TfcompatError
 
 #: The claims a row can carry, read from tensorflow-metal's own PyPI table.
 CLAIMS = ("yes", "no", "ambiguous")
@@ -46,7 +47,7 @@ MAX_VERSION = 32
 MAX_TEXT = 300
 
 
-class MatrixError(Exception):
+class MatrixError(TfcompatError):
     """A problem in the matrix file; the message is one line naming file, row and key."""
 
 

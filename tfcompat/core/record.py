@@ -23,7 +23,8 @@ from typing import Any, Literal
 import msgspec
 
 from tfcompat.core import config
-from tfcompat.core.files import write_new
+from tfcompat.core.errors import TfcompatError
+from tfcompat.core.files import FilesError, write_new
 from tfcompat.core.matrix import Row
 
 SCHEMA = 2
@@ -34,7 +35,7 @@ ProbeStatus = Literal["ok", "fail", "error", "not_reached", "skipped"]
 Claim = Literal["yes", "no", "ambiguous"]
 
 
-class RecordError(Exception):
+class RecordError(TfcompatError):
     """A file that is not a readable record of this schema; the message names the file."""
 
 
@@ -238,6 +239,36 @@ class Record(_Model, kw_only=True):
     abi: Abi | None = None  # abi
     map: MapSection | None = None  # map
 
+    def label(self) -> str:
+        """How a session's last line names the pair: ``tf 2.18.0 + tensorflow-metal 1.1.0 on Python 3.10``."""
+        if self.row is None:
+            return "the map"
+        plugin = "alone" if self.row.metal == "none" else f"+ tensorflow-metal {self.row.metal}"
+        return f"tf {self.row.tf} {plugin} on Python {self.row.python}"
+
+    def no_verdict_reason(self) -> str:
+        """Why a record of verdict ``error`` has none, in one line with the fix."""
+        if self.map is not None:
+            return self.map.error or "no reason recorded"
+        if self.abi is not None:
+            return self.abi.error or "no reason recorded"
+        if self.provision is not None and self.provision.status != "ok":
+            return self.provision.error or "no reason recorded"
+        for name, probe in (self.probes or {}).items():
+            if probe.status == "error":
+                # The probe's own line with the fix (verify.judge), e.g. "dataset download failed: ...".
+                return probe.reason or f"{name}: {probe.error or probe.signature}"
+        return "no reason recorded"
+
+    def first_failure(self) -> str:
+        """The first failure of a record of verdict ``fail``, in one line."""
+        if self.abi is not None:
+            return (self.abi.first or "").splitlines()[0] if self.abi.first else "no reason recorded"
+        for name, probe in (self.probes or {}).items():
+            if probe.status == "fail":
+                return f"{name}: {probe.signature}"
+        return "no reason recorded"
+
     def __post_init__(self) -> None:
         if self.started.tzinfo is None:
             raise ValueError("'started' has no time zone")
@@ -256,24 +287,63 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def new_id(started: str) -> str:
+    """A record's id: its start time to the second and a random token, ``20261124T142135-8079e81e``."""
+    return f"{started[:19].replace(':', '').replace('-', '')}-{secrets.token_hex(4)}"
+
+
+def row_fields(row: Row) -> RowFields:
+    return RowFields(
+        number=row.number,
+        python=row.python,
+        tf=row.tf,
+        metal=row.metal,
+        supports=row.supports,
+        constraints=list(row.constraints),
+        note=row.note,
+    )
+
+
+def make_record(
+    kind: Kind,
+    row: Row | None,
+    *,
+    host: dict,
+    tools: dict,
+    started: str,
+    verdict: Verdict,
+    id: str | None = None,
+    **sections,
+) -> Record:
+    """A record built through the model (``row`` None for a map): the host and tools as the host
+    module reports them, ``sections`` the kind's own (``provision``/``probes``, ``abi``,
+    ``map``), finished now. Raises ``RecordError`` when the parts do not fit the model."""
+    try:
+        return Record(
+            schema=SCHEMA,
+            kind=kind,
+            id=id or new_id(started),
+            row=None if row is None else row_fields(row),
+            host=msgspec.convert(host, Host),
+            tools=msgspec.convert(tools, Tools),
+            started=datetime.fromisoformat(started),
+            finished=datetime.fromisoformat(now()),
+            verdict=verdict,
+            **sections,
+        )
+    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+        raise RecordError(f"record does not fit schema {SCHEMA}: {exc}") from None
+
+
 def new_record(kind: str, row: Row | None, *, host: dict, tools: dict, started: str) -> dict:
-    """The common part of a record (``row`` None for a map); the caller adds its sections and
-    ``verdict``."""
+    """The common part of a record as data, to be filled and then validated by ``write_record``
+    (the tests' and benchmarks' way to write records of every shape); the checks themselves build
+    theirs with ``make_record``."""
     return {
         "schema": SCHEMA,
         "kind": kind,
-        "id": f"{started[:19].replace(':', '').replace('-', '')}-{secrets.token_hex(4)}",
-        "row": None
-        if row is None
-        else {
-            "number": row.number,
-            "python": row.python,
-            "tf": row.tf,
-            "metal": row.metal,
-            "supports": row.supports,
-            "constraints": list(row.constraints),
-            "note": row.note,
-        },
+        "id": new_id(started),
+        "row": None if row is None else msgspec.to_builtins(row_fields(row)),
         "host": host,
         "tools": tools,
         "started": started,
@@ -282,13 +352,28 @@ def new_record(kind: str, row: Row | None, *, host: dict, tools: dict, started: 
     }
 
 
-def record_stem(record: dict) -> str:
+def stem(kind: str, row: RowFields | None, id: str) -> str:
     """The file name of a record without ``.json``: built only from validated values, so it
     cannot leave the folder. ``{kind}-py{python}-tf{tf}-metal{metal}-{id}``, ``map-{id}``."""
-    row = record["row"]
     if row is None:
-        return f"{record['kind']}-{record['id']}"
-    return f"{record['kind']}-py{row['python']}-tf{row['tf']}-metal{row['metal']}-{record['id']}"
+        return f"{kind}-{id}"
+    return f"{kind}-py{row.python}-tf{row.tf}-metal{row.metal}-{id}"
+
+
+def record_stem(record: dict | Record) -> str:
+    """``stem`` of a record, as data or built."""
+    model = (
+        record
+        if isinstance(record, Record)
+        else msgspec.convert({key: record[key] for key in ("kind", "row", "id")}, _Stem)
+    )
+    return stem(model.kind, model.row, model.id)
+
+
+class _Stem(msgspec.Struct):
+    kind: str
+    row: RowFields | None
+    id: str
 
 
 def write_record(record: dict | Record, folder: Path | None = None) -> Path:
@@ -298,12 +383,18 @@ def write_record(record: dict | Record, folder: Path | None = None) -> Path:
     The file appears whole or not at all and never replaces another (``files.write_new``).
     """
     try:
-        model = record if isinstance(record, Record) else msgspec.convert(record, Record)
+        # A Struct is not checked when it is made: a built record is checked here, as data is.
+        data = msgspec.to_builtins(record) if isinstance(record, Record) else record
+        model = msgspec.convert(data, Record)
     except msgspec.ValidationError as exc:
         raise RecordError(f"record does not fit schema {SCHEMA}: {exc}") from None
     data = msgspec.json.format(msgspec.json.encode(model), indent=1)
     folder = folder or config.sessions_dir()
-    return write_new(folder, record_stem(msgspec.to_builtins(model)), ".json", data)
+    try:
+        return write_new(folder, record_stem(model), ".json", data)
+    except FilesError as exc:
+        exc.args = (f"the record could not be written: {exc}",)  # DiskFull stays DiskFull
+        raise
 
 
 def load_record(path: Path, data: bytes | None = None) -> Record:

@@ -1,12 +1,19 @@
-"""How this project runs uv and reads what it says: which uv, how it is pointed at an index, and
-what its failures mean. One place, so verify, the map, abi and the install commands name the same
-failure the same way, and a network failure is never read as an answer about a pair."""
+"""The one place uv runs, and how what it says is read: which uv, with a deadline, pointed at
+which index, and what its failures mean. Verify, the map, abi and the install commands all run
+uv through ``run``, so they name the same failure the same way, and a network failure is never
+read as an answer about a pair."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import time
 import urllib.parse
+from collections.abc import Mapping
+
+from tfcompat.core.errors import TfcompatError
 
 #: What uv says when the index cannot be reached (as opposed to: no such wheel, no solution).
 OFFLINE_SIGNS = ("Failed to fetch", "error sending request", "not found in the cache", "Failed to download")
@@ -14,8 +21,22 @@ OFFLINE_SIGNS = ("Failed to fetch", "error sending request", "not found in the c
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
-class UvMissing(Exception):
+class UvError(TfcompatError):
+    """uv could not give an answer at all: it is missing, cannot be started, or ran out of time.
+    ``signature`` is stable: ``uv missing``, ``cannot run`` or ``provisioning timeout``."""
+
+    no_verdict = True
+
+    def __init__(self, message: str, *, signature: str):
+        super().__init__(message)
+        self.signature = signature
+
+
+class UvMissing(UvError):
     """No uv to run (the message is one line with the fix)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, signature="uv missing")
 
 
 def uv_binary() -> str:
@@ -31,6 +52,41 @@ def uv_binary() -> str:
     if found:
         return found
     raise UvMissing("uv not found: install it (pip install uv)")
+
+
+def run(
+    args: list[str],
+    *,
+    deadline: float,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    what: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``uv ARGS`` (text in and out) and return how it ended, whatever its exit code.
+
+    ``deadline`` is a ``time.monotonic()`` time: uv is stopped there. Raises ``UvError`` (one
+    line, starting with ``what``, default ``uv ARGS[0]``) when uv is missing, cannot be started
+    or gives no answer in time: no verdict, nothing was learnt about what it was asked.
+    """
+    uv = uv_binary()
+    what = what or f"uv {args[0]}"
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise UvError(f"{what}: ran out of time before it started", signature="provisioning timeout")
+    try:
+        return subprocess.run(
+            [uv, *args],
+            input=stdin or "",
+            capture_output=True,
+            text=True,
+            env=dict(os.environ if env is None else env),
+            timeout=remaining,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise UvError(f"{what}: no answer in {remaining:.0f} s", signature="provisioning timeout") from None
+    except OSError as exc:
+        raise UvError(f"{what}: cannot run {uv}: {exc.strerror}", signature="cannot run") from None
 
 
 def use_index(argv: list[str], env: dict[str, str], *, url: str | None, uv_cache=None) -> None:

@@ -3,7 +3,7 @@ another machine, without importing the library.
 
 It answers questions such as "after ``tf.keras.optimizers.Adam(learning_rate=0.001)`` on an
 Apple-silicon Mac with tensorflow-metal, what is ``optimizer.jit_compile``?" by reading the
-modules the expression reaches, import by import, from the wheels' own files (``SourceSet``),
+modules the expression reaches, import by import, from the wheels' own files (``Sources``),
 and evaluating only what the answer depends on:
 
 - values are lazy: an assignment binds its expression, evaluated when it is read, with the
@@ -21,25 +21,62 @@ and evaluating only what the answer depends on:
 An answer that depends on something unknown is ``UNKNOWN``, never a guess. A depth and a step
 budget keep a deep call graph from running away: a call they cut off gives ``UNKNOWN`` and is
 counted in ``Interpreter.cutoffs``.
+
+An engine on its own: it imports nothing of tfcompat (its sources come through the ``Sources``
+protocol) and leaves no global state changed. An evaluation needs more Python frames than the
+default recursion limit allows; the limit is raised for the duration of an outermost call of
+the interpreter's interface and given back to the caller's value when it returns.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import operator
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from tfcompat.hazard.wheelsource import SourceSet
+from typing import Any, Protocol
 
 MAX_DEPTH = 40  # nested calls
 MAX_STEPS = 400_000  # statements and expressions per question
 CALL_STEPS = 20_000  # per call, its own calls included: one deep path cannot use up the rest
 #: Each evaluated call takes a few dozen Python frames.
 RECURSION_LIMIT = 20_000
+
+
+class Sources(Protocol):
+    """Where the evaluator reads modules: the ``.py`` files of some wheels, by installed path."""
+
+    #: The top-level packages the files hold (``tensorflow``, ``keras``).
+    tops: set[str]
+
+    def module_path(self, dotted: str) -> str | None:
+        """The installed path of module ``dotted`` (``keras/optimizers/adam.py``), or None."""
+
+    def read(self, path: str) -> str | bytes:
+        """The source of the file at ``path``."""
+
+
+def _with_room(method):
+    """Run an interface method of ``Interpreter`` with ``RECURSION_LIMIT`` frames of room; the
+    outermost call gives the caller's limit back when it returns, however it returns."""
+
+    @functools.wraps(method)
+    def in_room(self, *args, **kwargs):
+        if self._in_room:
+            return method(self, *args, **kwargs)
+        previous = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(previous, RECURSION_LIMIT))
+        self._in_room = True
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._in_room = False
+            sys.setrecursionlimit(previous)
+
+    return in_room
 
 
 class _Unknown:
@@ -247,7 +284,7 @@ def _known(values) -> bool:
 class Interpreter:
     """Evaluates the modules of ``sources`` for the machine ``facts`` describes."""
 
-    def __init__(self, sources: SourceSet, facts: Facts, *, missing: set[str] = frozenset()):
+    def __init__(self, sources: Sources, facts: Facts, *, missing: set[str] = frozenset()):
         self.sources = sources
         self.facts = facts
         self.missing = set(missing)  # top-level packages that are not installed: ImportError
@@ -261,10 +298,11 @@ class Interpreter:
         self._answers: dict[str, Callable | None] = {}
         self._in_getattr: set[tuple[int, str]] = set()
         self._bound: dict[int, tuple[ast.stmt, frozenset[str]]] = {}
-        sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+        self._in_room = False
 
     # Modules
 
+    @_with_room
     def import_module(self, dotted: str) -> Module | External:
         """Module ``dotted`` from the wheels, an External one, or ``Dead('ImportError')``."""
         if dotted in self.modules:
@@ -405,6 +443,7 @@ class Interpreter:
 
     # Classes
 
+    @_with_room
     def mro(self, cls: Class) -> list[Class | External]:
         if cls._mro is None:
             cls._mro = [cls]  # a cycle ends here
@@ -448,6 +487,7 @@ class Interpreter:
                 func.kind = text
         return func
 
+    @_with_room
     def lookup(
         self, cls: Class, name: str, *, after: Class | None = None
     ) -> tuple[Any, Class | External | None]:
@@ -466,6 +506,7 @@ class Interpreter:
 
     # Objects
 
+    @_with_room
     def new(self, cls: Class, args: list, kwargs: dict) -> Instance:
         obj = Instance(cls)
         init, holder = self.lookup(cls, "__init__")
@@ -480,6 +521,7 @@ class Interpreter:
         if base.dotted.endswith("ModuleType") and args:
             self.set_attr(obj, "__name__", args[0])
 
+    @_with_room
     def get_attr(self, obj: Any, name: str) -> Any:
         obj = self.force(obj)
         if obj is UNKNOWN:
@@ -556,6 +598,7 @@ class Interpreter:
 
     # Calls
 
+    @_with_room
     def call(self, func: Any, args: list, kwargs: dict) -> Any:
         func = self.force(func)
         dotted = func.dotted if isinstance(func, (Function, External)) else None
@@ -765,6 +808,7 @@ class Interpreter:
             return node.value
         return Thunk(node, scope.__class__(scope.vars, scope.parent, scope.module, scope.function), self.heap)
 
+    @_with_room
     def force(self, value: Any) -> Any:
         while isinstance(value, (Thunk, _LazyImport)):
             if isinstance(value, _LazyImport):
@@ -789,6 +833,7 @@ class Interpreter:
             value = value.value
         return value
 
+    @_with_room
     def truth(self, value: Any) -> bool | _Unknown:
         value = self.force(value)
         if value is None or isinstance(value, (bool, int, float, str, tuple, list, dict, set, frozenset)):
@@ -799,6 +844,7 @@ class Interpreter:
             return True
         return UNKNOWN
 
+    @_with_room
     def eval(self, node: ast.expr, scope: Scope) -> Any:
         self._step()
         method = getattr(self, f"_eval_{type(node).__name__}", None)

@@ -4,7 +4,7 @@ A ``SourceSet`` maps dotted module names to the ``.py`` members of a few wheels 
 the Keras it uses). A member is read from the cache when it is there, else from the wheel: read
 where it is on the index with HTTP range requests (``rangefile``: its central directory and the
 members asked for), or, where the server cannot send ranges, downloaded once (sha256-checked,
-``macwheels.download``) into a temporary folder kept for the set's lifetime. What was read is
+``wheels.download``) into a temporary folder kept for the set's lifetime. What was read is
 added to one cache entry per wheel, keyed by its sha256: ``<cache>/wheelsource/v1/<sha256>.zip``
 holds the list of the wheel's ``.py`` members and every member ever read, so a warm run reads
 nothing from the index, and a question that needs a new member reads the wheel again. The
@@ -19,10 +19,10 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from tfcompat.abi import macwheels, wheelfacts
 from tfcompat.core import cache
 from tfcompat.core.files import FilesError, temporary_folder
 from tfcompat.index import rangefile
+from tfcompat.index.wheels import WheelError, WheelRef, download, installed_path
 
 FORMAT = "v1"
 _NAMES = "names.txt"  # the wheel's .py members, installed paths, one a line
@@ -31,7 +31,7 @@ _NAMES = "names.txt"  # the wheel's .py members, installed paths, one a line
 class SourceSet:
     """The ``.py`` members of some wheels, by installed path (``keras/optimizers/adam.py``)."""
 
-    def __init__(self, refs: list[macwheels.WheelRef], *, root: Path):
+    def __init__(self, refs: list[WheelRef], *, root: Path):
         self._wheels = [_WheelSource(ref, root / FORMAT) for ref in refs]
         self._where: dict[str, _WheelSource] = {}
         for wheel in self._wheels:
@@ -50,7 +50,7 @@ class SourceSet:
     def read(self, path: str) -> str:
         return self._where[path].read(path)
 
-    def wheel_of(self, path: str) -> macwheels.WheelRef:
+    def wheel_of(self, path: str) -> WheelRef:
         return self._where[path].ref
 
     def close(self) -> None:
@@ -65,7 +65,7 @@ class SourceSet:
 
 
 class _WheelSource:
-    def __init__(self, ref: macwheels.WheelRef, folder: Path):
+    def __init__(self, ref: WheelRef, folder: Path):
         self.ref = ref
         self._path = folder / f"{ref.sha256}.zip"
         self._question = {"wheel_sha256": ref.sha256, "members": ".py"}
@@ -96,7 +96,7 @@ class _WheelSource:
         try:
             text = self._wheel.read(self._by_path[path]).decode("utf-8", "replace")
         except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise macwheels.WheelError(f"{self.ref.filename}: {path}: cannot be read: {exc}") from None
+            raise WheelError(f"{self.ref.filename}: {path}: cannot be read: {exc}") from None
         self._members[path] = self._new[path] = text
         return text
 
@@ -110,24 +110,24 @@ class _WheelSource:
         except rangefile.RangeUnsupported:
             self._wheel = self._downloaded()
         except zipfile.BadZipFile:
-            raise macwheels.WheelError(f"{self.ref.filename}: not a zip archive") from None
+            raise WheelError(f"{self.ref.filename}: not a zip archive") from None
         except (OSError, ValueError, EOFError) as exc:
-            raise macwheels.WheelError(f"{self.ref.filename}: cannot be read from the index: {exc}") from None
+            raise WheelError(f"{self.ref.filename}: cannot be read from the index: {exc}") from None
         for info in self._wheel.infolist():
-            path = wheelfacts.installed_path(info.filename)
+            path = installed_path(info.filename)
             if path.endswith(".py"):
                 self._by_path[path] = info
 
     def _downloaded(self) -> zipfile.ZipFile:
         try:
             folder = self._tmp.enter_context(temporary_folder("source", needed=self.ref.size))
-            wheel = macwheels.download(self.ref, folder)
+            wheel = download(self.ref, folder)
         except FilesError as exc:
-            raise macwheels.WheelError(f"{self.ref.filename}: {exc}") from None
+            raise WheelError(f"{self.ref.filename}: {exc}") from None
         try:
             return zipfile.ZipFile(wheel)
         except zipfile.BadZipFile:
-            raise macwheels.WheelError(f"{self.ref.filename}: not a zip archive") from None
+            raise WheelError(f"{self.ref.filename}: not a zip archive") from None
 
     def close(self) -> None:
         if self._new or not self._path.exists():
@@ -147,5 +147,5 @@ class _WheelSource:
         try:
             cache.store(self._path, self._question, out.getvalue())
         except FilesError as exc:
-            raise macwheels.WheelError(str(exc)) from None
+            raise WheelError(str(exc)) from None
         self._new = {}

@@ -33,13 +33,15 @@ from pathlib import Path
 
 import msgspec
 
-from tfcompat.abi import check, macwheels
-from tfcompat.core import cache, config
+from tfcompat.core import cache, config, macos
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import FilesError
 from tfcompat.core.record import Hazard
 from tfcompat.hazard import pyeval, wheelsource
 from tfcompat.hazard.pyeval import UNKNOWN, Class, Facts, Instance, Interpreter
+from tfcompat.index.wheels import WheelError, WheelRef
 from tfcompat.resolve import macresolve
+from tfcompat.resolve.resolver import Pin, ResolveError
 
 FORMAT = "v1"
 #: The distributions that can provide ``tf.keras`` besides TensorFlow itself.
@@ -50,9 +52,11 @@ MAC = Facts(system="Darwin", processor="arm", machine="arm64", gpus=1, pluggable
 _CODE = (Path(__file__), Path(pyeval.__file__), Path(wheelsource.__file__))
 
 
-class HazardError(Exception):
+class HazardError(TfcompatError):
     """No prediction: the wheels cannot be resolved or read, or the code decides on something
     the evaluator cannot know. One line naming the pair or the file and the reason."""
+
+    no_verdict = True
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def decide(wheels: WheelSet, *, plugin: bool, cache_dir: Path | None = None) -> 
         with wheels.sources(folder) as sources:
             section = judge(sources, facts, missing=wheels.missing)
         cache.store_json(path, question, section)
-    except (macwheels.WheelError, pyeval.EvalError, FilesError) as exc:
+    except (WheelError, pyeval.EvalError, FilesError) as exc:
         raise HazardError(str(exc)) from None
     return section
 
@@ -109,21 +113,21 @@ class WheelSet:
     """The wheels whose code decides the hazard: TensorFlow's first, then the Keras
     distributions installed with it; ``missing`` the Keras modules not installed with them."""
 
-    wheels: list[macwheels.WheelRef]
+    wheels: list[WheelRef]
     missing: frozenset[str]
 
     @classmethod
     def of(cls, *, tf: str, metal: str, python: str, cache: Path) -> WheelSet:
         """The pair's set as of its release, resolved for macOS arm64 with CPython ``python``."""
-        reqs = macresolve.requirements(tf, metal)
+        reqs = macos.requirements(tf, metal)
         try:
             pins = _as_of_release(reqs, python=python, cache=cache)
-        except macresolve.ResolveError as exc:
+        except ResolveError as exc:
             raise HazardError(f"tensorflow {tf} + tensorflow-metal {metal}, Python {python}: {exc}") from None
-        tf_pin = macresolve.find(pins, check.tf_package(tf))
+        tf_pin = macresolve.find(pins, macos.binary_name(tf))
         if tf_pin is None or not tf_pin.is_wheel:
             raise HazardError(
-                f"tensorflow {tf}, Python {python}: no macOS arm64 wheel of {check.tf_package(tf)}"
+                f"tensorflow {tf}, Python {python}: no macOS arm64 wheel of {macos.binary_name(tf)}"
             )
         keras_pins = [pin for pin in pins if pin.name in KERAS_DISTRIBUTIONS]
         for pin in keras_pins:
@@ -132,7 +136,7 @@ class WheelSet:
         return cls.of_wheels(tf_pin.wheel, [pin.wheel for pin in keras_pins])
 
     @classmethod
-    def of_wheels(cls, tf: macwheels.WheelRef, keras: list[macwheels.WheelRef]) -> WheelSet:
+    def of_wheels(cls, tf: WheelRef, keras: list[WheelRef]) -> WheelSet:
         """The set of a TensorFlow wheel and the Keras wheels (``KERAS_DISTRIBUTIONS``) beside it."""
         keras = sorted(keras, key=lambda ref: ref.name)
         installed = {KERAS_DISTRIBUTIONS[ref.name] for ref in keras}
@@ -142,15 +146,15 @@ class WheelSet:
         return wheelsource.SourceSet(self.wheels, root=cache / "wheelsource")
 
 
-def _as_of_release(reqs: list[str], *, python: str, cache: Path) -> list[macresolve.Pin]:
+def _as_of_release(reqs: list[str], *, python: str, cache: Path) -> list[Pin]:
     """The pair's set as of its release. Where that has no solution on macOS arm64 (TF 2.7:
     no libclang for it yet), the set of today with only the Keras distributions dated: the
     Keras a user got then is what the hazard is about."""
     date = macresolve.release_date(reqs, python=python, cache_dir=cache)
     try:
         return macresolve.resolve(reqs, python=python, exclude_newer=date, binary_only=False, cache_dir=cache)
-    except macresolve.ResolveError as exc:
-        if exc.offline:
+    except ResolveError as exc:
+        if exc.no_verdict:
             raise
         limits = tuple((name, date) for name in KERAS_DISTRIBUTIONS)
         return macresolve.resolve(
@@ -412,7 +416,7 @@ def _workaround(sources: wheelsource.SourceSet, facts: Facts, missing: set[str],
     return ", or ".join(ways) or None
 
 
-def _question(facts: Facts, wheels: list[macwheels.WheelRef]) -> dict:
+def _question(facts: Facts, wheels: list[WheelRef]) -> dict:
     """What a cached section answers: this code, this machine, these wheels."""
     return {"code": _code(), "facts": asdict(facts), "wheels": [ref.sha256 for ref in wheels]}
 

@@ -12,12 +12,16 @@ import io
 import urllib.request
 import zipfile
 
+from tfcompat.core.errors import TfcompatError
+
 _BUFFER = 1 << 16  # read ahead per request: zipfile's small reads become one request
 
 
-class RangeUnsupported(Exception):
+class RangeUnsupported(TfcompatError):
     """The server sends the whole file, not the range asked for. (Not an ``OSError``: zipfile
     would report it as a damaged archive.)"""
+
+    no_verdict = True
 
 
 class RangeFile(io.RawIOBase):

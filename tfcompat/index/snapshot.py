@@ -26,8 +26,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from tfcompat.index import rangefile
-from tfcompat.upkeep import claims
+from tfcompat.index import pypi, rangefile
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 _FRESH = "max-age=86400"  # the run's snapshot: never revalidated during it
@@ -99,7 +98,7 @@ class IndexSnapshot:
             return self._answers[key]
 
     def _page(self, name: str) -> tuple[int, str, bytes]:
-        index = claims.index_url(name)
+        index = pypi.project_url(name)
         status, kind, body = _fetch(index, _JSON)
         if status != 200:
             return status, kind, body

@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -53,20 +53,30 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from tfcompat.abi import check, dyld, macho, macwheels
-from tfcompat.abi.macwheels import WheelRef
-from tfcompat.core import cache
+from tfcompat.core import cache, macos
 from tfcompat.core.config import cache_dir
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.host import host_info, tool_versions
-from tfcompat.core.matrix import NO_PLUGIN, Row
-from tfcompat.core.record import MapCell, Preflight, new_record, now, write_record
+from tfcompat.core.record import (
+    MapCell,
+    MapSection,
+    Preflight,
+    Record,
+    Release,
+    Wheel,
+    make_record,
+    now,
+    write_record,
+)
 from tfcompat.core.uvcall import uv_binary
+from tfcompat.index import pypi
 from tfcompat.index.snapshot import IndexSnapshot
+from tfcompat.index.wheels import WheelError, WheelRef
 from tfcompat.predict import recommend
-from tfcompat.resolve import binaryonly, macresolve
-from tfcompat.upkeep import claims
-from tfcompat.verify.provision import ProvisionError, requirements_for
+from tfcompat.resolve import binaryonly
+from tfcompat.resolve.resolver import Index, ResolveError, Target
 
-PLUGIN = "tensorflow-metal"
+PLUGIN = macos.PLUGIN
 TENSORFLOW = ("tensorflow-macos", "tensorflow")
 #: The Python whose TensorFlow wheel is read, where a release has one: the matrix's default.
 ABI_PYTHON = "3.10"
@@ -74,11 +84,9 @@ WHEEL_WORKERS = 3
 #: uv processes at once: a resolution waits on the index far more than it computes (0.3 s of
 #: CPU in 3 s when online), so more of them than cores keep the preflights moving.
 RESOLVE_WORKERS = 8
-#: A release is resolved as of the day after its newest wheel (as provision.release_date).
-_RELEASE_SLACK = timedelta(days=1)
 
 
-class MapError(Exception):
+class MapError(TfcompatError):
     """The map cannot be made at all (no index answer and none cached, an unknown release, a bad
     option); the message is one line."""
 
@@ -116,22 +124,17 @@ class MapRelease:
         """The wheel whose images stand for every Python of the release."""
         return self.binary.get(ABI_PYTHON) or self.binary[max(self.binary, key=Version)]
 
-    def record(self) -> dict:
+    def record(self) -> Release:
         wheel = self.read
-        return {
-            "version": self.version,
-            "package": wheel.name,
-            "pythons": self.pythons,
-            "wheel": {
-                "name": wheel.name,
-                "version": wheel.version,
-                "filename": wheel.filename,
-                "sha256": wheel.sha256,
-            },
-        }
+        return Release(
+            version=self.version,
+            package=wheel.name,
+            pythons=self.pythons,
+            wheel=Wheel(name=wheel.name, version=wheel.version, filename=wheel.filename, sha256=wheel.sha256),
+        )
 
 
-def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[dict, Path] | None:
+def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[Record, Path] | None:
     """``nox -s map [-- --tf V --metal V]``: the record and its path; None after --help."""
     parser = argparse.ArgumentParser(prog="nox -s map --", description=__doc__.splitlines()[0])
     parser.add_argument("--tf", action="append", default=[], help="only this TensorFlow release (repeatable)")
@@ -147,12 +150,13 @@ def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[dict, 
 
 def run_map(
     *, tf: list[str] = (), metal: list[str] = (), log: Callable[[str], None] = print
-) -> tuple[dict, Path]:
+) -> tuple[Record, Path]:
     """Map every release (or only those named) and write the record; return it and its path.
 
     Raise ``MapError`` when there is nothing to map (no index answer and none cached, or a
     named release that does not exist)."""
-    record = new_record("map", None, host=host_info(), tools=tool_versions(uv_binary()), started=now())
+    started_at = now()
+    host, tools = host_info(), tool_versions(uv_binary())
     started = time.monotonic()
     root = cache_dir()
     index = releases(root=root, log=log)
@@ -160,15 +164,22 @@ def run_map(
     metal_releases = _only(index.metal, metal, PLUGIN)
     cells, unanswered = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
     missing = _no_verdict(cells, unanswered)
-    record["map"] = {
-        "tf_releases": [release.record() for release in tf_releases],
-        "metal_releases": [release.record() for release in metal_releases],
-        "cells": cells,
-        "seconds": round(time.monotonic() - started, 3),
-        "error": missing,
-    }
-    record["verdict"] = "error" if missing else "ok"
-    record["finished"] = now()
+    section = MapSection(
+        tf_releases=[release.record() for release in tf_releases],
+        metal_releases=[release.record() for release in metal_releases],
+        cells=msgspec.convert(cells, list[MapCell]),
+        seconds=round(time.monotonic() - started, 3),
+        error=missing,
+    )
+    record = make_record(
+        "map",
+        None,
+        host=host,
+        tools=tools,
+        started=started_at,
+        verdict="error" if missing else "ok",
+        map=section,
+    )
     return record, write_record(record)
 
 
@@ -190,10 +201,8 @@ def releases(*, root: Path, log: Callable[[str], None]) -> Releases:
     }
     tf_releases = []
     for version in sorted({v for name in TENSORFLOW for v in wheels[name]}, key=Version):
-        row = _mac_row(version, NO_PLUGIN)
-        binary = wheels[check.tf_package(version)].get(version, {})
-        install_name = requirements_for(row, system="Darwin", machine="arm64")[0].split("==")[0]
-        install = wheels[install_name].get(version, {})
+        binary = wheels[macos.binary_name(version)].get(version, {})
+        install = wheels[macos.install_name(version)].get(version, {})
         if binary and install:
             tf_releases.append(MapRelease(version, binary, install))
     metal_releases = [
@@ -226,13 +235,13 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
     if version.is_prerelease or version.is_devrelease or version.local:
         return None
     for tag in tags:
-        mac = tag.platform.startswith("macosx_") and tag.platform.endswith(("_arm64", "_universal2"))
+        mac = macos.is_mac_arm64(tag)
         if mac and tag.interpreter.startswith("cp3") and tag.abi == tag.interpreter:
             return IndexWheel(
                 name=name,
                 version=str(version),
                 filename=entry["filename"],
-                url=urllib.parse.urljoin(claims.index_url(name), entry["url"]),
+                url=urllib.parse.urljoin(pypi.project_url(name), entry["url"]),
                 sha256=entry["hashes"]["sha256"],
                 size=int(entry.get("size") or 0),
                 uploaded=datetime.fromisoformat(entry["upload-time"].replace("Z", "+00:00")),
@@ -244,14 +253,14 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
 
 def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]) -> dict:
     """The index's answer for ``name``; the cached one, said so, when the index is unreachable."""
-    cached, question = index_cache(name, root), {"index_url": claims.index_url(name)}
+    cached, question = index_cache(name, root), {"index_url": pypi.project_url(name)}
     try:
-        answer = claims.index_answer(name)
-    except claims.ClaimsError as exc:
+        answer = pypi.index_answer(name)
+    except pypi.IndexAnswerError as exc:
         answer = cache.load_json(cached, question, valid=_valid_index_answer)
         if answer is None:
             raise MapError(
-                f"no verdict: {exc}; no earlier answer is cached: connect to the index and rerun"
+                f"{exc}; no earlier answer is cached: connect to the index and rerun", no_verdict=True
             ) from None
         when = datetime.fromtimestamp(cached.stat().st_mtime).isoformat(timespec="minutes")
         log(f"map: {exc}: using the answer cached {when}")
@@ -263,7 +272,7 @@ def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreacha
 
 def index_cache(name: str, root: Path) -> Path:
     """Where the last answer of the index in use for ``name`` is kept (by the index's URL)."""
-    return cache.entry_path(root / "map" / "index" / "v2", {"index_url": claims.index_url(name)})
+    return cache.entry_path(root / "map" / "index" / "v2", {"index_url": pypi.project_url(name)})
 
 
 def _valid_index_answer(value) -> bool:
@@ -275,11 +284,6 @@ def _valid_index_answer(value) -> bool:
         and isinstance(entry.get("hashes"), dict)
         for entry in files
     )
-
-
-def _mac_row(tf: str, metal: str, python: str = ABI_PYTHON) -> Row:
-    """A row for ``provision.requirements_for``: what a user installs on a Mac for the pair."""
-    return Row(number=0, python=python, tf=tf, metal=metal, supports=None)
 
 
 def _only(found: list[MapRelease], wanted: list[str], what: str) -> list[MapRelease]:
@@ -360,7 +364,7 @@ def _build(
             answers, seconds = future.result()
             _fill(cells, predictions[future], answers, f"{seconds:.1f} s", log)
         log(f"map: {len(tf_releases)} TensorFlow releases predicted in {time.monotonic() - started:.0f} s")
-        resolving = macresolve.Index(
+        resolving = Index(
             url=index.get("index_url"), uv_cache=index.get("uv_cache"), cached_only=index.get("unreachable")
         )
         return recommend.add(
@@ -407,7 +411,7 @@ def _plugin_refs(metal_releases: list[MapRelease], root: Path, cells: dict) -> l
     def read_plugin(release: MapRelease) -> str | None:
         try:
             macwheels.facts(release.read.ref, root=macwheels.cache_root(root)).close()
-        except (macwheels.WheelError, macho.MachOError) as exc:
+        except (WheelError, macho.MachOError) as exc:
             return str(exc)
         return None
 
@@ -446,7 +450,7 @@ def predict_release(
             prediction = check.predict(side, _plugin_sides[plugin_ref.sha256]).section()
             del prediction["unresolved"]  # the map keeps the first reason and the count
             cached[plugin_ref.sha256] = {"abi": prediction.pop("verdict"), **prediction}
-    except (macwheels.WheelError, macho.MachOError, check.AbiError) as exc:
+    except (WheelError, macho.MachOError, check.AbiError) as exc:
         return {metal: {"error": str(exc)} for metal, _ in plugins}, round(time.monotonic() - started, 3)
     finally:
         if facts is not None:
@@ -519,8 +523,7 @@ def preflight(
             requirements,
             target=target,
             exclude_newer=exclude_newer,
-            index_url=index_url,
-            uv_cache=uv_cache,
+            index=Index(url=index_url, uv_cache=uv_cache),
         )
     except binaryonly.NotInstallable as exc:
         result = {
@@ -529,7 +532,7 @@ def preflight(
             "exclude_newer": exclude_newer,
             "missing": exc.missing,
         }
-    except ProvisionError as exc:
+    except ResolveError as exc:
         return {"status": "error", "exclude_newer": exclude_newer, "error": str(exc)}
     else:
         result = {
@@ -549,13 +552,9 @@ def _preflight_inputs(tf: MapRelease, metal: MapRelease, python: str):
     """The requirements a Mac user installs, the target (the oldest macOS the pair's wheels
     accept) and the release date: one day after the newest of the pair's wheels."""
     wheels = [tf.install[python], tf.binary[python], metal.binary[python]]
-    requirements = requirements_for(
-        _mac_row(tf.version, metal.version, python), system="Darwin", machine="arm64"
-    )
-    macos = max((wheel.macos for wheel in wheels), key=Version)
-    target = binaryonly.Target(python=python, platform=binaryonly.MACOS_ARM64, macos=macos)
-    released = max(wheel.uploaded for wheel in wheels) + _RELEASE_SLACK
-    return requirements, target, released.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    oldest = max((wheel.macos for wheel in wheels), key=Version)
+    released = macos.released(wheel.uploaded for wheel in wheels)
+    return macos.requirements(tf.version, metal.version), Target.mac(python, oldest), released
 
 
 def _preflight_entry(tf: MapRelease, metal: MapRelease, python: str, root: Path) -> tuple[Path, dict]:

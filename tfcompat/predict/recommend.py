@@ -27,7 +27,9 @@ from packaging.version import Version
 
 from tfcompat.abi import macwheels
 from tfcompat.hazard import xla
-from tfcompat.resolve import installcmd, macresolve
+from tfcompat.index.wheels import WheelError, WheelRef
+from tfcompat.resolve import installcmd
+from tfcompat.resolve.resolver import Index
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class HazardQuestion:
     tf: str
     metal: str
     python: str
-    tf_wheel: macwheels.WheelRef
+    tf_wheel: WheelRef
     keras: tuple[tuple[str, str], ...] | None
 
     @property
@@ -92,13 +94,11 @@ def _hazard(asked: HazardQuestion, root: Path) -> dict | str:
         keras = macwheels.resolve(list(asked.keras), python=asked.python, root=macwheels.cache_root(root))
         wheels = xla.WheelSet.of_wheels(asked.tf_wheel, keras)
         return xla.decide(wheels, plugin=True, cache_dir=root)
-    except (xla.HazardError, macwheels.WheelError) as exc:
+    except (xla.HazardError, WheelError) as exc:
         return str(exc)
 
 
-def install(
-    tf: str, metal: str, python: str, preflight: dict, *, root: Path, index: macresolve.Index
-) -> dict | str:
+def install(tf: str, metal: str, python: str, preflight: dict, *, root: Path, index: Index) -> dict | str:
     """The install section for one (cell, Python) whose preflight installs, or why there is none."""
     release = {}
     for package in preflight["packages"]:
@@ -124,7 +124,7 @@ def add(
     *,
     resolver: Executor,
     predictor: Executor,
-    index: macresolve.Index,
+    index: Index,
     root: Path,
     log: Callable[[str], None],
 ) -> list[str]:

@@ -13,13 +13,15 @@ import os
 import secrets
 from pathlib import Path
 
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import free_space, size_text, sweep
 
 LOCKS = "locks"
 
 
-class ReportError(Exception):
-    """The report could not be written; the message is one line."""
+class ReportError(TfcompatError):
+    """The report could not be written; the message is one line. The report is no verdict about
+    a pair, so its failure is printed as it is, not as "no verdict"."""
 
 
 def write_together(folder: Path, outputs: dict[str, bytes]) -> list[Path]:

@@ -20,91 +20,54 @@ both read from the index's upload times (PEP 691/700), make its answer the one a
 from __future__ import annotations
 
 import functools
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 from packaging import tags
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat.core import uvcall
-from tfcompat.core.files import temporary_folder
-from tfcompat.upkeep import claims
-from tfcompat.verify.provision import ProvisionError
+from tfcompat.core import macos
+from tfcompat.index import pypi
+from tfcompat.resolve.resolver import Index, Pin, ResolveError, Target, pip_compile
 
-#: uv's --python-platform for Apple silicon, the only foreign platform the suite resolves for.
-MACOS_ARM64 = "aarch64-apple-darwin"
-#: A package moved to a later date is taken as of the day after its first wheel for the target,
-#: as a release is resolved as of the day after its upload (provision._RELEASE_SLACK).
-_SLACK = timedelta(days=1)
 #: Each step names one more requirement; a real tree needs two or three.
 _MAX_STEPS = 8
 #: What uv says when a requirement has no wheel it may use ("all versions of X have ..." too).
 _NO_WHEEL = re.compile(r"(?:all versions of )?(\S+) (?:has|have) no (?:usable wheels|wheels with a matching)")
 
 
-class NotInstallable(ProvisionError):
+class NotInstallable(ResolveError):
     """No set of wheels installs the requirements on the target; ``requirement`` is the one that
-    has no wheel for it in the range allowed, then or since."""
+    has no wheel for it in the range allowed, then or since. An answer about the pair."""
+
+    no_verdict = False
 
     def __init__(self, requirement: str, message: str, *, missing: list[str], detail: str = ""):
-        super().__init__("not installable", message, detail)
+        super().__init__(message, signature="not installable", detail=detail)
         self.requirement = requirement
         self.missing = missing  # every requirement found without a wheel as of the date, in order
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where the wheels must install: a CPython ``python`` ("3.10") on this machine (``platform``
-    None, through ``interpreter``) or on ``platform`` from anywhere (then ``interpreter`` only
-    stands in for uv's interpreter discovery, and ``macos`` is the oldest macOS to install on)."""
-
-    python: str
-    platform: str | None = None
-    macos: str | None = None
-    interpreter: str = sys.executable
-
-    def __post_init__(self) -> None:
-        if self.platform not in (None, MACOS_ARM64) or (self.platform == MACOS_ARM64) != bool(self.macos):
-            raise ValueError(f"unsupported target: {self.platform} {self.macos}")
-
-    @functools.cached_property
-    def tags(self) -> frozenset[tags.Tag]:
-        """The wheel tags an installer accepts on the target, as pip computes them."""
-        if self.platform == MACOS_ARM64:
-            major, minor = (int(part) for part in self.macos.split(".")[:2])
-            platforms = list(tags.mac_platforms((major, minor), "arm64"))
-        else:
-            platforms = list(tags.platform_tags())
-        version = tuple(int(part) for part in self.python.split("."))
-        interpreter = f"cp{version[0]}{version[1]}"
-        return frozenset(tags.cpython_tags(version, platforms=platforms)) | frozenset(
-            tags.compatible_tags(version, interpreter, platforms=platforms)
-        )
-
-    def describe(self) -> str:
-        where = f"macOS {self.macos} arm64" if self.platform == MACOS_ARM64 else "this machine"
-        return f"CPython {self.python} on {where}"
-
-
 @dataclass
-class WheelSet:
-    """A resolution that installs: ``packages`` ("name==version") and how it was reached."""
+class Resolution:
+    """A resolution that installs: its ``pins`` and how it was reached."""
 
-    packages: list[str]
+    pins: list[Pin]
     exclude_newer: str | None
     missing: list[str] = field(default_factory=list)  # requirements with no wheel as of the date
     later: dict[str, str] = field(default_factory=dict)  # package -> its own exclude-newer
     sdists: list[str] = field(default_factory=list)  # built from the sdist: no wheel for any platform
     seconds: float = 0.0
+
+    @property
+    def packages(self) -> list[str]:
+        """``name==version`` of every pin, as an installer's requirements file lists them."""
+        return [pin.requirement for pin in self.pins]
 
 
 def resolve(
@@ -114,30 +77,39 @@ def resolve(
     exclude_newer: str | None,
     constraints: tuple[str, ...] = (),
     later: bool = True,
-    index_url: str | None = None,
-    uv_cache: Path | None = None,
+    index: Index | None = None,
     timeout: float = 300.0,
-) -> WheelSet:
+) -> Resolution:
     """Resolve ``requirements`` for ``target`` from wheels as of ``exclude_newer`` (RFC 3339).
 
     Raise ``NotInstallable`` when no wheel set installs them (with ``later`` False: as soon as
-    one requirement has no wheel as of the date), ``ProvisionError`` for any other failure
-    (no such release, index unreachable). ``index_url`` and ``uv_cache`` point uv at another
-    index (the map's ``IndexSnapshot``) and cache, by default uv uses its own.
+    one requirement has no wheel as of the date), ``ResolveError`` for any other failure
+    (no such release, index unreachable). ``index`` points uv at another index (the map's
+    ``IndexSnapshot``) and cache, by default uv uses its own.
     """
     started = time.monotonic()
     deadline = started + timeout
-    result = WheelSet(packages=[], exclude_newer=exclude_newer)
+    result = Resolution(pins=[], exclude_newer=exclude_newer)
     for _ in range(_MAX_STEPS):
-        done = _compile(requirements, constraints, target, result, (index_url, uv_cache), deadline)
-        if done.returncode == 0:
-            result.packages = _pins(done.stdout)
+        try:
+            result.pins = pip_compile(
+                requirements,
+                target,
+                deadline=deadline,
+                exclude_newer=exclude_newer,
+                sdists=tuple(result.sdists),
+                newer_limits=tuple(result.later.items()),
+                constraints=constraints,
+                index=index,
+            )
+        except ResolveError as exc:
+            text, blocker = _blocker(exc.detail)
+            if blocker is None:
+                raise
+            detail = exc.detail
+        else:
             result.seconds = round(time.monotonic() - started, 3)
             return result
-        text, blocker = _blocker(done.stderr)
-        if blocker is None:
-            signature, reason = uvcall.explain_error(done.stderr)
-            raise ProvisionError(signature, f"uv pip compile: {reason}", detail=done.stderr)
         files = _index_files(blocker.name)
         name = canonicalize_name(blocker.name)
         allowed = [f for f in files if _allows(blocker, f.version) and _before(f.uploaded, exclude_newer)]
@@ -151,49 +123,9 @@ def resolve(
         if not later or first is None or (previous is not None and first <= previous):
             since = "" if not later else ", then or since"
             message = f"{text}: no wheel for {target.describe()} as of {_day(exclude_newer)}{since}"
-            raise NotInstallable(text, message, missing=list(result.missing), detail=done.stderr)
+            raise NotInstallable(text, message, missing=list(result.missing), detail=detail)
         result.later[name] = first
-    raise ProvisionError("provisioning failed", f"uv pip compile: no resolution after {_MAX_STEPS} steps")
-
-
-def _compile(requirements, constraints, target, state: WheelSet, where, deadline):
-    """One uv call for the state so far. Never ``--offline``: uv then passes over the versions
-    whose metadata it has not cached and answers with an older set, silently."""
-    index_url, uv_cache = where
-    argv = [uvcall.uv_binary(), "pip", "compile", "-", "--no-header", "--no-annotate"]
-    argv += ["--python", target.interpreter]
-    env = dict(os.environ)
-    uvcall.use_index(argv, env, url=index_url, uv_cache=uv_cache)
-    if target.platform:
-        argv += ["--python-platform", target.platform, "--python-version", target.python]
-        env |= {"MACOSX_DEPLOYMENT_TARGET": target.macos, "UV_PYTHON_DOWNLOADS": "never"}
-    argv += ["--only-binary", ":all:", *(f"--no-binary={name}" for name in state.sdists)]
-    if state.exclude_newer:
-        argv += ["--exclude-newer", state.exclude_newer]
-    argv += [f"--exclude-newer-package={name}={date}" for name, date in state.later.items()]
-    stdin = "\n".join(requirements) + "\n"
-    with temporary_folder("binaryonly") as tmp:
-        if constraints:
-            path = tmp / "constraints.txt"
-            path.write_text("\n".join(constraints) + "\n")
-            argv += ["--constraint", str(path)]
-        return _run([*argv, "--quiet"], stdin=stdin, env=env, deadline=deadline)
-
-
-def _run(argv: list[str], *, stdin: str, env: dict, deadline: float) -> subprocess.CompletedProcess:
-    remaining = deadline - time.monotonic()
-    try:
-        if remaining <= 0:
-            raise subprocess.TimeoutExpired(argv, 0)
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=remaining)
-    except subprocess.TimeoutExpired:
-        raise ProvisionError("provisioning timeout", "uv pip compile: no answer in time") from None
-    except OSError as exc:
-        raise ProvisionError("cannot run", f"uv pip compile: cannot run {argv[0]}: {exc.strerror}") from None
-
-
-def _pins(lock: str) -> list[str]:
-    return [line.strip() for line in lock.splitlines() if "==" in line and not line.lstrip().startswith("#")]
+    raise ResolveError(f"uv pip compile: no resolution after {_MAX_STEPS} steps")
 
 
 def _blocker(stderr: str) -> tuple[str, Requirement | None]:
@@ -235,9 +167,9 @@ def _index_files(name: str) -> tuple[IndexFile, ...]:
 @functools.lru_cache(maxsize=64)
 def _files_of(name: str) -> tuple[IndexFile, ...]:
     try:
-        answer = claims.index_answer(name)
-    except claims.ClaimsError as exc:
-        raise ProvisionError("index unreachable", str(exc)) from None
+        answer = pypi.index_answer(name)
+    except pypi.IndexAnswerError as exc:
+        raise ResolveError(str(exc), signature="index unreachable") from None
     files = []
     for entry in answer["files"]:
         filename = entry.get("filename", "")
@@ -273,7 +205,7 @@ def _first_wheel(requirement: Requirement, files, target: Target) -> str | None:
         for f in files
         if f.uploaded is not None and _allows(requirement, f.version) and f.tags & target.tags
     ]
-    return _rfc3339(min(uploads) + _SLACK) if uploads else None
+    return macos.available(uploads)
 
 
 def _time(text: str | None) -> datetime | None:
@@ -282,10 +214,6 @@ def _time(text: str | None) -> datetime | None:
 
 def _before(uploaded: datetime | None, cutoff: str | None) -> bool:
     return cutoff is None or uploaded is None or uploaded < _time(cutoff)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _day(date: str | None) -> str:

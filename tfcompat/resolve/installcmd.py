@@ -19,7 +19,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from tfcompat.core import macos
+from tfcompat.core.errors import TfcompatError
 from tfcompat.resolve import macresolve
+from tfcompat.resolve.resolver import Index, Pin, ResolveError
 
 #: Distributions whose newer majors are known to break a TensorFlow released with an older
 #: one: the newest release major that is broken by any newer one, and why. A protobuf 6 release
@@ -34,8 +37,10 @@ KNOWN_BREAKS = {
 MAX_ROUNDS = 3
 
 
-class InstallError(Exception):
+class InstallError(TfcompatError):
     """No answer: the index cannot be reached (the message is one line with the fix)."""
+
+    no_verdict = True
 
 
 def install_command(
@@ -46,7 +51,7 @@ def install_command(
     cache_dir: Path | None = None,
     release: dict[str, str] | None = None,
     sdists: tuple[str, ...] = (),
-    index: macresolve.Index | None = None,
+    index: Index | None = None,
 ) -> dict:
     """The ``install`` section (``record.InstallCommand``) for a pair on macOS arm64 with CPython
     ``python``: the command to print, the pins it carries, why, and whether it works.
@@ -58,7 +63,7 @@ def install_command(
     snapshot). Resolves with uv (about 1 - 3 s per call, cached: as of the release for good,
     today for the day). Raises ``InstallError`` when the index cannot be reached.
     """
-    reqs = macresolve.requirements(tf, metal)
+    reqs = macos.requirements(tf, metal)
     try:
         if release is None:
             release = {
@@ -77,8 +82,8 @@ def install_command(
                     cache_dir=cache_dir,
                     index=index,
                 )
-            except macresolve.ResolveError as exc:
-                if exc.offline:
+            except ResolveError as exc:
+                if exc.no_verdict:
                     raise
                 return _section(
                     reqs, pins, "; ".join([*reasons, f"no set of wheels installs it today: {exc}"]), False
@@ -88,7 +93,7 @@ def install_command(
                 return _section(reqs, pins, "; ".join(reasons) or None, True)
             pins += [pin for pin, _ in new]
             reasons += [reason for _, reason in new]
-    except macresolve.ResolveError as exc:
+    except ResolveError as exc:
         raise InstallError(f"{command(reqs)} (macOS arm64, Python {python}): no answer: {exc}") from None
     return _section(reqs, pins, "; ".join([*reasons, f"still a new major after {MAX_ROUNDS} rounds"]), False)
 
@@ -102,7 +107,7 @@ def _section(reqs: list[str], pins: list[str], reason: str | None, works: bool) 
     return {"command": command(reqs, pins), "pins": list(pins), "reason": reason, "works": works}
 
 
-def _as_of_release(reqs: list[str], *, python: str, cache_dir: Path | None) -> list[macresolve.Pin]:
+def _as_of_release(reqs: list[str], *, python: str, cache_dir: Path | None) -> list[Pin]:
     """The set a user got at the pair's release (source distributions allowed, as pip did).
     Where that has no solution for macOS arm64 today's index can give (TF 2.7: no libclang for
     it then), the dated set of the distributions that matter here, the rest as of today."""
@@ -111,8 +116,8 @@ def _as_of_release(reqs: list[str], *, python: str, cache_dir: Path | None) -> l
         return macresolve.resolve(
             reqs, python=python, exclude_newer=date, binary_only=False, cache_dir=cache_dir
         )
-    except macresolve.ResolveError as exc:
-        if exc.offline:
+    except ResolveError as exc:
+        if exc.no_verdict:
             raise
     now = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
     today = macresolve.resolve(

@@ -12,75 +12,20 @@ question and checksums its answer (``cache``): a bad one is asked of uv again.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import tomllib
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
-from tfcompat.abi import macwheels
-from tfcompat.core import cache, config, uvcall
-from tfcompat.core.files import FilesError, temporary_folder
-from tfcompat.index import snapshot
+from tfcompat.core import cache, config, macos, uvcall
+from tfcompat.core.files import FilesError
+from tfcompat.resolve.resolver import Index, Pin, ResolveError, Target, pip_compile
 
 FORMAT = "v1"
-RELEASE_SLACK = timedelta(days=1)  # the same slack ``provision`` gives a row's release date
 _TIMEOUT = 300.0
-
-
-@dataclass(frozen=True)
-class Index:
-    """Where uv reads the package index: ``url`` (the map's ``IndexSnapshot``, else uv's default),
-    with a uv cache of its own (``uv_cache``); ``cached_only``: the index cannot be reached, so
-    only cached answers are given (``ResolveError``, offline, for the others)."""
-
-    url: str | None = None
-    uv_cache: Path | None = None
-    cached_only: str | None = None  # why the index is not asked
-
-
-class ResolveError(Exception):
-    """uv found no set for macOS arm64, or could not ask the index. One line with uv's reason;
-    ``offline`` tells a machine failure (no verdict) from an answer about the pair."""
-
-    def __init__(self, message: str, *, offline: bool):
-        super().__init__(message)
-        self.offline = offline
-
-
-@dataclass(frozen=True)
-class Pin:
-    """One distribution of a resolved set and the file pip would take: its macOS arm64 wheel,
-    or its source distribution where no wheel existed then (``is_wheel`` is False)."""
-
-    name: str  # canonical: "tensorflow-macos"
-    version: str
-    filename: str
-    url: str
-    sha256: str
-    size: int
-    uploaded: str | None  # RFC 3339, when the index says
-
-    @property
-    def is_wheel(self) -> bool:
-        return self.filename.endswith(".whl")
-
-    @property
-    def wheel(self) -> macwheels.WheelRef:
-        return macwheels.WheelRef(self.name, self.version, self.filename, self.url, self.sha256, self.size)
-
-
-def requirements(tf: str, metal: str) -> list[str]:
-    """What a user asks pip for on an Apple-silicon Mac: ``tensorflow-macos`` up to TF 2.12,
-    ``tensorflow`` from 2.13 (which pulls ``tensorflow-macos`` itself up to 2.15), and the plugin."""
-    name = "tensorflow-macos" if Version(tf) < Version("2.13.0rc0") else "tensorflow"
-    return [f"{name}=={tf}"] + ([f"tensorflow-metal=={metal}"] if metal != "none" else [])
 
 
 def release_date(reqs: list[str], *, python: str, cache_dir: Path | None = None) -> str:
@@ -93,10 +38,9 @@ def release_date(reqs: list[str], *, python: str, cache_dir: Path | None = None)
     if cached is not None:
         return cached["exclude_newer"]
     pins = _compile(reqs, python=python, no_deps=True)
-    uploads = [datetime.fromisoformat(pin.uploaded) for pin in pins if pin.uploaded]
-    if not uploads:
-        raise ResolveError(f"{' '.join(reqs)}: the index gives no upload time", offline=False)
-    date = (max(uploads) + RELEASE_SLACK).isoformat().replace("+00:00", "Z")
+    date = macos.released(datetime.fromisoformat(pin.uploaded) for pin in pins if pin.uploaded)
+    if date is None:
+        raise ResolveError(f"{' '.join(reqs)}: the index gives no upload time", no_verdict=False)
     _store(path, question, {"exclude_newer": date})
     return date
 
@@ -136,11 +80,9 @@ def resolve(
     path = cache.entry_path(folder, question)
     cached = cache.load_json(path, question, valid=_valid_answer)
     if cached is not None and "error" in cached:
-        raise ResolveError(cached["error"], offline=False)
+        raise ResolveError(cached["error"], no_verdict=False)
     if cached is not None:
         return [Pin(**pin) for pin in cached["pins"]]
-    if index is not None and index.cached_only:
-        raise ResolveError(f"not resolved: {index.cached_only}", offline=True)
     if not exclude_newer:
         _drop_other_days(folder)
     try:
@@ -150,12 +92,12 @@ def resolve(
             exclude_newer=exclude_newer,
             constraints=constraints,
             binary_only=binary_only,
-            newer_limits=limits,
+            newer_limits=newer_limits,
             sdists=sdists,
             index=index,
         )
     except ResolveError as exc:
-        if not exc.offline:  # "no solution" is an answer too, as fixed as a set
+        if not exc.no_verdict:  # "no solution" is an answer too, as fixed as a set
             _store(path, question, {"error": str(exc)})
         raise
     _store(path, question, {"pins": [asdict(pin) for pin in pins]})
@@ -176,76 +118,38 @@ def _compile(
     binary_only: bool = True,
     exclude_newer: str | None = None,
     constraints: tuple[str, ...] = (),
-    newer_limits: list[str] = (),
+    newer_limits: tuple[tuple[str, str], ...] = (),
     sdists: tuple[str, ...] = (),
     index: Index | None = None,
 ) -> list[Pin]:
     try:
-        uv = uvcall.uv_binary()
-    except uvcall.UvMissing:
-        raise ResolveError("uv not found: install it (pip install uv)", offline=True) from None
-    with temporary_folder("resolve") as tmp:
-        lock = tmp / "pylock.toml"
-        # This interpreter only stands in for uv's interpreter discovery: the flags set the target.
-        argv = [uv, "pip", "compile", "-", "--quiet", "--no-header", "--python", sys.executable]
-        argv += ["--python-platform", "aarch64-apple-darwin", "--python-version", python]
-        argv += ["--format", "pylock.toml", "-o", str(lock)]
-        argv += ["--only-binary", ":all:", *(f"--no-binary={name}" for name in sdists)] if binary_only else []
-        argv += ["--no-deps"] if no_deps else []
-        argv += ["--exclude-newer", exclude_newer] if exclude_newer else []
-        for limit in newer_limits:
-            argv += ["--exclude-newer-package", limit]
-        if constraints:
-            constraints_file = tmp / "constraints.txt"
-            constraints_file.write_text("".join(f"{line}\n" for line in constraints))
-            argv += ["--constraint", str(constraints_file)]
-        env = dict(
-            os.environ,
-            MACOSX_DEPLOYMENT_TARGET=macwheels.MACOSX_DEPLOYMENT_TARGET,
-            UV_PYTHON_DOWNLOADS="never",
+        return pip_compile(
+            reqs,
+            Target.mac(python),
+            deadline=time.monotonic() + _TIMEOUT,
+            exclude_newer=exclude_newer,
+            no_deps=no_deps,
+            binary_only=binary_only,
+            sdists=sdists,
+            newer_limits=newer_limits,
+            constraints=constraints,
+            index=index,
         )
-        if index is not None:
-            uvcall.use_index(argv, env, url=index.url, uv_cache=index.uv_cache)
-        try:
-            done = subprocess.run(
-                argv, input="\n".join(reqs), capture_output=True, text=True, env=env, timeout=_TIMEOUT
-            )
-        except subprocess.TimeoutExpired:
-            raise ResolveError(
-                f"uv gave no answer in {_TIMEOUT:.0f} s: is the index reachable?", offline=True
-            ) from None
-        if done.returncode != 0:
-            raise _error(done.stderr)
-        packages = tomllib.loads(lock.read_text()).get("packages", [])
-    return [_pin(package) for package in packages]
+    except ResolveError as exc:
+        raise _error(exc) from None
 
 
-def _error(stderr: str) -> ResolveError:
+def _error(exc: ResolveError) -> ResolveError:
     """One line: for the network, what could not be reached and the fix; for an answer about
     the pair, uv's whole cause (which requirement has no wheel, and what needs it)."""
-    if uvcall.is_offline(stderr):
-        _, reason = uvcall.explain_error(stderr)
-        return ResolveError(f"{reason}; connect to the index once, the answers are then cached", offline=True)
-    return ResolveError(uvcall.whole_reason(stderr), offline=False)
-
-
-def _pin(package: dict) -> Pin:
-    # A version that only a source distribution holds (pip built it) has no wheel to name.
-    artifact = (package.get("wheels") or [None])[0] or package.get("sdist")
-    if artifact is None:
-        raise ResolveError(
-            f"{package['name']}=={package.get('version')}: no file in uv's answer", offline=False
+    if not exc.detail:  # uv gave no answer at all, or the index is not asked in this run
+        return exc
+    if uvcall.is_offline(exc.detail):
+        _, reason = uvcall.explain_error(exc.detail)
+        return ResolveError(
+            f"{reason}; connect to the index once, the answers are then cached", no_verdict=True
         )
-    uploaded = artifact.get("upload-time")
-    return Pin(
-        name=str(canonicalize_name(package["name"])),
-        version=package["version"],
-        filename=artifact["url"].rsplit("/", 1)[-1],
-        url=snapshot.upstream(artifact["url"]),  # never the run's snapshot
-        sha256=artifact["hashes"]["sha256"],
-        size=artifact.get("size", 0),
-        uploaded=uploaded.isoformat() if uploaded else None,
-    )
+    return ResolveError(uvcall.whole_reason(exc.detail), no_verdict=False)
 
 
 def _cache(cache_dir: Path | None) -> Path:
@@ -257,7 +161,7 @@ def _store(path: Path, question: dict, answer: dict) -> None:
     try:
         cache.store_json(path, question, answer)
     except FilesError as exc:
-        raise ResolveError(str(exc), offline=True) from None
+        raise ResolveError(str(exc), no_verdict=True) from None
 
 
 def _valid_release(value) -> bool:

@@ -15,12 +15,7 @@ any does; ``-- --write`` fixes them in the matrix file, comments and layout kept
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -28,39 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from tfcompat.abi import macwheels
 from tfcompat.core import cache
 from tfcompat.core.config import cache_dir
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import FilesError, temporary_folder, write_atomic
 from tfcompat.core.matrix import MatrixError, load_matrix, parse_matrix
+from tfcompat.index import pypi
+from tfcompat.index.wheels import WheelError, WheelRef, download
 
-#: The package index, PEP 691 JSON flavour; ``TFCOMPAT_INDEX_URL`` points the suite at a mirror.
-INDEX_ENV = "TFCOMPAT_INDEX_URL"
-DEFAULT_INDEX = "https://pypi.org/simple/"
 PLUGIN = "tensorflow-metal"
-_JSON = "application/vnd.pypi.simple.v1+json"
-_TIMEOUT = 30.0  # seconds without an answer before a request is given up
 # One TensorFlow series or a range of them ("v2.14-v2.18"), and one plugin version ("v1.1.0").
 _TF_CELL = re.compile(r"v?(\d+)\.(\d+)(?:\s*-\s*v?(\d+)\.(\d+))?")
 _METAL_CELL = re.compile(r"v?(\d+(?:\.\d+)+)")
 _SEPARATOR = re.compile(r"\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*")
 
 
-class ClaimsError(Exception):
+class ClaimsError(TfcompatError):
     """The index or the table cannot be read as expected; the message is one line."""
-
-
-@dataclass(frozen=True)
-class WheelFile:
-    """One wheel the index lists: its version, where it is, and its content hash."""
-
-    version: Version
-    filename: str
-    url: str
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -91,7 +72,7 @@ def main(argv: list[str], *, matrix_path: Path, log: Callable[[str], None]) -> i
     try:
         matrix = load_matrix(matrix_path)
         table = newest_table()
-    except (MatrixError, ClaimsError) as exc:
+    except TfcompatError as exc:  # the matrix, the index or the table
         log(f"claims: {exc}")
         return 1
     wrong = [
@@ -183,10 +164,10 @@ def _table_row(tf: str, metal: str, *, wheel: str, line: str) -> TableRow:
 
 def newest_table() -> Table:
     """The table of the newest final tensorflow-metal release with a macOS arm64 wheel."""
-    return table_of(macos_wheels(PLUGIN))
+    return table_of(pypi.macos_wheels(PLUGIN))
 
 
-def table_of(wheels: dict[Version, list[WheelFile]]) -> Table:
+def table_of(wheels: dict[Version, list[pypi.WheelFile]]) -> Table:
     """The table of the newest final release among ``wheels`` (tensorflow-metal's, by version)."""
     finals = [version for version in wheels if not version.is_prerelease]
     if not finals:
@@ -195,61 +176,7 @@ def table_of(wheels: dict[Version, list[WheelFile]]) -> Table:
     return parse_table(read_metadata(wheel), wheel=str(wheel.version))
 
 
-def macos_wheels(name: str) -> dict[Version, list[WheelFile]]:
-    """Every release of ``name`` with a macOS arm64 wheel that is not yanked, and those wheels.
-
-    Yanked files are left out: PEP 592 asks installers to skip them, and the publisher withdrew them.
-    """
-    answer = index_answer(name)
-    wheels: dict[Version, list[WheelFile]] = {}
-    try:
-        for entry in answer["files"]:
-            if entry.get("yanked") or not entry["filename"].endswith(".whl"):
-                continue
-            _, version, _, tags = parse_wheel_filename(entry["filename"])
-            if any(
-                tag.platform.startswith("macosx_") and tag.platform.endswith(("_arm64", "_universal2"))
-                for tag in tags
-            ):
-                url = urllib.parse.urljoin(index_url(name), entry["url"])
-                wheels.setdefault(version, []).append(
-                    WheelFile(version, entry["filename"], url, entry["hashes"]["sha256"])
-                )
-    except (KeyError, TypeError, AttributeError, InvalidWheelFilename) as exc:
-        raise ClaimsError(f"{index_url(name)}: corrupt index answer ({type(exc).__name__}: {exc})") from None
-    return wheels
-
-
-def index_url(name: str) -> str:
-    """The PEP 691 project URL of ``name`` on the index in use."""
-    base = os.environ.get(INDEX_ENV) or DEFAULT_INDEX
-    return f"{base.rstrip('/')}/{name}/"
-
-
-def index_answer(name: str) -> dict:
-    """The index's PEP 691 JSON answer for ``name``: ``{"files": [...], "meta": ...}``."""
-    url = index_url(name)
-    request = urllib.request.Request(url, headers={"Accept": _JSON})
-    try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            kind = response.headers.get_content_type()
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        raise ClaimsError(f"{url}: the index answered HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise ClaimsError(f"{url}: cannot reach the package index ({_reason(exc)})") from None
-    if kind != _JSON:
-        raise ClaimsError(f"{url}: the index answered {kind}, not PEP 691 JSON")
-    try:
-        answer = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClaimsError(f"{url}: corrupt index answer ({exc})") from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("files"), list):
-        raise ClaimsError(f"{url}: corrupt index answer (no list of files)")
-    return answer
-
-
-def read_metadata(wheel: WheelFile) -> str:
+def read_metadata(wheel: pypi.WheelFile) -> str:
     """The text of the wheel's ``*.dist-info/METADATA``, from the cache or by downloading it."""
     entry, question = _metadata_entry(wheel.sha256)
     cached = cache.load(entry, question)
@@ -284,9 +211,9 @@ def _metadata_entry(sha256: str) -> tuple[Path, dict]:
     return cache_dir() / "claims" / f"{sha256}.METADATA", {"wheel_sha256": sha256, "member": "METADATA"}
 
 
-def _download(wheel: WheelFile, folder: Path) -> Path:
+def _download(wheel: pypi.WheelFile, folder: Path) -> Path:
     """Stream ``wheel`` into ``folder`` and check its sha256 (the abi check's downloader)."""
-    ref = macwheels.WheelRef(
+    ref = WheelRef(
         name=PLUGIN,
         version=str(wheel.version),
         filename=wheel.filename,
@@ -295,8 +222,8 @@ def _download(wheel: WheelFile, folder: Path) -> Path:
         size=0,
     )
     try:
-        return macwheels.download(ref, folder)
-    except macwheels.WheelError as exc:
+        return download(ref, folder)
+    except WheelError as exc:
         raise ClaimsError(str(exc)) from None
 
 
@@ -308,8 +235,3 @@ def write_matrix(path: Path, document: tomlkit.TOMLDocument) -> None:
     text = tomlkit.dumps(document)
     parse_matrix(path, text)
     write_atomic(path, text)
-
-
-def _reason(exc: BaseException) -> str:
-    """Why a request failed, in a few words: urllib wraps the interesting part in ``reason``."""
-    return str(getattr(exc, "reason", None) or exc)

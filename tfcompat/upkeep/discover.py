@@ -1,6 +1,6 @@
 """New releases: TensorFlow and tensorflow-metal releases newer than every row, proposed as rows.
 
-The releases come from the index's PEP 691 JSON answers (``claims.macos_wheels``, two requests
+The releases come from the index's PEP 691 JSON answers (``pypi.macos_wheels``, two requests
 of about 0.8 MB and 35 kB). They are not cached: they must be fresh, and the whole session takes
 about 0.7 s from PyPI (measured cold and warm; the newest plugin's METADATA is cached by
 ``claims``). What counts as a release:
@@ -33,7 +33,9 @@ from pathlib import Path
 import tomlkit
 from packaging.version import Version
 
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.matrix import Matrix, MatrixError, load_matrix
+from tfcompat.index import pypi
 from tfcompat.upkeep import claims
 
 TENSORFLOW = "tensorflow"
@@ -60,10 +62,10 @@ def main(argv: list[str], *, matrix_path: Path, log: Callable[[str], None]) -> i
         return int(exc.code or 0)
     try:
         matrix = load_matrix(matrix_path)
-        tf_releases = releases(claims.macos_wheels(TENSORFLOW))
-        metal_wheels = claims.macos_wheels(claims.PLUGIN)
+        tf_releases = releases(pypi.macos_wheels(TENSORFLOW))
+        metal_wheels = pypi.macos_wheels(claims.PLUGIN)
         table = claims.table_of(metal_wheels)
-    except (MatrixError, claims.ClaimsError) as exc:
+    except TfcompatError as exc:  # the matrix, the index or the table
         log(f"discover: {exc}")
         return 1
     proposals = propose(matrix, tf_releases=tf_releases, metal_releases=releases(metal_wheels), table=table)
@@ -85,7 +87,7 @@ def main(argv: list[str], *, matrix_path: Path, log: Callable[[str], None]) -> i
     return 0
 
 
-def releases(wheels: dict[Version, list[claims.WheelFile]]) -> list[Version]:
+def releases(wheels: dict[Version, list[pypi.WheelFile]]) -> list[Version]:
     """The releases that count (see the module docstring), oldest first."""
     finals = sorted(version for version in wheels if not version.is_prerelease)
     coming = [version for version in wheels if version.is_prerelease and (not finals or version > finals[-1])]

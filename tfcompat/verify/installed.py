@@ -33,13 +33,16 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tfcompat.core import cache
+from tfcompat.core.errors import TfcompatError
 
 MANIFEST = ".tfcompat-manifest"
 _CHUNK = 1 << 20
 
 
-class Damaged(Exception):
+class Damaged(TfcompatError):
     """The first file that is not what its RECORD says; the message is one line naming it."""
+
+    no_verdict = True
 
     def __init__(self, message: str, *, dist: str | None = None):
         super().__init__(message)

@@ -28,23 +28,20 @@ import re
 import subprocess
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 
-from packaging.version import Version
-
-from tfcompat.core import cache, config, uvcall
+from tfcompat.core import cache, config, macos, uvcall
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import DiskFull, FilesError, folder_line, temporary_folder, write_failure
 from tfcompat.core.matrix import Row
+from tfcompat.resolve import binaryonly
+from tfcompat.resolve.resolver import Pin, ResolveError, Target, pip_compile
 from tfcompat.verify import installed
 
 #: Part of a resolution's question: the answers of the binary-only resolver, not of plain uv.
-_BINARY_ONLY = "binary-only-1"
-# A pair is resolved as of one day after its newest pinned wheel: the day a user could first
-# have installed it, with the fixes released alongside.
-_RELEASE_SLACK = timedelta(days=1)
+_BINARY_ONLY = "binary-only-2"
 #: What uv says when a write fails for want of space (ENOSPC, EDQUOT).
 _NO_SPACE = re.compile(r"(?:([^\s`'\"]+)[`'\"]?: )?(?:No space left on device|Disk quota exceeded)")
 #: A TensorFlow environment as measured here (tensorflow-cpu 2.17: 1.2 GB of files, bytecode on top).
@@ -53,17 +50,16 @@ _ENV_SIZE_HINT = (
 )
 
 
-class NotRunnableHere(Exception):
+class NotRunnableHere(TfcompatError):
     """The row cannot run on this OS at all (not a failure of the pair); the message says why."""
 
 
-class ProvisionError(Exception):
-    """Provisioning failed; ``signature`` is stable, the message is one line with uv's reason."""
+class ProvisionError(ResolveError):
+    """Provisioning failed: no verdict. ``signature`` is stable, the message is one line with
+    uv's reason, ``detail`` the command's whole error output, for the record."""
 
     def __init__(self, signature: str, message: str, detail: str = ""):
-        super().__init__(message)
-        self.signature = signature
-        self.detail = detail  # the command's whole error output, for the record
+        super().__init__(message, signature=signature, detail=detail)
 
 
 @dataclass
@@ -85,18 +81,14 @@ class Environment:
 def requirements_for(row: Row, *, system: str, machine: str) -> list[str]:
     """The pinned distributions that make up ``row`` on this platform.
 
-    On macOS the binaries live in ``tensorflow-macos`` up to TF 2.12 and in ``tensorflow``
-    from 2.13 (which itself pulls ``tensorflow-macos`` for 2.13 - 2.15); elsewhere the CPU-only
-    build is the same TensorFlow without a GPU stack, a third of the download.
+    On an Apple-silicon Mac what a user installs there (``core.macos``), on an Intel Mac
+    ``tensorflow``; elsewhere the CPU-only build is the same TensorFlow without a GPU stack, a
+    third of the download.
     """
-    tf_version = Version(row.tf)
     if system == "Darwin":
-        apple_silicon = machine == "arm64"
-        name = "tensorflow-macos" if apple_silicon and tf_version < Version("2.13") else "tensorflow"
-        requirements = [f"{name}=={row.tf}"]
-        if row.has_plugin:
-            requirements.append(f"tensorflow-metal=={row.metal}")
-        return requirements
+        if machine == "arm64":
+            return macos.requirements(row.tf, row.metal)
+        return [f"tensorflow=={row.tf}"] + ([f"{macos.PLUGIN}=={row.metal}"] if row.has_plugin else [])
     if row.has_plugin:
         raise NotRunnableHere(f"tensorflow-metal has no wheels for {system}: verify needs macOS")
     name = (
@@ -115,7 +107,7 @@ def provision(row: Row, *, timeout: float, log=print) -> Environment:
         raise ProvisionError("cache unusable", unusable)
     try:
         interpreter, version = find_interpreter(row.python, deadline=deadline)
-        exclude_newer = release_date(requirements, interpreter, deadline=deadline)
+        exclude_newer = release_date(requirements, interpreter, version, deadline=deadline)
         wheels = resolve(
             requirements, row.constraints, interpreter, version, exclude_newer, deadline=deadline
         )
@@ -227,29 +219,18 @@ def find_interpreter(python: str, *, deadline: float) -> tuple[Path, str]:
     return Path(path), version
 
 
-def release_date(requirements: list[str], interpreter: Path, *, deadline: float) -> str | None:
-    """One day after the newest upload of the pinned wheels, as RFC 3339; cached."""
+def release_date(requirements: list[str], interpreter: Path, version: str, *, deadline: float) -> str | None:
+    """One day after the newest upload of the pinned distributions, as RFC 3339; cached."""
     question = {"requirements": requirements, "interpreter": str(interpreter)}
     entry = cache.entry_path(config.cache_dir() / "release", question)
     cached = cache.load_json(entry, question, valid=_valid_release)
     if cached is not None:
         return cached["exclude_newer"]
-    with temporary_folder("uv") as tmp:
-        out = tmp / "pylock.toml"
-        _uv(
-            ["pip", "compile", "-", "--no-deps", "--format", "pylock.toml", "--python", str(interpreter)]
-            + ["--no-header", "-q", "-o", str(out)],
-            deadline=deadline,
-            stdin="\n".join(requirements),
-        )
-        lock = tomllib.loads(out.read_text())
-    uploads = [
-        wheel["upload-time"]
-        for package in lock.get("packages", [])
-        for wheel in package.get("wheels", [])
-        if "upload-time" in wheel
-    ]
-    exclude_newer = (max(uploads) + _RELEASE_SLACK).isoformat().replace("+00:00", "Z") if uploads else None
+    target = Target(python=_minor(version), interpreter=str(interpreter))
+    pins = pip_compile(
+        requirements, target, deadline=deadline, no_deps=True, binary_only=False, what="uv pip"
+    )
+    exclude_newer = macos.released(datetime.fromisoformat(pin.uploaded) for pin in pins if pin.uploaded)
     cache.store_json(entry, question, {"exclude_newer": exclude_newer})
     return exclude_newer
 
@@ -263,12 +244,9 @@ def resolve(
     *,
     deadline: float,
 ):
-    """The full set of binary wheels for this interpreter (a ``binaryonly.WheelSet``); cached,
+    """The full set of binary wheels for this interpreter (a ``binaryonly.Resolution``); cached,
     since ``--exclude-newer`` makes the answer fixed. Raise ``binaryonly.NotInstallable`` when no
-    set of wheels installs the row, ``ProvisionError`` for any other failure."""
-    # binaryonly reads the index through claims, which imports this module: imported here.
-    from tfcompat.resolve import binaryonly
-
+    set of wheels installs the row, ``ResolveError`` for any other failure."""
     question = {
         "resolver": _BINARY_ONLY,
         "requirements": requirements,
@@ -279,26 +257,35 @@ def resolve(
     }
     entry = cache.entry_path(config.cache_dir() / "resolve", question)
 
-    def valid(value) -> bool:
-        try:
-            wheels = binaryonly.WheelSet(**value)
-        except TypeError:
-            return False
-        return isinstance(wheels.packages, list) and all(isinstance(pin, str) for pin in wheels.packages)
-
-    cached = cache.load_json(entry, question, valid=valid)
+    cached = cache.load_json(entry, question, valid=lambda value: _resolution(value) is not None)
     if cached is not None:
-        return binaryonly.WheelSet(**cached)
-    python = ".".join(version.split(".")[:2])
+        return _resolution(cached)
     wheels = binaryonly.resolve(
         requirements,
-        target=binaryonly.Target(python=python, interpreter=str(interpreter)),
+        target=Target(python=_minor(version), interpreter=str(interpreter)),
         exclude_newer=exclude_newer,
         constraints=constraints,
         timeout=deadline - time.monotonic(),
     )
     cache.store_json(entry, question, dataclasses.asdict(wheels))
     return wheels
+
+
+def _resolution(value) -> binaryonly.Resolution | None:
+    """A cached resolution read back, or None when it does not have the shape of one."""
+    try:
+        resolution = binaryonly.Resolution(**value)
+        resolution.pins = [Pin(**pin) for pin in resolution.pins]
+    except TypeError:
+        return None
+    if not all(isinstance(pin.name, str) and isinstance(pin.version, str) for pin in resolution.pins):
+        return None
+    return resolution
+
+
+def _minor(version: str) -> str:
+    """``3.11`` of ``3.11.7``."""
+    return ".".join(version.split(".")[:2])
 
 
 def _valid_release(value) -> bool:
@@ -312,30 +299,32 @@ def _pins(lock: str) -> list[str]:
 
 
 def _uv(args: list[str], *, deadline: float, stdin: str | None = None, folder: Path | None = None) -> str:
+    what = f"uv {args[0]}"
     try:
-        uv = uvcall.uv_binary()
-    except uvcall.UvMissing as exc:
-        raise ProvisionError("uv missing", str(exc)) from None
-    return _run([uv, *args], deadline=deadline, stdin=stdin, what="uv " + args[0], folder=folder)
+        done = uvcall.run(args, deadline=deadline, stdin=stdin, what=what)
+    except uvcall.UvError as exc:
+        raise ProvisionError(exc.signature, str(exc)) from None
+    return _output(done, what=what, folder=folder)
 
 
-def _run(
-    argv: list[str], *, deadline: float, what: str, stdin: str | None = None, folder: Path | None = None
-) -> str:
-    """Run a provisioning command; its stdout, or ``ProvisionError`` with its one-line reason."""
+def _run(argv: list[str], *, deadline: float, what: str) -> str:
+    """Run a command that is not uv (the interpreter); its stdout, or ``ProvisionError``."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise ProvisionError("provisioning timeout", f"{what}: provisioning ran out of time")
     try:
-        done = subprocess.run(
-            argv, input=stdin or "", capture_output=True, text=True, timeout=remaining, check=False
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=remaining, check=False)
     except subprocess.TimeoutExpired:
         raise ProvisionError(
             "provisioning timeout", f"{what}: no answer within the provision timeout"
         ) from None
     except OSError as exc:
         raise ProvisionError("cannot run", f"{what}: cannot run {argv[0]}: {exc.strerror}") from None
+    return _output(done, what=what, folder=None)
+
+
+def _output(done: subprocess.CompletedProcess, *, what: str, folder: Path | None) -> str:
+    """A provisioning command's stdout, or ``ProvisionError`` with its one-line reason."""
     if done.returncode != 0:
         full = _NO_SPACE.search(" ".join(done.stderr.split()))
         if full:

@@ -20,9 +20,20 @@ from typing import BinaryIO
 from tfcompat.core.config import sessions_dir
 from tfcompat.core.host import host_info, tool_versions
 from tfcompat.core.matrix import PROBES, Row
-from tfcompat.core.record import new_record, now, record_stem, write_record
+from tfcompat.core.record import (
+    Probe,
+    Provision,
+    Record,
+    make_record,
+    new_id,
+    now,
+    row_fields,
+    stem,
+    write_record,
+)
 from tfcompat.core.uvcall import uv_binary
 from tfcompat.resolve.binaryonly import NotInstallable
+from tfcompat.resolve.resolver import ResolveError
 from tfcompat.verify.classify import (
     error_excerpt,
     known_signature,
@@ -31,7 +42,7 @@ from tfcompat.verify.classify import (
     signature_of_text,
     signature_of_timeout,
 )
-from tfcompat.verify.provision import ProvisionError, provision
+from tfcompat.verify.provision import provision
 from tfcompat.verify.runner import TAIL_BYTES, ProbeRun, probe_script, run_probe
 
 #: Probes whose status decides the verdict: all but the speed-up, a measurement.
@@ -72,7 +83,7 @@ def run_verify(
     args: dict[str, list[str]],
     log: Callable[[str], None] = print,
     echo: BinaryIO | None = None,
-) -> tuple[dict, Path]:
+) -> tuple[Record, Path]:
     """Verify ``row`` here; return its record and where it was written.
 
     The probes' whole stdout and stderr go to ``<record stem>.logs/`` beside the record; their
@@ -82,55 +93,60 @@ def run_verify(
     the row at all.
     """
     started = now()
-    uv = uv_binary()
-    record = new_record("verify", row, host=host_info(), tools=tool_versions(uv), started=started)
-    record["probes"] = {}
+    host, tools = host_info(), tool_versions(uv_binary())
+    record_id = new_id(started)
     folder = sessions_dir()
-    logs = folder / f"{record_stem(record)}.logs"
+    logs = folder / f"{stem('verify', row_fields(row), record_id)}.logs"
+    probes: dict[str, Probe] = {}
     try:
         try:
             env = provision(row, timeout=timeouts["provision"], log=log)
         except NotInstallable as exc:
             # Neither a pass nor a failure of the pair: no set of wheels installs it here.
-            record["provision"] = {
-                "status": "not_installable",
-                "signature": exc.signature,
-                "error": str(exc),
-                "detail": exc.detail[-TAIL_BYTES:],
-                "missing": exc.missing,
-            }
+            section = Provision(
+                status="not_installable",
+                signature=exc.signature,
+                error=str(exc),
+                detail=exc.detail[-TAIL_BYTES:],
+                missing=exc.missing,
+            )
             log(f"not installable from wheels: {exc}")
-        except ProvisionError as exc:
-            record["provision"] = {
-                "status": "error",
-                "signature": exc.signature,
-                "error": str(exc),
-                "detail": exc.detail[-TAIL_BYTES:],  # uv's own words, bounded like a probe's tail
-            }
+        except ResolveError as exc:  # provisioning, or a resolution, reached no verdict
+            section = Provision(
+                status="error",
+                signature=exc.signature,
+                error=str(exc),
+                detail=exc.detail[-TAIL_BYTES:],  # uv's own words, bounded like a probe's tail
+            )
             log(f"provisioning failed: {exc}")
         else:
-            record["provision"] = {
-                "status": "ok",
-                "error": None,
-                "signature": None,
-                "seconds": env.seconds,
-                "interpreter": env.interpreter,
-                "requirements": env.requirements,
-                "exclude_newer": env.exclude_newer,
-                "packages": env.packages,
-                "reused": env.reused,
-                "missing": env.missing,
-                "exclude_newer_package": env.exclude_newer_package,
-                "sdists": env.sdists,
-            }
+            section = Provision(
+                status="ok",
+                seconds=env.seconds,
+                interpreter=env.interpreter,
+                requirements=env.requirements,
+                exclude_newer=env.exclude_newer,
+                packages=env.packages,
+                reused=env.reused,
+                missing=env.missing,
+                exclude_newer_package=env.exclude_newer_package,
+                sdists=env.sdists,
+            )
             log(f"provisioned in {env.seconds:.1f} s: {', '.join(env.requirements)}")
             log(f"probe output, in full: {logs}")
             echo = echo if echo is not None else sys.stdout.buffer
-            record["probes"] = _run_probes(
-                row, env.python, timeouts=timeouts, args=args, log=log, logs=logs, echo=echo
-            )
-        record["verdict"] = verdict_of(record)
-        record["finished"] = now()
+            probes = _run_probes(row, env.python, timeouts=timeouts, args=args, log=log, logs=logs, echo=echo)
+        record = make_record(
+            "verify",
+            row,
+            host=host,
+            tools=tools,
+            started=started,
+            id=record_id,
+            verdict=verdict_of(section, probes),
+            provision=section,
+            probes=probes,
+        )
         return record, write_record(record, folder)
     except BaseException:
         # Nothing half-written: the logs of a run without a record would explain nothing.
@@ -138,13 +154,13 @@ def run_verify(
         raise
 
 
-def verdict_of(record: dict) -> str:
+def verdict_of(provision: Provision, probes: dict[str, Probe]) -> str:
     """``not_installable`` when no set of wheels installs the row, ``fail`` if a judged probe
     failed, ``error`` if provisioning or a judged probe could not decide, else ``ok``; the
     speed-up never decides."""
-    if record["provision"]["status"] in ("error", "not_installable"):
-        return record["provision"]["status"]
-    judged = [record["probes"][name]["status"] for name in JUDGED if name in record["probes"]]
+    if provision.status in ("error", "not_installable"):
+        return provision.status
+    judged = [probes[name].status for name in JUDGED if name in probes]
     if "fail" in judged:
         return "fail"
     if "error" in judged:
@@ -154,27 +170,28 @@ def verdict_of(record: dict) -> str:
 
 def _run_probes(
     row: Row, python: Path, *, timeouts, args, log, logs: Path, echo: BinaryIO
-) -> dict[str, dict]:
-    results: dict[str, dict] = {}
+) -> dict[str, Probe]:
+    results: dict[str, Probe] = {}
     env = dict(os.environ)  # passed through: TF_PLUGGABLE_DEVICE_LIBRARY_PATH, proxies, TF_* flags
     for name in PROBES:
-        if any(result["status"] not in PASSING for result in results.values()):
-            results[name] = {"status": "not_reached"}
+        if any(result.status not in PASSING for result in results.values()):
+            results[name] = Probe(status="not_reached")
             continue
         run = run_probe(
             python, probe_script(name), args[name], timeout=timeouts[name], env=env, log_dir=logs, echo=echo
         )
-        listed = results.get("devices", {}).get("result") or {}
+        devices = results.get("devices")
+        listed = (devices.result if devices else None) or {}
         outcome = judge(name, run, row=row, timeout=timeouts[name], listed_gpus=listed.get("gpus") or [])
         # Relative to the record's folder, so a collected folder of records keeps its links.
         stdout, stderr = run.logs
-        outcome["logs"] = {"stdout": f"{logs.name}/{stdout.name}", "stderr": f"{logs.name}/{stderr.name}"}
+        outcome.logs = {"stdout": f"{logs.name}/{stdout.name}", "stderr": f"{logs.name}/{stderr.name}"}
         results[name] = outcome
-        log(f"probe {name}: {outcome['status']} in {run.seconds:.1f} s" + _because(outcome))
+        log(f"probe {name}: {outcome.status} in {run.seconds:.1f} s" + _because(outcome))
     return results
 
 
-def judge(name: str, run: ProbeRun, *, row: Row, timeout: float, listed_gpus: list[str] = ()) -> dict:
+def judge(name: str, run: ProbeRun, *, row: Row, timeout: float, listed_gpus: list[str] = ()) -> Probe:
     """The probe's result section: its status and, when it did not pass, the signature and why.
 
     ``listed_gpus``: the GPUs the devices probe listed (a fit judged against its own listing
@@ -202,19 +219,19 @@ def judge(name: str, run: ProbeRun, *, row: Row, timeout: float, listed_gpus: li
         status = "skipped" if skipped else "ok"
     else:
         status = "error" if reason else "fail"
-    return {
-        "status": status,
-        "returncode": run.returncode,
-        "signal": run.signal,
-        "seconds": run.seconds,
-        "timed_out": run.timed_out,
-        "signature": signature,
-        "reason": reason or (str(skipped) if skipped else None),
-        "error": error,
-        "stdout_tail": run.stdout_tail,
-        "stderr_tail": run.stderr_tail,
-        "result": run.result,
-    }
+    return Probe(
+        status=status,
+        returncode=run.returncode,
+        signal=run.signal,
+        seconds=run.seconds,
+        timed_out=run.timed_out,
+        signature=signature,
+        reason=reason or (str(skipped) if skipped else None),
+        error=error,
+        stdout_tail=run.stdout_tail,
+        stderr_tail=run.stderr_tail,
+        result=run.result,
+    )
 
 
 def _observed_failure(name: str, result: dict, row: Row, listed_gpus: list[str]) -> str | None:
@@ -276,7 +293,7 @@ def _where(comparison: dict) -> str:
     return f"{comparison.get('name')} on {device}" if device else str(comparison.get("name"))
 
 
-def _because(outcome: dict) -> str:
-    why = outcome.get("reason") or outcome.get("signature")
-    prefix = "no verdict: " if outcome["status"] == "error" else ""
+def _because(outcome: Probe) -> str:
+    why = outcome.reason or outcome.signature
+    prefix = "no verdict: " if outcome.status == "error" else ""
     return f": {prefix}{why}" if why else ""
