@@ -7,6 +7,7 @@ which puts the checkout on ``sys.path`` so that ``tfcompat`` imports.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import statistics
@@ -27,6 +28,22 @@ OFFLINE = {
 }
 #: The Python running the benchmark, as a row names it.
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def cache_options(parser: argparse.ArgumentParser) -> None:
+    """``--cache`` and ``--skip-cold``, for a benchmark with a cold and a warm pass."""
+    parser.add_argument(
+        "--cache", type=Path, help="TFCOMPAT_CACHE to fill and reuse (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--skip-cold", action="store_true", help="only the warm pass (needs a filled --cache)"
+    )
+
+
+def tf_options(parser: argparse.ArgumentParser, *, runs: int) -> None:
+    """``--tf`` (the tensorflow-cpu release of the control row) and ``--runs``."""
+    parser.add_argument("--tf", default="2.17.0", help="tensorflow-cpu release")
+    parser.add_argument("--runs", type=int, default=runs)
 
 
 def control_row(tf: str):

@@ -23,7 +23,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from _util import OFFLINE, peak_rss_of_children_mb
+from _util import OFFLINE, cache_options, peak_rss_of_children_mb
 
 from tfcompat.abi import check, macho, macwheels
 from tfcompat.core import macos
@@ -36,12 +36,7 @@ LARGEST = ("tensorflow", "2.19.0", "3.10", "tensorflow/libtensorflow_cc.2.dylib"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--cache", type=Path, help="cache folder to fill and reuse (default: a temporary one)"
-    )
-    parser.add_argument(
-        "--skip-cold", action="store_true", help="only the warm pass (needs a filled --cache)"
-    )
+    cache_options(parser)
     parser.add_argument("--skip-lief", action="store_true", help="do not compare with LIEF")
     parser.add_argument("--quick", action="store_true", help="the first row, the suite's cache, no LIEF")
     parser.add_argument("--one-pass", type=Path, help=argparse.SUPPRESS)  # internal: run rows, print JSON

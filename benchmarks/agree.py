@@ -16,7 +16,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from _util import PYTHON, tf_environment
+from _util import PYTHON, tf_environment, tf_options
 
 from tfcompat.verify.runner import probe_script, run_probe
 
@@ -45,8 +45,7 @@ def measure(interpreter: Path, runs: int) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tf", default="2.17.0", help="tensorflow-cpu release")
-    parser.add_argument("--runs", type=int, default=3)
+    tf_options(parser, runs=3)
     parser.add_argument("--quick", action="store_true", help="one run")
     args = parser.parse_args()
     runs = 1 if args.quick else max(1, args.runs)

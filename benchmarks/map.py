@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from _util import OFFLINE, ROOT, folder_size, tree_rss
+from _util import OFFLINE, ROOT, cache_options, folder_size, tree_rss
 from packaging.version import Version
 
 from tfcompat.abi import check, macwheels
@@ -50,12 +50,7 @@ SAMPLE = ("2.9.0", "2.12.0", "2.18.0", "2.20.0")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--cache", type=Path, help="TFCOMPAT_CACHE to fill and reuse (default: a temporary one)"
-    )
-    parser.add_argument(
-        "--skip-cold", action="store_true", help="only the warm pass (needs a filled --cache)"
-    )
+    cache_options(parser)
     parser.add_argument("--python-tags", action="store_true", help="compare every Python tag of a sample")
     parser.add_argument("--quick", action="store_true", help="one pair, a cache seeded with the suite's")
     args = parser.parse_args()

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import PYTHON, ROOT, control_row, spread, tf_environment
+from _util import PYTHON, ROOT, control_row, spread, tf_environment, tf_options
 
 from tfcompat.core.config import CACHE_ENV, cache_dir
 from tfcompat.core.matrix import Row
@@ -45,8 +45,7 @@ ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRIT
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tf", default="2.17.0", help="tensorflow-cpu release")
-    parser.add_argument("--runs", type=int, default=3)
+    tf_options(parser, runs=3)
     parser.add_argument("--quick", action="store_true", help="one run of the suite's two paths")
     args = parser.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

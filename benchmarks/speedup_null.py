@@ -17,7 +17,7 @@ import json
 import subprocess
 import sys
 
-from _util import PYTHON, ROOT, spread, stopwatch, tf_environment
+from _util import PYTHON, ROOT, spread, stopwatch, tf_environment, tf_options
 
 from tfcompat.verify.runner import probe_script, run_probe
 
@@ -33,8 +33,7 @@ print(round(time.perf_counter() - started, 3))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tf", default="2.17.0", help="tensorflow-cpu release")
-    parser.add_argument("--runs", type=int, default=5)
+    tf_options(parser, runs=5)
     parser.add_argument("--old", action="store_true", help="also time the CPU measurement it no longer makes")
     parser.add_argument("--quick", action="store_true", help="one run, without --old")
     args = parser.parse_args()

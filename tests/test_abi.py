@@ -12,14 +12,14 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from helpers.network import OFFLINE
+from helpers.processes import run_python
 from tfcompat.abi import check, dyld, macho, macwheels
 from tfcompat.core import macos
 from tfcompat.index import wheels
@@ -27,11 +27,6 @@ from tfcompat.index import wheels
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
-#: Every proxy variable pointed at a port nothing listens on: any download or index query fails.
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
 
 
 # Real pairs: the two public reports confirmed on real Macs.
@@ -449,12 +444,4 @@ def _check_in_subprocess(*, tf: str, metal: str, env: dict, cache_dir: Path | No
         "    print(exc); sys.exit(3)\n"
         "print(json.dumps(result))\n"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
+    return run_python(code, env=env)

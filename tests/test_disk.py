@@ -9,7 +9,6 @@ with the reason.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -20,15 +19,13 @@ import pytest
 
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON, TF_MAIN
-from helpers.sessions import QUICK_FIT, run_nox
+from helpers.sessions import CONTROL, QUICK_FIT, record_dicts, run_nox
 from tfcompat.abi import check, macwheels
 from tfcompat.core import config, files
 from tfcompat.core.matrix import Row
 from tfcompat.core.record import new_record, now, write_record
 from tfcompat.index import wheels
 from tfcompat.verify import provision
-
-CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
 
 
 @pytest.fixture
@@ -175,30 +172,33 @@ def test_an_abi_record_that_does_not_fit_is_no_verdict(small_disk, tmp_path):
     assert [path.name for path in (reports / "sessions").iterdir()] == [earlier.name]
 
 
-@pytest.mark.network
-@pytest.mark.fault(19)
-def test_a_full_cache_is_no_verdict(small_disk, tmp_path):
-    cache = small_disk("cache", "1m")
-    fill(cache)
+def _control_session(tmp_path: Path, cache: Path):
+    """The control row's real verify session with ``cache`` as its cache; it must end with no
+    verdict, in one line, without a traceback."""
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
-    done = run_nox(
-        "-s",
-        CONTROL,
-        "--",
-        *QUICK_FIT,
-        matrix=matrix,
-        reports=tmp_path / "reports",
-        env={"TFCOMPAT_CACHE": str(cache)},
-    )
+    env = {"TFCOMPAT_CACHE": str(cache)}
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert f"no verdict: disk full: {cache / 'release'}: writing " in done.stderr
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
+    return done
+
+
+def _assert_disk_full_record(reports: Path) -> None:
+    [record] = record_dicts(reports)
     assert (record["verdict"], record["provision"]["signature"], record["probes"]) == (
         "error",
         "disk full",
         {},
     )
+
+
+@pytest.mark.network
+@pytest.mark.fault(19)
+def test_a_full_cache_is_no_verdict(small_disk, tmp_path):
+    cache = small_disk("cache", "1m")
+    fill(cache)
+    done = _control_session(tmp_path, cache)
+    assert f"no verdict: disk full: {cache / 'release'}: writing " in done.stderr
+    _assert_disk_full_record(tmp_path / "reports")
 
 
 @pytest.mark.slow
@@ -209,27 +209,11 @@ def test_an_environment_that_does_not_fit_is_no_verdict(small_disk, tmp_path, tf
     cache = small_disk("cache", "48m")
     for kind in ("release", "resolve"):
         shutil.copytree(config.cache_dir() / kind, cache / kind)
-    matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
-    done = run_nox(
-        "-s",
-        CONTROL,
-        "--",
-        *QUICK_FIT,
-        matrix=matrix,
-        reports=tmp_path / "reports",
-        env={"TFCOMPAT_CACHE": str(cache)},
-    )
-    assert done.returncode == 1 and "Traceback" not in done.stderr
+    done = _control_session(tmp_path, cache)
     [line] = [line for line in done.stderr.splitlines() if "no verdict" in line]
     assert f"no verdict: disk full: {cache / 'envs'}: uv pip needs more, " in line
     assert (
         "free; an environment takes up to about 1.5 GB (less where uv hard-links from its cache on that disk)"
         in line
     )
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
-    assert (record["verdict"], record["provision"]["signature"], record["probes"]) == (
-        "error",
-        "disk full",
-        {},
-    )
+    _assert_disk_full_record(tmp_path / "reports")

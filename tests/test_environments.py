@@ -20,7 +20,7 @@ import pytest
 from helpers.environments import build_wheel
 from helpers.matrix import write_matrix
 from helpers.paths import PYTHON, TF_MAIN
-from helpers.sessions import QUICK_FIT, record_dicts, run_nox
+from helpers.sessions import CONTROL, QUICK_FIT, record_dicts, run_nox
 from tfcompat.core import uvcall
 from tfcompat.core.matrix import Row
 from tfcompat.verify import installed, provision
@@ -28,7 +28,6 @@ from tfcompat.verify.runner import probe_script, run_probe
 
 SAMPLE = "tfcompat-sample"
 DATA = "tfcompat_sample/data.bin"
-SESSION = f"verify(tf='{TF_MAIN}', metal='none')"
 
 
 def site_of(python: Path) -> Path:
@@ -184,7 +183,7 @@ def test_a_tensorflow_environment_without_its_library_is_rebuilt_by_the_next_ses
     library = site_of(env.python) / "tensorflow/python/_pywrap_tensorflow_internal.so"
     library.unlink()
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
-    done = run_nox("-s", SESSION, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports")
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"rebuilding {env.python.parent.parent}: damaged: {library}: missing" in done.stderr
     assert "Traceback" not in done.stderr
@@ -221,7 +220,7 @@ def test_a_damaged_environment_that_cannot_be_rebuilt_is_no_verdict(tmp_path, tf
     (site_of(env.python) / "tensorflow/python/_pywrap_tensorflow_internal.so").unlink()
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
     offline = {"UV_CACHE_DIR": str(tmp_path / "empty-uv-cache"), "UV_OFFLINE": "1"}
-    done = run_nox("-s", SESSION, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=offline)
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=offline)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "no verdict: uv pip: " in done.stderr
     [record] = record_dicts(tmp_path / "reports")

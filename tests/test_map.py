@@ -22,6 +22,7 @@ import pytest
 
 from helpers.index import LocalIndex, Response
 from helpers.matrix import write_matrix
+from helpers.network import OFFLINE
 from helpers.paths import PYTHON
 from helpers.sessions import MAP_ARGS, run_nox
 from tfcompat.abi import check, macwheels
@@ -37,10 +38,6 @@ from tfcompat.resolve import binaryonly, macresolve, resolver
 PEP_691 = "application/vnd.pypi.simple.v1+json"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
 ATTR_VALUE = "__ZN10tensorflow28_AttrValue_default_instance_E"
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
 #: Final releases on the index on 2026-11-25 (macos-wheels.md); later ones only add to them.
 TF_RELEASES = (
     "2.5.0 2.6.0 2.7.0 2.8.0 2.9.0 2.9.1 2.9.2 2.10.0 2.11.0 2.12.0 2.13.0 2.13.1 2.14.0 2.14.1 "

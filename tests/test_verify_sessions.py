@@ -8,6 +8,7 @@ import re
 import pytest
 
 from helpers.matrix import write_matrix
+from helpers.network import OFFLINE
 from helpers.paths import PYTHON, TF_MAIN, TF_OTHER
 from helpers.plugins import build_plugin
 from helpers.sessions import run_nox
@@ -176,9 +177,7 @@ def test_dataset_download_without_network_is_no_verdict_and_no_claim_flag(tmp_pa
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
     reports = tmp_path / "reports"
     offline = {"UV_OFFLINE": "1", "HOME": str(tmp_path / "home")}
-    offline.update(
-        {key: "http://127.0.0.1:9" for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
-    )
+    offline.update(OFFLINE)
     quick = ["--", "--model", "small", "--samples", "64", "--epochs", "1"]  # Apple's data, CIFAR-100
     done = run_nox(
         "-s",
