@@ -21,11 +21,12 @@ expected.toml (or TFCOMPAT_EXPECTED):
   report                     the compatibility table from every record so far
   map                        every TensorFlow x tensorflow-metal release on the index, predicted
   discover, claims           keep expected.toml current: new releases, PyPI's claims
+  availability               make the table of when Apple's frameworks gained each symbol (-- SDK...)
   tests, lint                the suite's own checks (not in the default run)
   lock                       update the locks of the suite's own dependencies (noxfile.py.lock, uv.lock)
 A row on another Python than the matrix default is named ``verify(python='3.9', tf=..., metal=...)``.
 
-Plain ``nox`` runs abi for every row and then report; on a Mac it runs verify first.
+Plain ``nox`` (the main job) runs map, abi for every row and report; on a Mac verify first.
 A pair that fails ends its session *failed*; a session that could not decide (interpreter,
 network, disk, a damaged environment) ends *aborted* with "no verdict: ..." and the fix; a row
 this OS cannot run is *skipped* with the reason.
@@ -65,7 +66,9 @@ except MatrixError as exc:
     print(MATRIX_ERROR, file=sys.stderr)
 
 ON_A_MAC = platform.system() == "Darwin"
-nox.options.sessions = ["verify", "abi", "report"] if ON_A_MAC else ["abi", "report"]
+# The main job: the map of every release pair (the answer for every Python), the matrix's rows
+# through the same engine, then the report; a Mac verifies its rows for real first.
+nox.options.sessions = ["verify", "map", "abi", "report"] if ON_A_MAC else ["map", "abi", "report"]
 
 
 def _params(rows) -> list:
@@ -151,6 +154,13 @@ def claims(session: nox.Session) -> None:
     from tfcompat.upkeep import claims
 
     _run_tool(session, claims.main)
+
+
+@nox.session(default=False)
+def availability(session: nox.Session) -> None:
+    """Make the table of when each system symbol the wheels import appeared in macOS (-- SDK...)."""
+    _install_locked(session, "availability", script=True)
+    session.run("python", "-m", "tfcompat.upkeep.availability", *session.posargs)
 
 
 @nox.session(default=False)

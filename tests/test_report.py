@@ -71,7 +71,8 @@ def test_empty_folder_gives_every_row_the_claims_and_a_hint(matrix, folder):
     assert [table["title"] for table in out.data["tables"]] == ["No verify records yet"]
     assert "No records yet" in out.html
     # With no run and no prediction, PyPI's claim is all there is: marked as a claim.
-    assert out.answer(ANY_MAC, "3.10")["pair"]["evidence"]["mark"] == "✓C"
+    claim = out.answer(ANY_MAC, "3.10")["pair"]["evidence"]
+    assert (claim["mark"], claim["words"]) == ("✅", "PyPI: listed")
 
 
 def test_the_answer_is_the_newest_pair_with_the_strongest_evidence(matrix, folder):
@@ -80,16 +81,21 @@ def test_the_answer_is_the_newest_pair_with_the_strongest_evidence(matrix, folde
     short = {**PROBES_OK, "fit": fit_run(**SHORT)}
     write_record(verify_record(row["new"], t(3), MAC_15, short), folder)  # newer pair, shortened fit
     write_record(abi_record(row["py39"], t(1)), folder)
+    write_record(abi_record(row["old"], t(1)), folder)  # the engine's command for the pair, today
     out = report(matrix, folder)
 
     answer = out.answer(M2_15, "3.10")
-    assert (answer["pair"]["tf"], answer["pair"]["metal"], answer["pair"]["evidence"]["mark"]) == (
+    evidence = answer["pair"]["evidence"]
+    assert (answer["pair"]["tf"], answer["pair"]["metal"], evidence["mark"], evidence["words"]) == (
         "2.17.0",
         "1.1.0",
-        "✓G",
+        "✅",
+        "Apple M2 Pro GPU",
     )
     assert answer["install"] == 'python -m pip install "tensorflow==2.17.0" "tensorflow-metal==1.1.0"'
-    assert (answer["newer"]["tf"], answer["newer"]["evidence"]["mark"]) == ("2.19.0", "✓S")
+    assert (answer["keras"], answer["needs_macos"]) == ("keras 3.6.0", "12.3")
+    newer = answer["newer"]["evidence"]
+    assert (answer["newer"]["tf"], newer["mark"], newer["words"]) == ("2.19.0", "✅", "shortened fit")
     assert "synthetic data, small model, 128 samples, 1 epoch" in answer["newer"]["evidence"]["label"]
     # The lock file: exactly what that run installed, usable by pip install -r / uv pip sync.
     lock = folder / answer["lock"]
@@ -100,28 +106,33 @@ def test_the_answer_is_the_newest_pair_with_the_strongest_evidence(matrix, folde
     assert f'<a href="{answer["lock"]}">' in out.html
     # Python 3.9 was never run on this Mac: the prediction answers, marked as one.
     predicted = out.answer(M2_15, "3.9")
-    assert (predicted["pair"]["tf"], predicted["pair"]["evidence"]["mark"], predicted["lock"]) == (
+    shown = predicted["pair"]["evidence"]
+    assert (predicted["pair"]["tf"], shown["mark"], shown["words"], predicted["lock"]) == (
         "2.13.0",
-        "✓P",
+        "✅",
+        "predicted",
         None,
     )
     assert predicted["install"] == 'python -m pip install "tensorflow==2.13.0" "tensorflow-metal==1.0.0"'
-    assert out.answer(ANY_MAC, "3.10")["pair"]["evidence"]["level"] == "claimed"
+    assert out.answer(ANY_MAC, "3.10")["pair"]["evidence"]["level"] == "predicted"
 
 
 def test_a_python_with_no_evidence_says_so(matrix, folder):
     matrix = load_matrix(matrix.path)
     write_record(map_record(t(1)), folder)
     out = report(matrix, folder)
-    assert out.answer(ANY_MAC, "3.13") == {
-        "python": "3.13",
-        "pair": None,
-        "install": None,
-        "install_note": None,
-        "lock": None,
-        "newer": None,
-        "reason": "no tensorflow-metal release has a wheel for Python 3.13",
-    }
+    nothing = out.answer(ANY_MAC, "3.13")
+    assert (nothing["pair"], nothing["install"]) == (None, None)
+    # What to do instead: the newest Python that has a working pair, and how to get it.
+    assert nothing["reason"] == (
+        "no tensorflow-metal release has a wheel for Python 3.13: use Python 3.12, the newest with a working pair"
+    )
+    assert nothing["steps"] == [
+        "uv python install 3.12",
+        "uv venv --seed --python 3.12 tf-metal",
+        "source tf-metal/bin/activate",
+        out.answer(ANY_MAC, "3.12")["install"],
+    ]
     assert "- **Python 3.13**: no tensorflow-metal release has a wheel for Python 3.13" in out.markdown
     assert not [grid for grid in out.data["grids"] if grid["python"] == "3.13"]  # nothing to draw
 
@@ -147,20 +158,24 @@ def test_a_pair_no_command_installs_today_says_so():
             ["numpy<2"],
             'python -m pip install "tensorflow-macos==2.9.0" "tensorflow-metal==0.5.0" "numpy<2"',
         ),
-        # A pin that is not a plain requirement never reaches the command a user pastes.
-        (
-            "2.9.0",
-            "0.5.0",
-            ['numpy<2"; rm -rf ~; "', "protobuf<4 ; sys_platform=='darwin'"],
-            'python -m pip install "tensorflow-macos==2.9.0" "tensorflow-metal==0.5.0"',
-        ),
+        # A pin that is not a plain requirement never reaches the command a user pastes, and a
+        # command without the pins it needs is no command at all.
+        ("2.9.0", "0.5.0", ['numpy<2"; rm -rf ~; "', "protobuf<4 ; sys_platform=='darwin'"], None),
     ],
 )
 def test_install_command_names_the_distribution_of_the_release(tf, metal, pins, command):
     from tfcompat.core.record import InstallCommand
 
-    install = InstallCommand(command="", pins=pins, reason="numpy 2") if pins else None
+    install = InstallCommand(command="", pins=pins, reason="numpy 2" if pins else None)
     assert install_command(tf, metal, install)[0] == command
+
+
+def test_a_pair_the_engine_never_resolved_has_no_command():
+    """A command that was never resolved for macOS arm64 may not install at all: none is printed."""
+    assert install_command("2.9.0", "0.5.0", None) == (
+        None,
+        "no install command resolved for this pair and Python yet (nox -s map resolves it)",
+    )
 
 
 def test_each_kind_of_evidence_has_its_own_mark(matrix, folder):
@@ -172,50 +187,53 @@ def test_each_kind_of_evidence_has_its_own_mark(matrix, folder):
     write_record(verify_record(row["new"], t(2), MAC_26, slow), folder)
     crash = {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", segfault(88), None)}
     write_record(verify_record(row["new"], t(2), MAC_15, crash), folder)
-    write_record(abi_record(row["py39"], t(1), min_macos="12.0"), folder)
+    write_record(abi_record(row["py39"], t(1)), folder)
     write_record(verify_record(row["alone"], t(3), OLD_MAC, CPU_ONLY), folder)
     out = report(matrix, folder)
 
     def best(machine: str, python: str, tf: str, metal: str) -> dict:
         return out.cell(machine, python, tf, metal)[0]
 
-    assert best(M2_15, "3.10", "2.17.0", "1.1.0")["mark"] == "✓G"
+    def shown(machine: str, python: str, tf: str, metal: str) -> tuple[str, str]:
+        found = best(machine, python, tf, metal)
+        return found["mark"], found["words"]
+
+    # The design card's marks, with how each is known in words beside them, strongest first.
+    assert shown(M2_15, "3.10", "2.17.0", "1.1.0") == ("✅", "Apple M2 Pro GPU")
     assert "on Apple M2 Pro, Apple's full procedure" in best(M2_15, "3.10", "2.17.0", "1.1.0")["label"]
     virtual = best("Apple M1 (Virtual) · macOS 15.5 (virtual GPU)", "3.10", "2.17.0", "1.1.0")
-    assert (virtual["mark"], "Apple Paravirtual device" in virtual["label"]) == ("✓V", True)
-    short = best(M2_15, "3.10", "2.17.0", "1.2.0")
-    assert (short["mark"], "synthetic data, small model, 128 samples, 1 epoch" in short["label"]) == (
-        "✓S",
+    assert (virtual["mark"], virtual["words"], "Apple Paravirtual device" in virtual["label"]) == (
+        "✅",
+        "hosted CI (virtual GPU)",
         True,
     )
-    assert best(M2_26, "3.10", "2.19.0", "1.2.0")["mark"] == "✓G↓"  # slower than the CPU: its own mark
+    short = best(M2_15, "3.10", "2.17.0", "1.2.0")
+    assert (short["mark"], short["words"]) == ("✅", "shortened fit")
+    assert "synthetic data, small model, 128 samples, 1 epoch" in short["label"]
+    # Slower than the CPU: works, with a caveat (⚠️), the factor in words.
+    assert shown(M2_26, "3.10", "2.19.0", "1.2.0") == ("⚠️", "Apple M2 Pro GPU · slower than the CPU (0.59×)")
     failed = best(M2_15, "3.10", "2.19.0", "1.2.0")
-    assert (failed["mark"], failed["label"].endswith("fit: signal 11 (SIGSEGV)")) == ("✗G", True)
-    assert best(ANY_MAC, "3.9", "2.13.0", "1.0.0")["mark"] == "✓P"
-    # A claim is weaker than a prediction, which is weaker than a real run: all three kept in order.
-    assert [e["mark"] for e in out.cell(M2_15, "3.10", "2.17.0", "1.1.0")] == ["✓G", "✓C"]
-    # macOS 11 is older than the pair's minimum: that machine cannot install it.
-    old = out.cell("Apple M1 · macOS 11.7.10", "3.9", "2.13.0", "1.0.0")
-    assert [e["mark"] for e in old] == ["≥12.0", "✓P", "✓C"]
-    legend = [mark for entry in out.data["legend"] for mark in entry["marks"]]
-    assert legend == [
-        "✓G",
-        "✗G",
-        "✓V",
-        "✗V",
-        "✓S",
-        "✗S",
-        "✓P",
-        "✗P",
-        "!P",
-        "✓C",
-        "✗C",
-        "?C",
-        "NI",
-        "NW",
-        "≥13.0",
-        "↓",
+    assert (failed["mark"], failed["words"], failed["label"].endswith("fit: signal 11 (SIGSEGV)")) == (
+        "❌",
+        "Apple M2 Pro GPU",
+        True,
+    )
+    assert shown(ANY_MAC, "3.9", "2.13.0", "1.0.0") == ("✅", "predicted")
+    # A claim is weaker than a prediction, which is weaker than a real run: all kept in order.
+    assert [(e["mark"], e["words"]) for e in out.cell(M2_15, "3.10", "2.17.0", "1.1.0")] == [
+        ("✅", "Apple M2 Pro GPU"),
+        ("✅", "PyPI: listed"),
     ]
+    # macOS 11.7 is older than the pair's floors (its wheels install from 12.0): that Mac cannot
+    # install it, whatever the prediction says about a Mac that can.
+    old = out.cell("Apple M1 · macOS 11.7.10", "3.9", "2.13.0", "1.0.0")
+    assert [(e["mark"], e["words"]) for e in old] == [
+        ("❌", "needs macOS 12.3"),
+        ("✅", "predicted"),
+        ("✅", "PyPI: listed"),
+    ]
+    # The legend: three lines, the marks first.
+    assert len(out.data["legend"]) == 3 and out.data["legend"][0].startswith("✅ works · ❌ fails")
 
 
 def test_the_map_fills_the_grid_with_predictions_and_install_facts(matrix, folder):
@@ -227,14 +245,23 @@ def test_the_map_fills_the_grid_with_predictions_and_install_facts(matrix, folde
     assert len(grid["rows"]) == 26  # every final TensorFlow release with a macOS arm64 wheel
     assert grid["metal"][0] == "none" and len(grid["metal"]) == 16 + 1  # TensorFlow alone, then 16 plugins
     assert all(len(row["cells"]) == 17 for row in grid["rows"])
-    mark = lambda python, tf, metal: out.cell(ANY_MAC, python, tf, metal)[0]["mark"]  # noqa: E731
-    assert mark("3.12", "2.19.0", "1.1.0") == "NW"  # tensorflow-metal 1.1.0 has no cp312 wheel
-    assert mark("3.9", "2.5.0", "0.1.2") == "NI"
+
+    def mark(python: str, tf: str, metal: str) -> tuple[str, str]:
+        best = out.cell(ANY_MAC, python, tf, metal)[0]
+        return best["mark"], best["words"]
+
+    # tensorflow-metal 1.1.0 has no cp312 wheel
+    assert mark("3.12", "2.19.0", "1.1.0") == ("❌", "no wheel for Python 3.12")
+    assert mark("3.9", "2.5.0", "0.1.2") == ("❌", "not installable: numpy==1.19.5 has no arm64 wheel")
     assert "numpy==1.19.5" in out.cell(ANY_MAC, "3.9", "2.5.0", "0.1.2")[0]["label"]
-    assert mark("3.10", "2.17.0", "1.1.0") == "✓P"
-    assert mark("3.10", "2.18.0", "1.1.0") == "✗P"
+    assert mark("3.10", "2.17.0", "1.1.0") == ("✅", "predicted")
+    assert mark("3.10", "2.18.0", "1.1.0") == ("❌", "predicted: does not load")
     hazard = out.cell(ANY_MAC, "3.10", "2.11.0", "0.8.0")[0]
-    assert (hazard["mark"], hazard["workaround"]) == ("!P", XLA_HAZARD["workaround"])
+    assert (hazard["mark"], hazard["words"], hazard["workaround"]) == (
+        "⚠️",
+        "predicted: loads, training fails (XLA)",
+        XLA_HAZARD["workaround"],
+    )
     # The second layer: a path fix would meet the next missing symbol.
     rpath = out.cell(ANY_MAC, "3.10", "2.20.0", "1.2.0")[0]
     note = out.footnote(rpath["footnotes"][0])
@@ -250,15 +277,37 @@ def test_the_map_fills_the_grid_with_predictions_and_install_facts(matrix, folde
     # The install command that works today carries the map's pins, and says why.
     answer = out.answer(ANY_MAC, "3.8")
     assert answer["install"].endswith('"numpy<2"') and "numpy 2" in answer["install_note"]
+    # The answer says which macOS it needs, and which pair to take on an older one.
+    newest = out.answer(ANY_MAC, "3.10")
+    assert (newest["pair"]["tf"], newest["pair"]["metal"], newest["needs_macos"]) == (
+        "2.19.1",
+        "1.2.0",
+        "12.3",
+    )
+    older = [
+        (o["below"], o["pair"] and (o["pair"]["tf"], o["pair"]["metal"]), o["needs_macos"])
+        for o in newest["older_macos"]
+    ]
+    # (the map record here is the public facts, simplified: 0.5.0 loads with 2.19.1 in it)
+    assert older == [("12.3", ("2.19.1", "0.5.0"), "12.0"), ("12.0", None, None)]
     # A Mac on macOS 11: every pair needs macOS 12, except what it ran itself.
     old = out.grid("Apple M1 · macOS 11.7.10", "3.10")
     marks = {
-        out.data["evidence"][cell["evidence"][0]]["mark"]
+        (
+            out.data["evidence"][cell["evidence"][0]]["mark"],
+            out.data["evidence"][cell["evidence"][0]]["words"],
+        )
         for row in old["rows"]
         for cell in row["cells"]
         if cell["evidence"]
     }
-    assert marks == {"≥12.0", "✓G", "NW"}  # (and what has no wheel for 3.10 at all)
+    # (and what has no wheel for 3.10 at all)
+    assert marks == {
+        ("❌", "needs macOS 12.0"),
+        ("❌", "needs macOS 12.3"),
+        ("✅", "Apple M2 Pro GPU"),
+        ("❌", "no wheel for Python 3.10"),
+    }
     # Each cell links to its details, and every link has its target on the page.
     targets = set(re.findall(r'id="([^"]+)"', out.html))
     assert set(re.findall(r'href="#([^"]+)"', out.html)) <= targets
@@ -290,7 +339,7 @@ def test_the_row_list_names_a_failed_check_and_shows_both_step_times_of_a_much_s
     agrees = out.row(0, row["new"].python, row["new"].tf, row["new"].metal)["values"]["agrees"]
     note = out.footnote(agrees["footnotes"][0])
     assert (agrees["text"], note["text"]) == (
-        "✗",
+        "❌",
         "wrong numbers: fused Dense+ReLU in graph mode on GPU:0, max error 0.31, tensorflow#62137, tensorflow#92686",
     )
     assert "FAIL fused Dense+ReLU on /GPU:0 (graph): max error 0.31 [tensorflow#62137, tensorflow#92686]" in (
@@ -299,7 +348,7 @@ def test_the_row_list_names_a_failed_check_and_shows_both_step_times_of_a_much_s
     assert "eager" not in note["detail"]  # the check that passed is not a failure line
     slow = out.row(0, row["old"].python, row["old"].tf, row["old"].metal)["values"]["speedup"]
     assert (slow["text"], out.footnote(slow["footnotes"][0])["text"]) == (
-        "0.1×↓",
+        "⚠️ 0.1×",
         "the plugin is more than 5× slower than the CPU: 5.88 s a step on the GPU against 0.588 s on the CPU",
     )
     slower = out.row(0, row["unlisted"].python, row["unlisted"].tf, row["unlisted"].metal)["values"][
@@ -331,8 +380,8 @@ def test_a_run_without_a_verdict_never_hides_the_verdict_before_it(matrix, folde
     write_record(abi_record(row["old"], t(4), error="index unreachable: pypi.org"), folder)
     out = report(matrix, folder)
     shown = out.row(0, "3.10", "2.17.0", "1.1.0")
-    assert shown["values"]["verify"]["text"] == "✓" and shown["values"]["abi"]["text"] == "✓"
-    assert shown["evidence"]["mark"] == "✓G"
+    assert shown["values"]["verify"]["text"] == "✅" and shown["values"]["abi"]["text"] == "✅"
+    assert (shown["evidence"]["mark"], shown["evidence"]["words"]) == ("✅", "Apple M2 Pro GPU")
     notes = [
         out.footnote(n)["text"]
         for n in shown["values"]["import"]["footnotes"] + shown["values"]["abi"]["footnotes"]
@@ -398,8 +447,9 @@ def test_controls_sit_beside_their_pairs(matrix, folder):
     grid = out.grid(M2_15, "3.10")
     assert grid["metal"] == ["none", "1.2.0", "1.1.0", "1.0.0"]
     alone = out.cell(M2_15, "3.10", "2.17.0", "none")[0]
-    assert (alone["mark"], alone["label"]) == (
-        "✓G",
+    assert (alone["mark"], alone["words"], alone["label"]) == (
+        "✅",
+        "physical Mac (CPU)",
         "works: verified on a physical machine (CPU), Apple's full procedure",
     )
 
@@ -421,12 +471,13 @@ def test_changes_name_the_macos_update_and_the_packages(matrix, folder):
         in section
     )
     assert (
-        r"Import ✗ (symbol not found: \_\_ZN3tsl8internal10LogMessageC1EPKcii) → ✓; Devices – → ✓" in section
+        r"Import ❌ (symbol not found: \_\_ZN3tsl8internal10LogMessageC1EPKcii) → ✅; Devices – → ✅"
+        in section
     )
-    assert "Agrees – → ✓; Speed-up – → 0.59×↓ (the plugin is slower than the CPU)\n" in section
+    assert "Agrees – → ✅; Speed-up – → ⚠️ 0.59× (the plugin is slower than the CPU)\n" in section
     # The record from before the agree and speed-up probes: their arrival is not a change.
-    assert "): Verify ✓ → ✗ (signal 11 (SIGSEGV))\n" in section
-    assert "): Agrees ✓ → ✗ (disagrees with CPU: matmul, conv2d); Speed-up 6.3× → –\n" in section
+    assert "): Verify ✅ → ❌ (signal 11 (SIGSEGV))\n" in section
+    assert "): Agrees ✅ → ❌ (disagrees with CPU: matmul, conv2d); Speed-up 6.3× → –\n" in section
     assert "  - host: macOS 15.6.1 → 26.1\n" in section
     assert "  - packages: keras 3.6.0 → 3.6.1; + tf-keras 2.17.0" in section
     assert "alone" not in section  # TensorFlow alone on Linux is another computer
@@ -460,7 +511,7 @@ def test_a_changed_prediction_names_the_rebuilt_wheel(matrix, folder):
         write_record(record, folder)
     assert section_of(report(matrix, folder).markdown, "Changed since the previous run") == (
         "- tf 2.19.0 + metal 1.2.0 on Python 3.10, ABI prediction (2026-11-01 10:00 UTC → 2026-11-10 10:00 UTC): "
-        r"ABI ✓ → ✗ (predicted: Symbol not found: \_TF\_NewStatus)"
+        r"ABI ✅ → ❌ (predicted: Symbol not found: \_TF\_NewStatus)"
         "\n  - packages: tensorflow-metal 1.2.0 (cdcdcdcdcdcd) → 1.2.0 (efefefefefef)"
     )
 
@@ -515,7 +566,7 @@ def test_a_record_that_does_not_fit_the_model_is_skipped_and_loses_nothing(matri
     (folder / "bad-skip.json").write_text(json.dumps(bad))
     out = report(matrix, folder)
     assert out.data["skipped"] == [{"name": "bad-skip.json", "reason": reason}]
-    assert out.row(0, "3.10", "2.17.0", "1.1.0")["values"]["verify"]["text"] == "✓"
+    assert out.row(0, "3.10", "2.17.0", "1.1.0")["values"]["verify"]["text"] == "✅"
 
 
 def test_not_run_here_on_linux_is_neither_pass_nor_failure(matrix, folder):

@@ -1,6 +1,7 @@
-"""The HTML page in a real browser (Debian's headless chromium), on a machine with no emoji font:
-every mark is drawn as text in a font that has its glyphs, on its CSS colour, with words for a
-screen reader.
+"""The HTML page in a real browser (Debian's headless chromium), with and without a colour-emoji
+font (Debian's fonts-noto-color-emoji, which CI installs; fontconfig is told to reject it for
+the run without): every mark (✅ ❌ ⚠️) is an inline icon named by its emoji and its word, drawn
+the same either way, and the words beside it are text in a font that has their glyphs.
 
 The browser is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: file
 descriptors 3 and 4), which reports the platform font each text node was drawn with
@@ -30,14 +31,22 @@ pytestmark = pytest.mark.skipif(
     shutil.which("chromium") is None and not os.environ.get("CI"),  # CI installs it: never skip there
     reason="needs Debian's chromium (apt-get install chromium)",
 )
-#: The CSS background of each kind of mark (the template's colours), as RGB.
-BACKGROUNDS = {"✓G": (0x1A, 0x7F, 0x37), "✗G": (0xA4, 0x0E, 0x26), "✓P": (0xDD, 0xF4, 0xFF)}
+#: Each icon's colour (the template's), as RGB, by the word that names it.
+COLOURS = {"works": (0x1A, 0x7F, 0x37), "fails": (0xCF, 0x22, 0x2E), "caveat": (0xD4, 0xA7, 0x2C)}
+#: fontconfig, as the system has it but for any emoji font: a machine without one.
+NO_EMOJI = """<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig>
+  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>
+  <selectfont><rejectfont><glob>*Emoji*</glob></rejectfont></selectfont>
+</fontconfig>
+"""
 
 
 class Browser:
     """Headless chromium on a DevTools pipe: ``send`` a command, get its result."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, profile: Path, env: dict | None = None) -> None:
         commands, self._to_browser = os.pipe()
         self._from_browser, results = os.pipe()
         argv = [
@@ -48,7 +57,7 @@ class Browser:
         actions = [(os.POSIX_SPAWN_DUP2, commands, 3), (os.POSIX_SPAWN_DUP2, results, 4)]
         null = os.open(os.devnull, os.O_WRONLY)
         actions += [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
-        self.pid = os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions)
+        self.pid = os.posix_spawn(argv[0], argv, {**os.environ, **(env or {})}, file_actions=actions)
         for fd in (commands, results, null):
             os.close(fd)
         self._buffer, self._next, self.events = b"", 0, []
@@ -141,10 +150,14 @@ def pixels(png: bytes) -> list[tuple[int, int, int]]:
     return [tuple(row[x : x + 3]) for row in rows for x in range(0, stride, size)]
 
 
-def families_with(character: str) -> set[str]:
-    """The installed font families that have a glyph for ``character`` (fontconfig's answer)."""
+def families_with(character: str, env: dict) -> set[str]:
+    """The font families that have a glyph for ``character`` (fontconfig's answer, as configured)."""
     listed = subprocess.run(
-        ["fc-list", f":charset={ord(character):x}", "family"], capture_output=True, text=True, check=True
+        ["fc-list", f":charset={ord(character):x}", "family"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
     ).stdout
     return {family.strip() for line in listed.splitlines() for family in line.split(",")}
 
@@ -155,92 +168,116 @@ def page(tmp_path_factory) -> tuple[Path, str]:
     (tmp / "expected.toml").write_text(HISTORY_MATRIX)
     matrix = load_matrix(tmp / "expected.toml")
     folder = history(matrix, tmp / "reports")
-    write_record(map_record("2026-11-01T08:00:00.000000+00:00"), folder)  # NW, NI, !P marks too
+    write_record(map_record("2026-11-01T08:00:00.000000+00:00"), folder)  # every kind of mark
     out = report(matrix, folder)
     return folder / "compatibility.html", out.html
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    browser = Browser(tmp_path_factory.mktemp("chromium-profile"))
+def emoji_fonts(env: dict) -> list[str]:
+    listed = subprocess.run(
+        ["fc-list", ":", "family"], capture_output=True, text=True, check=True, env={**os.environ, **env}
+    ).stdout
+    return sorted({line for line in listed.splitlines() if "emoji" in line.lower()})
+
+
+@pytest.fixture(scope="module", params=["without an emoji font", "with Noto Color Emoji"])
+def browser(request, tmp_path_factory):
+    env = {}
+    if request.param.startswith("without"):
+        config = tmp_path_factory.mktemp("fontconfig") / "fonts.conf"
+        config.write_text(NO_EMOJI)
+        env = {"FONTCONFIG_FILE": str(config)}
+        assert emoji_fonts(env) == [], "fontconfig still offers an emoji font"
+    elif not emoji_fonts({}):
+        if os.environ.get("CI"):  # CI installs it: the run with the font never skips there
+            pytest.fail("no emoji font: apt-get install fonts-noto-color-emoji")
+        pytest.skip("no emoji font installed (apt-get install fonts-noto-color-emoji)")
+    browser = Browser(tmp_path_factory.mktemp("chromium-profile"), env)
+    browser.env, browser.kind = env, request.param
     yield browser
     browser.close()
 
 
-def test_no_emoji_font_is_installed_here():
-    """The proof needs a machine without one (CI's); elsewhere the test says why it cannot run."""
-    fonts = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True, check=True).stdout
-    emoji = sorted({line for line in fonts.splitlines() if "emoji" in line.lower()})
-    if emoji and not os.environ.get("CI"):
-        pytest.skip(f"an emoji font is installed ({emoji[0]}): the page could lean on it unseen")
-    assert not emoji, "CI must have no emoji font: the marks must not need one"
+def test_every_mark_is_an_icon_named_by_its_emoji_and_its_word(page, browser):
+    path, _ = page
+    session = open_page(browser, path.as_uri())
+    dom = browser.send(
+        "DOM.getOuterHTML", session, nodeId=browser.send("DOM.getDocument", session)["root"]["nodeId"]
+    )["outerHTML"]
+    names = re.findall(
+        r'<svg class="icon (\w+)"[^>]*role="img" aria-label="([^"]+)"><title>([^<]+)</title>', dom
+    )
+    assert {(word, name) for word, name, title in names if name == title} == {
+        ("works", "✅ works"),
+        ("fails", "❌ fails"),
+        ("caveat", "⚠️ caveat"),
+    }
+    assert len(names) == dom.count("<svg") > 1000
+    # Outside the icons' names no mark is left to a font: the page reads the same without one.
+    shown = re.sub(r'<title>[^<]*</title>|aria-label="[^"]*"', "", dom)
+    assert not any(mark in shown for mark in ("✅", "❌", "⚠"))
 
 
-def test_every_mark_is_drawn_as_text_in_a_font_that_has_its_glyphs(page, browser):
+def test_the_words_beside_the_marks_are_drawn_in_a_font_that_has_them(page, browser):
     path, _ = page
     session = open_page(browser, path.as_uri())
     root = browser.send("DOM.getDocument", session, depth=-1)["root"]["nodeId"]
-    marks = browser.send("DOM.querySelectorAll", session, nodeId=root, selector="#legend .mk, #answer .mk")[
-        "nodeIds"
-    ]
+    marks = browser.send("DOM.querySelectorAll", session, nodeId=root, selector="#answer .mk")["nodeIds"]
     seen = set()
     for node in marks:
         element = browser.send("DOM.describeNode", session, nodeId=node, depth=1)["node"]
-        text = element["children"][0]["nodeValue"]
-        attributes = dict(zip(element["attributes"][::2], element["attributes"][1::2], strict=True))
-        assert attributes["aria-label"], text  # words for a screen reader
+        words = "".join(child.get("nodeValue", "") for child in element["children"] if child["nodeType"] == 3)
         fonts = browser.send("CSS.getPlatformFontsForNode", session, nodeId=node)["fonts"]
         used = {font["familyName"] for font in fonts}
-        assert used and not any("emoji" in family.lower() for family in used), (text, used)
-        assert sum(font["glyphCount"] for font in fonts) == len(text), (text, fonts)
-        for character in text:
-            assert families_with(character) & used, (
-                f"{character!r} of {text!r} drawn with {used}, which lacks it"
-            )
-        seen.add(text)
-    assert {"✓G", "✗G", "✓V", "✓S", "✓P", "✗P", "!P", "✓C", "?C", "NI", "NW", "≥13.0", "↓"} <= seen
+        assert used and not any("emoji" in family.lower() for family in used), (words, used)
+        for character in words.strip():
+            assert families_with(character, browser.env) & used, (character, words, used)
+        seen.add(words.strip())
+    assert {"Apple M2 Pro GPU", "predicted"} <= seen
 
 
-def test_marks_are_coloured_and_carry_their_glyph_on_screen(page, browser, tmp_path):
-    path, _ = page
+def legend_line(browser: Browser, path: Path) -> bytes:
+    """A screenshot of the legend's first line (its three icons and their words), as PNG."""
     session = open_page(browser, path.as_uri())
     root = browser.send("DOM.getDocument", session, depth=-1)["root"]["nodeId"]
-    legend = browser.send("DOM.querySelectorAll", session, nodeId=root, selector="#legend .mk")["nodeIds"]
-    boxes = {}  # every box first: a screenshot may renumber the nodes
+    line = browser.send("DOM.querySelector", session, nodeId=root, selector="#legend p.legend")["nodeId"]
+    browser.send("DOM.scrollIntoViewIfNeeded", session, nodeId=line)
+    quad = browser.send("DOM.getBoxModel", session, nodeId=line)["model"]["border"]  # in the viewport
     scrolled = browser.send("Page.getLayoutMetrics", session)["cssVisualViewport"]
-    for node in legend:
-        text = browser.send("DOM.describeNode", session, nodeId=node, depth=1)["node"]["children"][0][
-            "nodeValue"
-        ]
-        if text in BACKGROUNDS:
-            quad = browser.send("DOM.getBoxModel", session, nodeId=node)["model"]["border"]  # in the viewport
-            boxes[text] = {
-                "x": quad[0] + scrolled["pageX"],  # in the page, as a clip is
-                "y": quad[1] + scrolled["pageY"],
-                "width": quad[2] - quad[0],
-                "height": quad[5] - quad[1],
-                "scale": 1,
-            }
-    checked = 0
-    for text, clip in boxes.items():
-        shot = browser.send(
-            "Page.captureScreenshot", session, format="png", clip=clip, captureBeyondViewport=True
-        )
-        shot = base64.b64decode(shot["data"])
-        (tmp_path / f"mark-{checked}.png").write_bytes(shot)
-        colours = pixels(shot)
-        background = max(set(colours), key=colours.count)
-        assert all(abs(a - b) <= 2 for a, b in zip(background, BACKGROUNDS[text], strict=True)), (
-            text,
-            background,
-        )
-        # The glyph: pixels far from the background, i.e. the text really was drawn.
-        ink = [c for c in colours if sum(abs(a - b) for a, b in zip(c, background, strict=True)) > 200]
-        assert len(ink) >= 10, (text, len(ink))
-        checked += 1
-    assert checked == len(BACKGROUNDS)
+    clip = {"x": quad[0] + scrolled["pageX"], "y": quad[1] + scrolled["pageY"]}
+    clip |= {"width": quad[2] - quad[0], "height": quad[5] - quad[1], "scale": 2}
+    return base64.b64decode(browser.send("Page.captureScreenshot", session, format="png", clip=clip)["data"])
+
+
+def test_icons_are_drawn_in_their_colours(page, browser, tmp_path):
+    path, _ = page
+    colours = pixels(legend_line(browser, path))
+    for word, colour in COLOURS.items():
+        near = [c for c in colours if all(abs(a - b) <= 16 for a, b in zip(c, colour, strict=True))]
+        assert len(near) > 100, (word, browser.kind, len(near))  # the icon's ground, drawn
+    session = open_page(browser, path.as_uri())
     whole = base64.b64decode(browser.send("Page.captureScreenshot", session, format="png")["data"])
     (Path(os.environ.get("TFCOMPAT_SCREENSHOT") or tmp_path / "report.png")).write_bytes(whole)
+
+
+def test_the_marks_look_the_same_with_and_without_an_emoji_font(page, tmp_path_factory):
+    """The same page drawn by a browser whose fontconfig rejects every emoji font and by one that
+    has Noto Color Emoji: the legend's icons and words come out pixel for pixel the same."""
+    path, _ = page
+    config = tmp_path_factory.mktemp("fontconfig") / "fonts.conf"
+    config.write_text(NO_EMOJI)
+    if not emoji_fonts({}):
+        if os.environ.get("CI"):
+            pytest.fail("no emoji font: apt-get install fonts-noto-color-emoji")
+        pytest.skip("no emoji font installed (apt-get install fonts-noto-color-emoji)")
+    drawn = []
+    for env in ({"FONTCONFIG_FILE": str(config)}, {}):
+        browser = Browser(tmp_path_factory.mktemp("chromium-profile"), env)
+        try:
+            drawn.append(pixels(legend_line(browser, path)))
+        finally:
+            browser.close()
+    assert drawn[0] == drawn[1]
 
 
 def test_grid_cells_are_links_with_words(page, browser):
@@ -258,7 +295,8 @@ def test_grid_cells_are_links_with_words(page, browser):
     ]
     linked = [cell for cell in cells if "<a " in cell]
     assert len(linked) > 1000 and all(
-        re.search(r'<a href="#[^"]+" title="[^"]+" aria-label="tf [^"]+">', cell) for cell in linked
+        re.search(r'<a href="#[^"]+" title="tf [^"]+"><svg class="icon \w+"[^>]*>.*?</svg> \S', cell)
+        for cell in linked
     )
     assert all(cell == "<td></td>" for cell in cells if "<a " not in cell)  # an empty cell: nothing known
     assert "<img" not in dom and "<script" not in dom

@@ -66,7 +66,7 @@ def test_a_fifo_named_like_a_record_does_not_hang_the_report(matrix, folder):
     with deadline(60):
         out = report(matrix, folder)
     assert skipped(out) == {"sessions/x.json": "not a regular file (a FIFO, device or folder): not read"}
-    assert verified(out) == "✓"
+    assert verified(out) == "✅"
 
 
 @pytest.mark.fault(13)
@@ -127,7 +127,7 @@ def test_text_that_cannot_be_encoded_is_replaced_and_shown_as_such(matrix, folde
     assert out.data["repaired"] == [
         {"name": f"sessions/{path.name}", "reason": "text that is not valid Unicode was replaced with \ufffd"}
     ]
-    assert shown in out.html and verified(out) == "✓"
+    assert shown in out.html and verified(out) == "✅"
 
 
 @pytest.mark.fault(15)

@@ -37,17 +37,20 @@ def test_real_records_give_the_answer_the_marks_and_the_grid(real):
     linux = out.data["tables"][0]
     assert out.label(linux["machine"]).startswith("Linux x86_64")
     control = out.row(0, PYTHON, TF_MAIN, "none")
-    assert control["values"]["verify"]["text"] == "✓"
-    assert control["evidence"]["mark"] == "✓S"  # shortened: never the mark of Apple's procedure
+    assert control["values"]["verify"]["text"] == "✅"
+    # shortened: never the words of Apple's procedure
+    assert (control["evidence"]["mark"], control["evidence"]["words"]) == ("✅", "shortened fit")
     assert control["evidence"]["label"] == (
         "works: verified on a physical machine (CPU), shortened fit: synthetic data, small model, 64 samples, 2 epochs, batch 32"
     )
     # The real abi: 2.17.0 + 1.1.0 loads; 2.18.0 + 1.1.0 fails on LogMessage, the name shown readable.
-    assert out.row(0, PYTHON, TF_MAIN, "1.1.0")["evidence"]["mark"] == "✓P"
+    loads = out.row(0, PYTHON, TF_MAIN, "1.1.0")["evidence"]
+    assert (loads["mark"], loads["words"]) == ("✅", "predicted")
     failing = out.row(0, PYTHON, "2.18.0", "1.1.0")["evidence"]
     note = out.footnote(failing["footnotes"][0])
-    assert (failing["mark"], note["text"]) == (
-        "✗P",
+    assert (failing["mark"], failing["words"], note["text"]) == (
+        "❌",
+        "predicted: does not load",
         "predicted: Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii",
     )
     assert [
@@ -62,7 +65,7 @@ def test_real_records_give_the_answer_the_marks_and_the_grid(real):
     assert (answer["pair"]["tf"], answer["pair"]["metal"], answer["pair"]["evidence"]["mark"]) == (
         TF_MAIN,
         "1.1.0",
-        "✓P",
+        "✅",
     )
     assert answer["install"] == f'python -m pip install "tensorflow=={TF_MAIN}" "tensorflow-metal==1.1.0"'
     grid = out.grid(ANY_MAC, PYTHON)

@@ -252,9 +252,11 @@ def abi_record(
     first: str | None = None,
     error: str | None = None,
     hazard: dict | None = None,
-    min_macos: str | None = None,
+    floors: dict | None = None,
+    install: bool = True,
 ) -> dict:
-    """An abi record as ``predict.run_abi`` writes it: a prediction, or an error without one."""
+    """An abi record as ``predict.run_abi`` writes it: a prediction, or an error without one; with
+    ``install``, the engine's preflight for the row's Python and the command it resolved today."""
     record = new_record("abi", row, host=LINUX, tools=TOOLS, started=started)
     if error:
         record["abi"] = {"verdict": None, "error": error}
@@ -279,7 +281,15 @@ def abi_record(
             "not_checked": ["weak imports", "Objective-C classes"],
             "seconds": 4.2,
             "hazard": hazard,
-            "min_macos": min_macos,
+            "floors": floors or floors_of(row.tf, row.metal),
+            "preflight": {
+                "status": "installs",
+                "exclude_newer": "2024-07-12T00:00:00Z",
+                "packages": [f"tensorflow=={row.tf}", f"tensorflow-metal=={row.metal}", "keras==3.6.0"],
+                "install": {"command": "", "pins": [], "keras": "keras 3.6.0"},
+            }
+            if install
+            else None,
         }
         record["verdict"] = record["abi"]["verdict"]
     record["finished"] = started
@@ -325,6 +335,22 @@ NOT_INSTALLABLE = {
 RPATH_FAILURE = "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"
 
 
+def floors_of(tf: str, metal: str) -> dict:
+    """A pair's macOS floors as the engine measures them (the README's table): its wheels' tags
+    (macosx_11_0 up to TF 2.9.2 and plugin 0.5.0, macosx_12_0 after), and the load floor the
+    plugin's imports set (0.3.0 - 0.5.0: MPSGraphCompilationDescriptor, macOS 12.0; from 0.5.1:
+    MPSGraphRandomOpDescriptor, 12.3)."""
+    older = Version(tf) <= Version("2.9.2") and Version(metal) <= Version("0.5.0")
+    load = (
+        "12.3"
+        if Version(metal) >= Version("0.5.1")
+        else "12.0"
+        if Version(metal) >= Version("0.3.0")
+        else "11.3"
+    )
+    return {"install": "11.0" if older else "12.0", "load": load, "built_for": "12.0"}
+
+
 def map_cell(tf: str, tf_pythons: range, metal: str, metal_pythons: range) -> dict:
     """One cell of a map record, following the public facts: 2.20+ fail on the renamed library
     (a path fix meets ``_AttrValue_default_instance_`` next), 2.18/2.19 + 1.1.0 fail on
@@ -343,13 +369,14 @@ def map_cell(tf: str, tf_pythons: range, metal: str, metal_pythons: range) -> di
             "packages": [f"tensorflow=={tf}", f"tensorflow-metal=={metal}", "numpy==1.26.4"],
             "install": {
                 "command": "",
+                "keras": "keras 2.15.0" if Version(tf) < Version("2.16") else "keras 3.12.0",
                 "pins": pins,
                 "reason": "today's resolver brings numpy 2, which this TensorFlow's import cannot load"
                 if pins
                 else None,
             },
         }
-    cell: dict = {"tf": tf, "metal": metal, "abi": "ok", "min_macos": "12.0", "pythons": pythons}
+    cell: dict = {"tf": tf, "metal": metal, "abi": "ok", "floors": floors_of(tf, metal), "pythons": pythons}
     if Version(tf) >= Version("2.20"):
         cell.update(
             abi="fail",

@@ -14,12 +14,12 @@ from __future__ import annotations
 import pathlib
 import posixpath
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
-from tfcompat.abi import dyld, macho, macwheels
+from tfcompat.abi import dyld, frameworks, macho, macwheels
 from tfcompat.core import macos
 from tfcompat.core.errors import TfcompatError
 from tfcompat.index.wheels import WheelError, WheelRef
@@ -74,6 +74,8 @@ class TensorFlowSide:
 
     ref: WheelRef
     process: dyld.Process
+    #: Image path -> its imports bound to system libraries (for the load floor).
+    system_imports: dict[str, list[macho.Import]] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,11 +91,13 @@ class PluginSide:
 @dataclass
 class Prediction:
     """What dyld would do with one plugin: failures (dyld's first one first), the second layer
-    (a dict of the record's ``second``, or None) and the pair's minimum macOS."""
+    (a dict of the record's ``second``, or None), the pair's minimum macOS and its floors (the
+    record's ``floors``: install, load, built for)."""
 
     failures: list[dyld.Failure]
     second: dict | None
     min_macos: str | None
+    floors: dict | None = None
 
     def section(self) -> dict:
         """The prediction's part of an 'abi' section or a map cell."""
@@ -104,6 +108,7 @@ class Prediction:
             "unresolved": [failure.line for failure in self.failures[:UNRESOLVED_CAP]],
             "second": self.second,
             "min_macos": self.min_macos,
+            "floors": self.floors,
         }
 
 
@@ -111,7 +116,12 @@ def tensorflow_side(facts: macwheels.WheelFacts) -> TensorFlowSide:
     """Load TensorFlow's images from ``facts`` as ``import tensorflow`` does; AbiError for a stub."""
     if dyld.TOP_LEVEL not in facts.images:
         raise AbiError(f"{facts.ref.filename}: no {dyld.TOP_LEVEL}: not a TensorFlow binary wheel")
-    return TensorFlowSide(facts.ref, dyld.import_tensorflow(libraries(facts), facts.texts))
+    process = dyld.import_tensorflow(libraries(facts), facts.texts)
+    imports = {
+        library.path: [macho.Import(*item) for item in facts.images[library.path]["imports"]]
+        for library in process.loaded
+    }
+    return TensorFlowSide(facts.ref, process, imports)
 
 
 def plugin_side(facts: macwheels.WheelFacts) -> PluginSide:
@@ -128,7 +138,8 @@ def predict(tf: TensorFlowSide, plugin: PluginSide) -> Prediction:
     first failure is a library that is not found."""
     process = tf.process.fork(plugin.site)
     failures = _dlopen(process, plugin)
-    return Prediction(failures, _second_layer(tf, plugin, failures), _min_macos(tf, plugin, process))
+    second = _second_layer(tf, plugin, failures)
+    return Prediction(failures, second, _min_macos(tf, plugin, process), _floors(tf, plugin, process))
 
 
 def _dlopen(process: dyld.Process, plugin: PluginSide) -> list[dyld.Failure]:
@@ -164,6 +175,17 @@ def _min_macos(tf: TensorFlowSide, plugin: PluginSide, process: dyld.Process) ->
     found = [wheel_macos(ref.filename) for ref in (tf.ref, plugin.ref)]
     found += [library.min_macos for library in process.loaded]
     return max((v for v in found if v), key=Version, default=None)
+
+
+def _floors(tf: TensorFlowSide, plugin: PluginSide, process: dyld.Process) -> dict:
+    """The pair's three floors: the wheels' tags, the system symbols every loaded image needs
+    (TensorFlow's and the plugin's), the images' minos."""
+    needed = []
+    for library in process.loaded:
+        imports = plugin.imports.get(library.path) or tf.system_imports.get(library.path, [])
+        needed += frameworks.needs(library, imports)
+    wheels = [wheel_macos(ref.filename) for ref in (tf.ref, plugin.ref)]
+    return frameworks.floors(wheels=wheels, images=process.loaded, needed=needed)
 
 
 def wheel_macos(filename: str) -> str | None:

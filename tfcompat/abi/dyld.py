@@ -8,7 +8,7 @@ bound at load. A dependency matches an already-loaded image by install name befo
 is tried; a two-level import must be exported by its library (or by one that library
 re-exports); a flat import searches the plugin itself and every visible loaded image. What
 lives in the operating system (absolute /usr/lib and /System paths, Apple runtime symbols) is
-taken as present: it cannot be checked without macOS.
+taken as present here; which macOS has it is the load floor's question (``floors``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ GLOBAL_FLAGS = "tensorflow/python/pywrap_dlopen_global_flags.py"
 SITE = "site-packages"
 #: What the model takes as present without looking; every result lists it.
 NOT_CHECKED = (
-    "system libraries and frameworks (/usr/lib, /System): their presence and their exports",
+    "system libraries and frameworks (/usr/lib, /System): checked only as floors, for the macOS "
+    "they give (the non-weak symbols the loaded images bind to them, dated from Apple's SDK "
+    "stubs: floors.load, with what cannot be dated in floors.unknown); their presence is not",
+    "Objective-C methods: selectors reached through objc_msgSend are not symbols, so a method "
+    "missing on an older macOS is not seen at load (it fails when called)",
     "flat-namespace lookups of Apple runtime symbols (Objective-C, dispatch, CoreFoundation, "
     "Foundation, Metal, MPS, libc++ ABI)",
-    "whether the running macOS meets the minimum macOS of the wheels and images (reported as "
-    "min_macos, not judged)",
+    "the minimum macOS of the images (floors.built_for): dyld does not enforce it",
     "weak imports and weak-definition coalescing",
     "anything after the plugin has loaded: its version checks, C++ struct layouts, kernels",
 )
@@ -233,6 +236,11 @@ def loads_top_level_local(texts: dict[str, str]) -> bool:
     flags apply, and on macOS a dlopen without RTLD_LOCAL is global."""
     code = "\n".join(line.split("#", 1)[0] for line in texts.get(PYWRAP, "").splitlines())
     return bool(_SETS_LOCAL.search(code)) and GLOBAL_FLAGS not in texts
+
+
+def in_system(path: str) -> bool:
+    """Whether a load command's ``path`` names a library of the operating system."""
+    return path.startswith(_SYSTEM_DIRS)
 
 
 def _expand(path: str, owner: Library) -> str:

@@ -2,8 +2,9 @@
 
 ``read`` opens a downloaded wheel, reads each Mach-O member with ``macho`` (extracted to a
 scratch file for mmap, then deleted) and returns an archive holding ``meta.json`` (the load
-commands of every image, the imports of the plugin images, the few ``.py`` files that decide
-how TensorFlow loads its top-level library) and ``exports/<image>`` (the export names of every
+commands of every image, the imports of the plugin images and the imports every image binds
+to a system library, the few ``.py`` files that decide how TensorFlow loads its top-level
+library) and ``exports/<image>`` (the export names of every
 image, compressed: about 2 MB per TensorFlow wheel).
 
 ``READER`` is the hash of the code that produces those facts (this module and ``macho``): cached
@@ -20,7 +21,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from tfcompat.abi import macho
+from tfcompat.abi import dyld, macho
 from tfcompat.core.errors import TfcompatError
 from tfcompat.index.wheels import installed_path
 
@@ -62,12 +63,15 @@ def read(wheel: Path, *, scratch: Path) -> bytes:
                 with archive.open(info) as src, open(member, "wb") as dst:
                     shutil.copyfileobj(src, dst, _CHUNK)
                 try:
-                    plugin = name.startswith("tensorflow-plugins/")
-                    image = macho.read(member, name=name, imports=plugin)
+                    image = macho.read(member, name=name)
                 except macho.MachOError as exc:
                     raise UnreadableWheel(str(exc)) from None
                 finally:
                     member.unlink()
+                if not name.startswith("tensorflow-plugins/"):
+                    # TensorFlow's own images: only what the running macOS must provide (the
+                    # load floor); their imports from each other are not checked.
+                    image.imports = system_imports(image)
                 images[name] = _image_meta(image, info.file_size)
                 exports[name] = "\n".join(sorted(image.exports))
     out = io.BytesIO()
@@ -91,6 +95,15 @@ def largest_binary(wheel: Path) -> int:
     except zipfile.BadZipFile:
         return 0  # ``read`` says what is wrong with it
     return max(sizes, default=0)
+
+
+def system_imports(image: macho.Image) -> list[macho.Import]:
+    """The imports of ``image`` bound two-level to a library of the operating system."""
+    return [
+        item
+        for item in image.imports
+        if 0 < item.ordinal <= len(image.dylibs) and dyld.in_system(image.dylibs[item.ordinal - 1].path)
+    ]
 
 
 def _image_meta(image: macho.Image, size: int) -> dict:

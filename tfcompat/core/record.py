@@ -150,6 +150,7 @@ class InstallCommand(_Model, kw_only=True):
     pins: list[str] = []  # extra pins the command carries, e.g. "numpy<2"
     reason: str | None = None  # why the pins: what today's resolution breaks
     works: bool = True  # False: no command installs the pair from wheels today
+    keras: str | None = None  # the Keras the command brings today: "keras 3.12.0", "tf-keras 2.19.0"
 
 
 class Preflight(_Model, kw_only=True):
@@ -180,6 +181,35 @@ class SecondLayer(_Model, kw_only=True):
     unresolved_count: int = 0
 
 
+class FloorStep(_Model, kw_only=True):
+    """A macOS the load floor passes through, and the import that needs it."""
+
+    macos: str  # the oldest macOS known to export ``symbol``
+    symbol: str
+    library: str  # the system library the import is bound to (dyld's "Expected in")
+    image: str  # the image that imports it, relative to site-packages
+    built_for: str | None = None  # that image's minos
+    exact: bool = False  # every older macOS lacks it (Apple's annotation, or macOS 11.0)
+    absent: str | None = None  # the newest SDK read whose stub lacks it
+    source: str = ""  # the SDK file that dates it
+
+
+class Floors(_Model, kw_only=True):
+    """The oldest macOS a pair installs on and loads on, and the one it was built for.
+
+    ``install`` is the newest platform tag of the pair's wheels (pip refuses older); ``load`` the
+    oldest macOS whose system libraries export every non-weak symbol the loaded images import
+    from them, set by ``steps[-1]`` (11.0, the first Apple-silicon macOS, when nothing needs more);
+    ``built_for`` the images' newest minos, information only (dyld does not enforce it)."""
+
+    install: str | None = None
+    load: str | None = None
+    steps: list[FloorStep] = []
+    unknown: list[str] = []  # non-weak imports the availability table cannot date
+    unknown_count: int = 0
+    built_for: str | None = None
+
+
 class MapCell(_Model, kw_only=True):
     tf: str
     metal: str
@@ -189,6 +219,7 @@ class MapCell(_Model, kw_only=True):
     error: str | None = None
     second: SecondLayer | None = None
     min_macos: str | None = None  # from the wheels' platform tags and the loaded images
+    floors: Floors | None = None
     hazard: Hazard | None = None
     pythons: dict[str, Preflight] = {}  # per Python both packages have wheels for
 
@@ -221,7 +252,10 @@ class Abi(_Model, kw_only=True):
     error: str | None = None
     second: SecondLayer | None = None
     min_macos: str | None = None
+    floors: Floors | None = None
     hazard: Hazard | None = None
+    #: The row's Python: can the pair be installed from wheels, and the command that does it today.
+    preflight: Preflight | None = None
 
 
 class Record(_Model, kw_only=True):

@@ -3,7 +3,8 @@
 ``nox -s map`` runs on any OS and writes one record (kind ``map``, ``map-<id>.json``) with a cell
 per pair:
 
-- the abi prediction (``check.predict``), with its second layer and the pair's minimum macOS;
+- the abi prediction (``check.predict``), with its second layer, the pair's minimum macOS and its
+  floors (install, load with the symbol that sets it, built for: ``abi.frameworks``);
 - per Python that both releases have wheels for, an install preflight: the complete set of
   binary wheels for macOS arm64 as of the pair's release (``binaryonly``), or the requirement
   that has no arm64 wheel then or since;
@@ -42,7 +43,7 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +53,7 @@ import msgspec
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfcompat.abi import check, dyld, macho, macwheels
+from tfcompat.abi import check, dyld, frameworks, macho, macwheels
 from tfcompat.core import cache, macos
 from tfcompat.core.config import cache_dir
 from tfcompat.core.errors import TfcompatError
@@ -158,29 +159,51 @@ def run_map(
     started_at = now()
     host, tools = host_info(), tool_versions(uv_binary())
     started = time.monotonic()
-    root = cache_dir()
-    index = releases(root=root, log=log)
+    mapped = predict(tf=tf, metal=metal, log=log)
+    section = MapSection(
+        tf_releases=[release.record() for release in mapped.tf],
+        metal_releases=[release.record() for release in mapped.metal],
+        cells=msgspec.convert(list(mapped.cells.values()), list[MapCell]),
+        seconds=round(time.monotonic() - started, 3),
+        error=mapped.error,
+    )
+    verdict = "error" if mapped.error else "ok"
+    record = make_record(
+        "map", None, host=host, tools=tools, started=started_at, verdict=verdict, map=section
+    )
+    return record, write_record(record)
+
+
+@dataclass
+class Mapped:
+    """What the engine found for some releases: the releases, one cell per pair (TensorFlow-major,
+    as a map cell's fields plus the prediction's ``unresolved`` lines), and how much has no answer."""
+
+    tf: list[MapRelease]
+    metal: list[MapRelease]
+    cells: dict[tuple[str, str], dict]
+    error: str | None
+
+
+def predict(
+    *, tf: list[str] = (), metal: list[str] = (), root: Path | None = None, log: Callable[[str], None] = print
+) -> Mapped:
+    """The one engine for a pair's answers: load verdict (and why), second layer, floors,
+    install preflight per Python, training hazard and today's install commands, for every
+    release on the index or only those named (a named pre-release too). An ``abi`` session and
+    the map ask it alike. Raises ``MapError`` when there is nothing to predict (no index answer
+    and none cached, or a named release that the index does not have)."""
+    root = root or cache_dir()
+    index = releases(root=root, log=log, named=(*tf, *metal))
     tf_releases = _only(index.tf, tf, "TensorFlow")
     metal_releases = _only(index.metal, metal, PLUGIN)
     cells, unanswered = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
-    missing = _no_verdict(cells, unanswered)
-    section = MapSection(
-        tf_releases=[release.record() for release in tf_releases],
-        metal_releases=[release.record() for release in metal_releases],
-        cells=msgspec.convert(cells, list[MapCell]),
-        seconds=round(time.monotonic() - started, 3),
-        error=missing,
+    return Mapped(
+        tf_releases,
+        metal_releases,
+        {(cell["tf"], cell["metal"]): cell for cell in cells},
+        _no_verdict(cells, unanswered),
     )
-    record = make_record(
-        "map",
-        None,
-        host=host,
-        tools=tools,
-        started=started_at,
-        verdict="error" if missing else "ok",
-        map=section,
-    )
-    return record, write_record(record)
 
 
 class Releases(NamedTuple):
@@ -192,13 +215,14 @@ class Releases(NamedTuple):
     unreachable: str | None
 
 
-def releases(*, root: Path, log: Callable[[str], None]) -> Releases:
-    """Every final TensorFlow and tensorflow-metal release with a macOS arm64 wheel."""
+def releases(*, root: Path, log: Callable[[str], None], named: tuple[str, ...] = ()) -> Releases:
+    """Every final TensorFlow and tensorflow-metal release with a macOS arm64 wheel, and the
+    pre-releases ``named``."""
     unreachable: list[str] = []
-    wheels = {
-        name: index_wheels(name, root=root, log=log, unreachable=unreachable)
-        for name in (*TENSORFLOW, PLUGIN)
-    }
+    wheels = {}
+    for name in (*TENSORFLOW, PLUGIN):
+        found = index_wheels(name, root=root, log=log, unreachable=unreachable)
+        wheels[name] = {v: w for v, w in found.items() if v in named or not Version(v).is_prerelease}
     tf_releases = []
     for version in sorted({v for name in TENSORFLOW for v in wheels[name]}, key=Version):
         binary = wheels[macos.binary_name(version)].get(version, {})
@@ -214,7 +238,7 @@ def releases(*, root: Path, log: Callable[[str], None]) -> Releases:
 def index_wheels(
     name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]
 ) -> dict[str, dict[str, IndexWheel]]:
-    """Final, not yanked releases of ``name``: version -> Python -> its macOS arm64 wheel.
+    """Releases of ``name`` (not yanked, pre-releases too): version -> Python -> its macOS arm64 wheel.
     When the index cannot be reached, the last answer cached, and the reason in ``unreachable``."""
     answer = _index_answer(name, root=root, log=log, unreachable=unreachable)
     found: dict[str, dict[str, IndexWheel]] = {}
@@ -222,7 +246,7 @@ def index_wheels(
         try:
             wheel = _mac_wheel(name, entry)
         except (KeyError, TypeError, ValueError, InvalidWheelFilename, InvalidVersion):
-            continue  # not a macOS arm64 CPython wheel of a final release, or not usable
+            continue  # not a macOS arm64 CPython wheel of a release, or not usable
         if wheel is not None:
             found.setdefault(wheel.version, {}).setdefault(wheel.python, wheel)
     return found
@@ -232,7 +256,7 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
     if entry.get("yanked") or not entry["filename"].endswith(".whl"):
         return None
     _, version, _, tags = parse_wheel_filename(entry["filename"])
-    if version.is_prerelease or version.is_devrelease or version.local:
+    if version.is_devrelease or version.local:
         return None
     for tag in tags:
         mac = macos.is_mac_arm64(tag)
@@ -251,11 +275,19 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
     return None
 
 
+#: The index's answers this process has had, by project URL: a nox run asks the map's engine once
+#: per ``abi`` session, and the releases on the index do not change while it runs.
+_answered: dict[str, dict] = {}
+
+
 def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]) -> dict:
     """The index's answer for ``name``; the cached one, said so, when the index is unreachable."""
-    cached, question = index_cache(name, root), {"index_url": pypi.project_url(name)}
+    url = pypi.project_url(name)
+    if url in _answered:
+        return _answered[url]
+    cached, question = index_cache(name, root), {"index_url": url}
     try:
-        answer = pypi.index_answer(name)
+        answer = _answered[url] = pypi.index_answer(name)
     except pypi.IndexAnswerError as exc:
         answer = cache.load_json(cached, question, valid=_valid_index_answer)
         if answer is None:
@@ -292,7 +324,7 @@ def _only(found: list[MapRelease], wanted: list[str], what: str) -> list[MapRele
     known = {release.version: release for release in found}
     unknown = [version for version in wanted if version not in known]
     if unknown:
-        raise MapError(f"{what} {unknown[0]}: no final release with a macOS arm64 wheel on the index")
+        raise MapError(f"{what} {unknown[0]}: no release with a macOS arm64 wheel on the index")
     return [known[version] for version in wanted]
 
 
@@ -346,7 +378,9 @@ def _build(
     """Fill ``cells``: predictions in worker processes, preflights in uv processes (through
     ``index``: the run's snapshot of the index and a uv cache of its own), then hazards and
     install commands (``recommend.add``); return why some of those have no answer."""
-    resolver, predictor = ThreadPoolExecutor(RESOLVE_WORKERS), _process_pool()
+    # One release (an abi session) is too little work for worker processes: it runs here.
+    resolver = ThreadPoolExecutor(RESOLVE_WORKERS)
+    predictor = _process_pool() if len(tf_releases) > 1 else _Here()
     try:
         preflights = {resolver.submit(preflight, *job, root=root, **index): job for job in jobs}
         for t, m, python in jobs:
@@ -374,6 +408,18 @@ def _build(
         # On an interrupt (Ctrl-C, SIGTERM) the queued work is dropped; what runs ends first.
         resolver.shutdown(cancel_futures=True)
         predictor.shutdown(cancel_futures=True)
+
+
+class _Here(Executor):
+    """An executor that runs each job at once, in this process."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # the caller's future.result() raises it, as a pool's would
+            future.set_exception(exc)
+        return future
 
 
 def _fill(cells: dict, release: MapRelease, answers: dict[str, dict], how: str, log) -> None:
@@ -448,7 +494,6 @@ def predict_release(
                 plugin_facts = macwheels.facts(plugin_ref, root=macwheels.cache_root(root))
                 _plugin_sides[plugin_ref.sha256] = check.plugin_side(plugin_facts)
             prediction = check.predict(side, _plugin_sides[plugin_ref.sha256]).section()
-            del prediction["unresolved"]  # the map keeps the first reason and the count
             cached[plugin_ref.sha256] = {"abi": prediction.pop("verdict"), **prediction}
     except (WheelError, macho.MachOError, check.AbiError) as exc:
         return {metal: {"error": str(exc)} for metal, _ in plugins}, round(time.monotonic() - started, 3)
@@ -465,8 +510,12 @@ def predict_release(
 def _predictions_entry(ref: WheelRef, root: Path) -> tuple[Path, dict]:
     """Where a TensorFlow wheel's predictions are cached, and the question they answer: this
     wheel (its sha256) judged by this model (its code)."""
-    question = {"tf_wheel": ref.sha256, "code": _code(check, dyld, macho, macwheels)}
-    return cache.entry_path(root / "map" / "abi" / "v2", question), question
+    question = {
+        "tf_wheel": ref.sha256,
+        "code": _code(check, dyld, macho, macwheels, frameworks),
+        "availability": frameworks.table_digest(),
+    }
+    return cache.entry_path(root / "map" / "abi" / "v3", question), question
 
 
 @functools.cache

@@ -1,51 +1,73 @@
-"""One abi run: check a row's macOS wheels with the dyld model and write the record."""
+"""One abi run: a row's pair through the map's engine, for the row's Python, as a record.
+
+An ``abi(...)`` session asks ``pairmap.predict`` about its one pair, the question the map asks
+about every pair, so the two can never disagree: the load verdict in dyld's words, the second
+layer, the floors, the training hazard, and for the row's Python whether the pair installs from
+wheels and the command that installs it today. The map's caches are shared: after ``nox -s
+map`` an ``abi`` session reads its answers.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
-from tfcompat.abi.check import AbiError, check
+from tfcompat.abi import dyld
+from tfcompat.core.errors import TfcompatError
 from tfcompat.core.host import host_info, tool_versions
 from tfcompat.core.matrix import Row
-from tfcompat.core.record import Abi, Hazard, Record, make_record, now, write_record
+from tfcompat.core.record import Abi, Record, make_record, now, write_record
 from tfcompat.core.uvcall import uv_binary
-from tfcompat.hazard.xla import HazardError, no_prediction, predict
+from tfcompat.predict import pairmap
 
 
 def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[Record, Path]:
-    """Predict whether ``row``'s plugin loads, and whether its fit compiles with XLA (``hazard``);
-    return the record and where it was written.
+    """Predict ``row``'s pair on a Mac with the row's Python; return the record and where it was
+    written.
 
     A bad wheel or an unreachable index is a verdict of ``error`` (no prediction), with the
     one-line reason in ``abi.error``: it says nothing about the pair.
     """
-    started = now()
+    started_at, started = now(), time.monotonic()
     host, tools = host_info(), tool_versions(uv_binary())
     try:
-        section = msgspec.convert(check(tf=row.tf, metal=row.metal, python=row.python), Abi)
-    except AbiError as exc:
+        mapped = pairmap.predict(tf=[row.tf], metal=[row.metal], log=log)
+    except TfcompatError as exc:
         section = Abi(verdict=None, error=str(exc))
         log(f"abi: no prediction: {exc}")
     else:
-        first = (section.first or "").splitlines()[:1]
-        log(f"abi: {section.verdict} in {section.seconds:.1f} s" + (f": {first[0]}" if first else ""))
-    section.hazard = _hazard(row, log)
+        section = abi_section(mapped, row.tf, row.metal, row.python)
+        first = (section.first or section.error or "").splitlines()[:1]
+        log(f"abi: {section.verdict or 'no prediction'}" + (f": {first[0]}" if first else ""))
+    section.seconds = round(time.monotonic() - started, 3)
     record = make_record(
-        "abi", row, host=host, tools=tools, started=started, verdict=section.verdict or "error", abi=section
+        "abi",
+        row,
+        host=host,
+        tools=tools,
+        started=started_at,
+        verdict=section.verdict or "error",
+        abi=section,
     )
     return record, write_record(record)
 
 
-def _hazard(row: Row, log: Callable[[str], None]) -> Hazard:
-    """The XLA training hazard, a prediction about the fit beside abi's about loading; or, when
-    there is none, the section that says so and why (logged too)."""
-    try:
-        hazard = msgspec.convert(predict(tf=row.tf, metal=row.metal, python=row.python), Hazard)
-    except HazardError as exc:
-        log(f"hazard: no prediction: {exc}")
-        return msgspec.convert(no_prediction(str(exc)), Hazard)
-    log(f"hazard: training predicted {hazard.predicted} with {hazard.keras}: {hazard.reason}")
-    return hazard
+def abi_section(mapped: pairmap.Mapped, tf: str, metal: str, python: str) -> Abi:
+    """The ``abi`` section of one pair and Python, from what the engine found for it."""
+    cell = mapped.cells[tf, metal]
+    wheels = [
+        next(release for release in releases if release.version == version).record().wheel
+        for releases, version in ((mapped.tf, tf), (mapped.metal, metal))
+    ]
+    fields = {key: value for key, value in cell.items() if key not in ("tf", "metal", "abi", "pythons")}
+    section = msgspec.convert(
+        {**fields, "verdict": cell["abi"], "preflight": cell["pythons"].get(python)}, Abi
+    )
+    section.wheels = wheels
+    section.not_checked = list(dyld.NOT_CHECKED)
+    if section.error is None and mapped.error and section.verdict is None:
+        section.error = mapped.error
+    return section

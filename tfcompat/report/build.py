@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
@@ -20,7 +21,7 @@ from tfcompat.core.matrix import Matrix, Row
 from tfcompat.report import cells
 from tfcompat.report.cells import Place
 from tfcompat.report.collect import Collection, Entry, MachineKey
-from tfcompat.report.evidence import GATES, LEGEND_NOTE, LEVELS, VERIFIED, legend, machine_kind
+from tfcompat.report.evidence import GATES, LEGEND, LEVELS, VERIFIED, machine_kind
 from tfcompat.report.history import abi_result, changes_of, disagreements, flags_of, row_label
 from tfcompat.report.install import install_command, lock_name, lock_text
 from tfcompat.report.model import (
@@ -28,10 +29,10 @@ from tfcompat.report.model import (
     Answer,
     Compatibility,
     Evidence,
+    ForOlderMacos,
     Grid,
     GridCell,
     GridRow,
-    LegendEntry,
     Link,
     Machine,
     MachineAnswers,
@@ -45,6 +46,19 @@ from tfcompat.report.text import clean
 
 PREDICTED = "any-mac"
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
+
+
+class Predicted(NamedTuple):
+    """What holds for a pair and Python on any Mac: its evidence (predictions, install gates, the
+    claim), the command that installs it today and its note, its macOS floor, where that came
+    from, and the Keras the command brings."""
+
+    evidence: tuple[Evidence, ...] = ()
+    command: str | None = None
+    note: str | None = None
+    floor: str | None = None
+    origin: str = ""
+    keras: str | None = None
 
 
 @dataclass
@@ -87,16 +101,15 @@ class _Builder:
         tables = [self._table(key, machine, host_os) for key, machine in self.machines.items()] or [
             self._table(None, None, host_os)
         ]
+        for group in answers.values():
+            _advise_other_pythons(group.answers)
         report = Compatibility(
-            schema=2,
+            schema=3,
             generated=generated,
             record_count=self.found.count,
             machines=[*self.machines.values(), _predicted_machine()],
             answers=[answers[machine] for machine in order],
-            legend=[
-                LegendEntry(level=level, marks=marks, meaning=meaning) for level, marks, meaning in legend()
-            ],
-            legend_note=LEGEND_NOTE,
+            legend=list(LEGEND),
             tables=tables,
             grids=[grid for machine in order for grid in grids[machine]],
             evidence=self.evidence,
@@ -155,15 +168,17 @@ class _Builder:
 
     def _evidence(self, key: MachineKey | None, machine: Machine, python: str, tf: str, metal: str):
         """(strongest-first evidence, whether the machine adds its own, install command, its note)."""
-        predicted, install, note, minimum, origin = self._predicted(python, tf, metal)
+        predicted = self._predicted(python, tf, metal)
         own = []
         if key is not None and (python, tf, metal) in self.rows:
             verified = self._verified(key, (python, tf, metal))
             if verified is not None:
                 own.append(verified)
-        if key is not None and minimum and cells.older_macos(machine.os_version, minimum):
-            own.append(cells.needs_macos(minimum, machine.os_version, origin))
-        return cells.strongest_first([*predicted, *own]), bool(own), install, note
+        floor = predicted.floor
+        if key is not None and floor and cells.older_macos(machine.os_version, floor):
+            own.append(cells.needs_macos(floor, machine.os_version, predicted.origin))
+        evidence = cells.strongest_first([*predicted.evidence, *own])
+        return evidence, bool(own), predicted.command, predicted.note
 
     @cache  # noqa: B019 - one builder per report; the cache dies with it
     def _verified(self, key: MachineKey, row: tuple[str, str, str]) -> Evidence | None:
@@ -182,43 +197,45 @@ class _Builder:
     @cache  # noqa: B019 - one builder per report; the cache dies with it
     def _predicted(self, python: str, tf: str, metal: str):
         """Machine-independent evidence: predictions, install gates, the claim; with the install
-        command, its note, the pair's minimum macOS and where that came from."""
+        command the engine resolved for this Python today, its note, the oldest macOS the pair
+        installs and loads on (its floors), where that came from, and the Keras the command brings."""
         if metal == "none":
-            return (), None, None, None, ""
+            return Predicted()
         place = Place("", python, tf, metal)
         held = self.found.map_cells.get((tf, metal))
         abi_entry = self.found.abi.get((python, tf, metal))
+        newer_abi = abi_entry is not None and (held is None or abi_entry.order >= held[0].order)
         found: list[Evidence] = []
-        install, minimum, origin = None, None, ""
+        preflight, floors, origin = None, None, ""
         if held is not None:
             map_entry, cell = held
             origin = cells.source(map_entry)
-            preflight = cell.pythons.get(python)
+            preflight, floors = cell.pythons.get(python), cell.floors
             missing = self._missing_wheels(python, tf, metal)
             if preflight is None and missing:
                 found.append(cells.no_wheel(python, missing, origin))
-            gate = cells.preflight_gate(preflight, self.notes, place, origin)
-            if gate is not None:
-                found.append(gate)
-            install = preflight.install if preflight is not None else None
-            minimum = cell.min_macos
-            if abi_entry is None or abi_entry.order < map_entry.order:
+            if not newer_abi:
                 found += cells.prediction(cell, origin, self.notes, place)
-        if abi_entry is not None and (held is None or abi_entry.order >= held[0].order):
+        if newer_abi:
+            abi = abi_entry.record.abi
             origin = cells.source(abi_entry)
-            found += cells.prediction(abi_entry.record.abi, origin, self.notes, place)
-            minimum = abi_entry.record.abi.min_macos or minimum
-        # PyPI's table names no Python: its claim holds where the matrix has the pair, or the map
-        # found wheels of both for this Python.
+            found += cells.prediction(abi, origin, self.notes, place)
+            preflight, floors = abi.preflight or preflight, abi.floors or floors
+        gate = cells.preflight_gate(preflight, self.notes, place, origin)
+        if gate is not None:
+            found.append(gate)
+        # PyPI's table names no Python: its claim holds where the matrix has the pair, or the
+        # engine found wheels of both for this Python.
         supports = self.claims.get((tf, metal))
-        preflight = held[1].pythons.get(python) if held is not None else None
         has_wheels = preflight is not None and preflight.status != "no_wheel"
         if supports is not None and ((python, tf, metal) in self.rows or has_wheels):
             found.append(cells.claim(supports))
+        install = preflight.install if preflight is not None else None
         command, note = (
             install_command(tf, metal, install) if _is_release(tf) and _is_release(metal) else (None, None)
         )
-        return tuple(found), command, note, clean(minimum) or None, origin
+        keras = (clean(install.keras) or None) if install is not None and command else None
+        return Predicted(tuple(found), command, note, cells.macos_floor(floors), origin, keras)
 
     def _missing_wheels(self, python: str, tf: str, metal: str) -> list[str]:
         missing = []
@@ -275,38 +292,59 @@ class _Builder:
     def _answer(self, key, machine: Machine, python: str, candidates: list) -> Answer:
         """The newest pair with the strongest evidence that it works (at the same strength, a
         training hazard or a GPU slower than the CPU ranks below a pair without; final releases
-        before pre-releases)."""
+        before pre-releases), the oldest macOS it installs and loads on, and for older macOS
+        releases the pair to take there instead."""
         if not candidates:
             return Answer(python=python, pair=None, reason=self._why_nothing(python))
-
-        def strength(item) -> tuple:
-            tf, metal, best = item
-            return (
-                list(LEVELS).index(best.level),
-                best.outcome == "hazard" or best.slower is not None,
-                _version(tf).is_prerelease or _version(metal).is_prerelease,
-                _newest(tf, metal),
-            )
-
-        tf, metal, best = min(candidates, key=strength)
+        ranked = sorted(candidates, key=_strength)
+        tf, metal, best = ranked[0]
         newest = min(candidates, key=lambda item: _newest(item[0], item[1]))
         newer = None
         if _newest(*newest[:2]) < _newest(tf, metal):
             newer = Pair(tf=newest[0], metal=newest[1], evidence=newest[2])
         _, _, command, note = self._evidence(key, machine, python, tf, metal)
+        predicted = self._predicted(python, tf, metal)
         return Answer(
             python=python,
             pair=Pair(tf=tf, metal=metal, evidence=best),
             install=command,
             install_note=note,
+            keras=predicted.keras,
+            needs_macos=predicted.floor,
+            older_macos=self._for_older_macos(key, machine, python, ranked, predicted.floor),
             lock=self._lock_for(key, python, tf, metal) if best.level in VERIFIED else None,
             newer=newer,
         )
+
+    def _for_older_macos(self, key, machine, python, ranked: list, floor: str | None) -> list[ForOlderMacos]:
+        """Below the answer's macOS floor, down to the oldest floor of any candidate: the best pair
+        whose own floor is older, as the answer is chosen (on a Mac, its own macOS decides)."""
+        steps = []
+        while floor is not None and key is None:
+            below = [item for item in ranked if _floor_below(self._predicted(python, *item[:2]).floor, floor)]
+            if not below:
+                steps.append(ForOlderMacos(below=floor, pair=None))
+                break
+            tf, metal, best = below[0]
+            _, _, command, _ = self._evidence(key, machine, python, tf, metal)
+            older = self._predicted(python, tf, metal).floor
+            steps.append(
+                ForOlderMacos(
+                    below=floor,
+                    pair=Pair(tf=tf, metal=metal, evidence=best),
+                    install=command,
+                    needs_macos=older,
+                )
+            )
+            floor = older
+        return steps
 
     def _why_nothing(self, python: str) -> str:
         releases = self.found.metal_releases.values()
         if releases and not any(python in release.pythons for release in releases):
             return f"no tensorflow-metal release has a wheel for Python {python}"
+        if not self.found.map_cells:
+            return f"nothing has evidence that a pair works on Python {python}: no map record (`nox -s map`)"
         return f"nothing has evidence that a pair works on Python {python}"
 
     # Row lists
@@ -457,3 +495,45 @@ def _newest_first(versions: set[str]) -> list[str]:
 def _newest(tf: str, metal: str) -> tuple:
     """Sort key: the newest pair first."""
     return ([-part for part in _version(tf).release], [-part for part in _version(metal).release])
+
+
+def _strength(item) -> tuple:
+    """Sort key of a candidate answer: strongest evidence, no caveat, final releases, newest."""
+    tf, metal, best = item
+    return (
+        list(LEVELS).index(best.level),
+        best.outcome == "hazard" or best.slower is not None,
+        _version(tf).is_prerelease or _version(metal).is_prerelease,
+        _newest(tf, metal),
+    )
+
+
+def _floor_below(floor: str | None, than: str) -> bool:
+    """Whether a pair's macOS floor is older than ``than`` (no floor known: not chosen for older)."""
+    return floor is not None and cells.older_macos(floor, than)
+
+
+def _advise_other_pythons(answers: list[Answer]) -> None:
+    """A Python with no working pair gets the newest Python that has one, and the commands that
+    make an environment of it (uv installs the interpreter where none is)."""
+    for answer in answers:
+        if answer.pair is not None:
+            continue
+        other = next(
+            (
+                found
+                for found in sorted(answers, key=lambda item: _version(item.python), reverse=True)
+                if found.pair is not None and found.install
+            ),
+            None,
+        )
+        if other is None:
+            continue
+        python = other.python
+        answer.reason = f"{answer.reason}: use Python {python}, the newest with a working pair"
+        answer.steps = [
+            f"uv python install {python}",
+            f"uv venv --seed --python {python} tf-metal",  # --seed: with pip, for the command below
+            "source tf-metal/bin/activate",
+            other.install,
+        ]

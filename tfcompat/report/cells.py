@@ -12,24 +12,17 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from tfcompat.core.record import Abi, MapCell, Preflight
+from tfcompat.core.record import Abi, Floors, MapCell, Preflight
 from tfcompat.report.collect import Entry
-from tfcompat.report.evidence import (
-    OUTCOME_WORDS,
-    SLOWER,
-    SLOWER_MARK,
-    mark,
-    rank,
-    verified_level,
-)
+from tfcompat.report.evidence import OUTCOME_WORDS, SLOWER, mark, rank, verified_level
 from tfcompat.report.model import Evidence
 from tfcompat.report.notes import Notes
 from tfcompat.report.text import clean, first_line, show_time
 
 CLAIM_WORDS = {
-    "yes": ("works", "PyPI's table lists the pair"),
-    "no": ("fails", "PyPI's table does not list the pair"),
-    "ambiguous": ("unclear", "PyPI's table is ambiguous about the pair"),
+    "yes": ("works", "PyPI: listed", "PyPI's table lists the pair"),
+    "no": ("fails", "PyPI: not listed", "PyPI's table does not list the pair"),
+    "ambiguous": ("unclear", "PyPI: unclear", "PyPI's table is ambiguous about the pair"),
 }
 
 
@@ -62,12 +55,13 @@ def verify_evidence(entry: Entry, notes: Notes, place: Place) -> Evidence:
         return Evidence(
             level="not-installable",
             outcome="none",
-            mark=mark("not-installable", "none"),
+            mark=mark("none"),
+            words=f"not installable: {first_line(requirement)}",
             label=f"not installable from wheels: {first_line(requirement)}",
             source=source(entry),
             footnotes=[number],
         )
-    level, qualifier = verified_level(record, plugin=place.metal != "none")
+    level, qualifier, words = verified_level(record, plugin=place.metal != "none")
     outcome = "works" if record.verdict == "ok" else "fails"
     footnotes, label = [], f"{OUTCOME_WORDS[outcome]}: verified {qualifier}"
     failed = next(
@@ -80,14 +74,15 @@ def verify_evidence(entry: Entry, notes: Notes, place: Place) -> Evidence:
         detail = clean(probe.error) or clean(probe.stderr_tail)
         footnotes.append(notes.add(signature, detail, machine=place.machine, place=place.label))
     slower = _speedup(record)
-    shown = mark(level, outcome)
-    if slower is not None and slower < 1:
-        shown += SLOWER_MARK
+    is_slower = slower is not None and slower < 1
+    if is_slower:
+        words += f" · {SLOWER} ({slower:.2g}×)"
         label += f"; {SLOWER} ({slower:.2g}×)"
     return Evidence(
         level=level,
         outcome=outcome,
-        mark=shown,
+        mark=mark(outcome, slower=is_slower),
+        words=words,
         label=label,
         source=source(entry),
         footnotes=footnotes,
@@ -119,7 +114,8 @@ def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> l
             Evidence(
                 level="predicted",
                 outcome="fails",
-                mark=mark("predicted", "fails"),
+                mark=mark("fails"),
+                words="predicted: does not load",
                 label=f"predicted to fail at load: {first_line(first)}",
                 source=origin,
                 footnotes=[number],
@@ -137,7 +133,8 @@ def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> l
             Evidence(
                 level="predicted",
                 outcome="hazard",
-                mark=mark("predicted", "hazard"),
+                mark=mark("hazard"),
+                words=f"predicted: loads, training fails ({hazard.kind.upper()})",
                 label=f"predicted to load, and to fail in training ({hazard.kind.upper()})"
                 + (f"; workaround: {workaround}" if workaround else ""),
                 source=origin,
@@ -147,15 +144,17 @@ def prediction(abi: Abi | MapCell, origin: str, notes: Notes, place: Place) -> l
         )
         return found
     footnotes = []
-    label = "predicted to load"
+    label, words = "predicted to load", "predicted"
     if hazard is not None and hazard.predicted is None:  # no word on training: say so, never "ok"
         label += "; training: no prediction"
+        words += " (training: no prediction)"
         footnotes.append(notes.add("training: no prediction", clean(hazard.error or ""), place=place.label))
     found.append(
         Evidence(
             level="predicted",
             outcome="works",
-            mark=mark("predicted", "works"),
+            mark=mark("works"),
+            words=words,
             label=label,
             source=origin,
             footnotes=footnotes,
@@ -196,7 +195,8 @@ def preflight_gate(preflight: Preflight | None, notes: Notes, place: Place, orig
         return Evidence(
             level="no-wheel",
             outcome="none",
-            mark=mark("no-wheel", "none"),
+            mark=mark("none"),
+            words=f"no wheel for Python {place.python}",
             label=f"no wheel for Python {place.python}",
             source=origin,
         )
@@ -205,7 +205,8 @@ def preflight_gate(preflight: Preflight | None, notes: Notes, place: Place, orig
     return Evidence(
         level="not-installable",
         outcome="none",
-        mark=mark("not-installable", "none"),
+        mark=mark("none"),
+        words=f"not installable: {requirement} has no arm64 wheel",
         label=f"not installable from wheels as of its release: {requirement} has no macOS arm64 wheel",
         source=origin,
         footnotes=[notes.add(text, place=place.label)],
@@ -216,7 +217,8 @@ def no_wheel(python: str, missing: list[str], origin: str) -> Evidence:
     return Evidence(
         level="no-wheel",
         outcome="none",
-        mark=mark("no-wheel", "none"),
+        mark=mark("none"),
+        words=f"no wheel for Python {python}",
         label=f"no wheel for Python {python}: {' and '.join(missing)}",
         source=origin,
     )
@@ -227,21 +229,34 @@ def needs_macos(minimum: str, have: str, origin: str) -> Evidence:
     return Evidence(
         level="needs-macos",
         outcome="none",
-        mark=mark("needs-macos", "none", macos=minimum),
+        mark=mark("none"),
+        words=f"needs macOS {minimum}",
         label=f"needs macOS {minimum} or later (this machine has {have})",
         source=origin,
     )
 
 
 def claim(supports: str) -> Evidence:
-    outcome, words = CLAIM_WORDS[supports]
+    outcome, words, sentence = CLAIM_WORDS[supports]
     return Evidence(
         level="claimed",
         outcome=outcome,
-        mark=mark("claimed", outcome),
-        label=f"claimed: {words}",
+        mark=mark(outcome),
+        words=words,
+        label=f"claimed: {sentence}",
         source="tensorflow-metal's table on PyPI (expected.toml's supports)",
     )
+
+
+def macos_floor(floors: Floors | None) -> str | None:
+    """The oldest macOS a pair installs and loads on: the newer of its install floor (pip refuses
+    a wheel tagged for a newer macOS) and its load floor (dyld refuses a missing non-weak symbol).
+    Never the images' minos: dyld does not enforce it. None when neither is known."""
+    known = [floor for floor in (floors.install, floors.load) if floor] if floors is not None else []
+    try:
+        return clean(max(known, key=Version)) or None if known else None
+    except InvalidVersion:
+        return None
 
 
 def older_macos(have: str, minimum: str) -> bool:

@@ -1,4 +1,4 @@
-"""The evidence ladder: what kind of evidence a record is, and the one mark each kind has.
+"""The evidence ladder: what kind of evidence a record is, its mark (✅ ❌ ⚠️) and its words.
 
 Strongest first (design decision 6). A pass is as strong as the machine and the procedure that
 showed it; a failure is as strong as the machine it was seen on (a shortened fit that fails has
@@ -27,51 +27,54 @@ Level = Literal[
 #: fail without a workaround; unclear: PyPI's table is ambiguous; none: a fact, not an outcome.
 Outcome = Literal["works", "fails", "hazard", "unclear", "none"]
 
-#: Level → (letter in a mark, what it means). The legend and every cell use these words.
-LEVELS: dict[str, tuple[str, str]] = {
-    "verified-gpu": (
-        "G",
-        "verified on a physical Apple GPU with Apple's full procedure (CIFAR-100, ResNet50, 5 epochs, "
-        "batch 64); a control row (TensorFlow alone) on a physical machine's CPU",
-    ),
-    "verified-virtual": (
-        "V",
-        'verified on a virtual GPU (a hosted CI Mac: "Apple Paravirtual device") or on a GPU the record '
-        "does not name",
-    ),
-    "verified-short": ("S", "verified with a shortened or synthetic fit (the cell says which)"),
-    "predicted": ("P", "predicted from the macOS wheels (abi, install preflight); nothing was run"),
-    "claimed": ("C", "claimed by tensorflow-metal's own table on PyPI"),
-    "not-installable": ("NI", "not installable from binary wheels (the requirement that has none)"),
-    "no-wheel": ("NW", "no wheel for this Python"),
-    "needs-macos": ("≥", "needs a newer macOS than this machine has"),
+#: The levels, strongest first, and what each means (the details and the legend use these words).
+LEVELS: dict[str, str] = {
+    "verified-gpu": "verified on a physical Apple GPU with Apple's full procedure (CIFAR-100, ResNet50, "
+    "5 epochs, batch 64); a control row (TensorFlow alone) on a physical machine's CPU",
+    "verified-virtual": 'verified on a virtual GPU (a hosted CI Mac: "Apple Paravirtual device") or on a GPU '
+    "the record does not name",
+    "verified-short": "verified with a shortened or synthetic fit (the cell says which)",
+    "predicted": "predicted from the macOS wheels (abi, install preflight); nothing was run",
+    "claimed": "claimed by tensorflow-metal's own table on PyPI",
+    "not-installable": "not installable from binary wheels (the requirement that has none)",
+    "no-wheel": "no wheel for this Python",
+    "needs-macos": "needs a newer macOS than this machine has",
 }
 RANK = {level: rank for rank, level in enumerate(LEVELS)}
 VERIFIED = ("verified-gpu", "verified-virtual", "verified-short")
 GATES = ("not-installable", "no-wheel", "needs-macos")
-GLYPHS = {"works": "✓", "fails": "✗", "hazard": "!", "unclear": "?", "none": ""}
+#: The design card's marks, the ones of the table people share: ✅ works, ❌ fails (or cannot be
+#: installed here), ⚠️ unclear or works with a caveat. How a mark is known is in words beside it.
+MARKS = {"works": "✅", "fails": "❌", "hazard": "⚠️", "unclear": "⚠️", "none": "❌"}
 OUTCOME_WORDS = {
     "works": "works",
     "fails": "fails",
     "hazard": "loads, training predicted to fail without the workaround",
     "unclear": "PyPI's table is ambiguous",
-    "none": "",
+    "none": "cannot be installed here",
 }
-#: Appended to a mark: the GPU trains slower than the CPU (a warning, not a failure).
-SLOWER_MARK = "↓"
-SLOWER = "the plugin is slower than the CPU"
+#: Beside a mark of a pair that works: the GPU trains slower than the CPU, a caveat (⚠️).
+SLOWER = "slower than the CPU"
 #: Apple's verification procedure: what a full fit is.
 FULL_FIT = {"data": "cifar100", "model": "resnet50", "batch_size": 64}
 FULL_EPOCHS = 5
 CIFAR100_SAMPLES = 50_000
 VIRTUAL_GPU = "Apple Paravirtual device"
+#: The legend, in three lines: the marks, the words beside them strongest first, how a cell reads.
+LEGEND = [
+    "✅ works · ❌ fails, or cannot be installed here · ⚠️ unclear, or works with a caveat "
+    "(training predicted to fail, slower than the CPU, PyPI's table ambiguous).",
+    "Beside each mark, how it is known, strongest first: on a physical Apple GPU (named) · hosted CI "
+    "(virtual GPU) · shortened fit · predicted (from the macOS wheels) · PyPI (its table); or what keeps "
+    "the pair from installing (not installable, no wheel, needs macOS N).",
+    "A cell shows its strongest evidence and its details list the rest; a run with no verdict never hides "
+    "an earlier verdict; TensorFlow alone (the control) sits beside its pairs.",
+]
 
 
-def mark(level: str, outcome: str, *, macos: str | None = None) -> str:
-    """The short text of a mark: ``✓G``, ``✗P``, ``NW``, ``≥13.0``."""
-    if level == "needs-macos":
-        return f"≥{macos or '?'}"
-    return GLYPHS[outcome] + LEVELS[level][0]
+def mark(outcome: str, *, slower: bool = False) -> str:
+    """The design card's mark of an outcome; a pair that works but trains slower than the CPU ⚠️."""
+    return MARKS["hazard"] if outcome == "works" and slower else MARKS[outcome]
 
 
 def rank(level: str, outcome: str) -> tuple[int, int]:
@@ -117,50 +120,29 @@ def fit_shortcuts(record: Record) -> list[str]:
     return shortcuts
 
 
-def verified_level(record: Record, *, plugin: bool) -> tuple[str, str]:
-    """(level, qualifier in words) of a verify record with a verdict of ok or fail."""
+def verified_level(record: Record, *, plugin: bool) -> tuple[str, str, str]:
+    """(level, qualifier in words, the few words beside the mark) of a verify record with a
+    verdict of ok or fail: ``("verified-gpu", "on Apple M2 Pro, Apple's full procedure",
+    "Apple M2 Pro GPU")``."""
     kind, gpu = machine_kind(record.host)
     # TensorFlow alone runs on the CPU: its machine is physical unless it is a hosted CI Mac.
     physical = kind == "physical" or (not plugin and kind == "unnamed")
     if not plugin:
         where = "on a virtual machine (hosted CI)" if kind == "virtual" else "on a physical machine (CPU)"
+        words = "hosted CI (CPU)" if kind == "virtual" else "physical Mac (CPU)"
     else:
         where = {
             "physical": f"on {gpu}",
             "virtual": f"on a virtual GPU ({gpu or 'hosted CI'})",
             "unnamed": "on a GPU the record does not name",
         }[kind]
+        words = {"physical": f"{gpu} GPU", "virtual": "hosted CI (virtual GPU)", "unnamed": "unnamed GPU"}[
+            kind
+        ]
+    level = "verified-gpu" if physical else "verified-virtual"
     if record.verdict == "fail":
-        return ("verified-gpu" if physical else "verified-virtual"), where
+        return level, where, words
     shortcuts = fit_shortcuts(record)
     if shortcuts:
-        return "verified-short", f"{where}, shortened fit: {', '.join(shortcuts)}"
-    return ("verified-gpu" if physical else "verified-virtual"), f"{where}, Apple's full procedure"
-
-
-LEGEND_NOTE = (
-    "✓ works · ✗ fails · ! loads, training predicted to fail · ? unclear. A cell shows its strongest "
-    "evidence: a real run, else what keeps the pair from being installed, else a prediction, else PyPI's "
-    "claim; the cell's details list the rest. A run with no verdict never hides an earlier verdict. "
-    "A failure "
-    "is as strong as the machine it was seen on. TensorFlow alone (the control) sits beside its pairs."
-)
-
-
-def legend() -> list[tuple[str | None, list[str], str]]:
-    """(level, marks, meaning) for every mark, strongest first."""
-    entries: list[tuple[str | None, list[str], str]] = []
-    for level, (letter, meaning) in LEVELS.items():
-        if level in GATES:
-            marks = [mark(level, "none", macos="13.0") if level == "needs-macos" else letter]
-        else:
-            marks = [GLYPHS["works"] + letter, GLYPHS["fails"] + letter]
-        entries.append((level, marks, meaning))
-        if level == "predicted":
-            entries.append(
-                (level, [mark(level, "hazard")], OUTCOME_WORDS["hazard"] + " (the cell names the workaround)")
-            )
-        if level == "claimed":
-            entries.append((level, [mark(level, "unclear")], OUTCOME_WORDS["unclear"]))
-    entries.append((None, [SLOWER_MARK], f"{SLOWER}: a warning beside the mark, not a failure"))
-    return entries
+        return "verified-short", f"{where}, shortened fit: {', '.join(shortcuts)}", "shortened fit"
+    return level, f"{where}, Apple's full procedure", words

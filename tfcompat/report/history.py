@@ -126,7 +126,7 @@ def _without_rate(note: str | None) -> str | None:
 
 def _result_text(result: Result) -> str:
     if isinstance(result.value, float):
-        text = f"{figure(result.value)}×" + ("↓" if result.value < 1 else "")
+        text = ("⚠️ " if result.value < 1 else "") + f"{figure(result.value)}×"
     else:
         text = SYMBOLS.get(result.value, "–")
     return text + (f" ({result.note})" if result.note else "")

@@ -11,12 +11,10 @@ import hashlib
 import re
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import Version
 
+from tfcompat.core.macos import install_name
 from tfcompat.core.record import InstallCommand, Record
 
-#: From 2.13 ``tensorflow`` is the name to install on macOS (a stub for ``tensorflow-macos`` up to 2.15).
-FIRST_TENSORFLOW_ON_MACOS = Version("2.13")
 _PIN = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?(\s*(===?|[<>!~]=|[<>])\s*[A-Za-z0-9.*+!_-]+,?)+"
 )
@@ -24,28 +22,30 @@ _LOCKED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha
 _RECORD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 
 
-def tensorflow_distribution(tf: str) -> str:
-    return "tensorflow-macos" if Version(tf) < FIRST_TENSORFLOW_ON_MACOS else "tensorflow"
-
-
 def install_command(tf: str, metal: str, install: InstallCommand | None) -> tuple[str | None, str | None]:
-    """(command, note): Apple's two packages, plus the pins the map found a command needs today.
+    """(command, note): the command the engine resolved for macOS arm64 as of today, rebuilt from
+    its checked parts (Apple's two packages, and the pins that keep the release importable).
 
-    The command is None when the map found that no command installs the pair from wheels today.
+    No command where the engine resolved none (the map has not asked about this pair and Python)
+    or found that none installs the pair from wheels today: a command that was never resolved
+    may not install at all.
     """
-    if install is not None and not install.works:
+    if install is None:
+        return None, "no install command resolved for this pair and Python yet (nox -s map resolves it)"
+    if not install.works:
         return (
             None,
             f"no command installs this pair from wheels today: {install.reason or 'see the map record'}",
         )
-    pins = [pin for pin in (install.pins if install else []) if _safe_pin(pin)]
+    if not all(_safe_pin(pin) for pin in install.pins):
+        return None, "the record's pins are not plain requirements: no command is printed"
     parts = [
-        f"{tensorflow_distribution(tf)}=={tf}",
+        f"{install_name(tf)}=={tf}",
         *([f"tensorflow-metal=={metal}"] if metal != "none" else []),
-        *pins,
+        *install.pins,
     ]
     command = "python -m pip install " + " ".join(f'"{part}"' for part in parts)
-    note = f"pins {', '.join(pins)}: {install.reason}" if pins and install and install.reason else None
+    note = f"pins {', '.join(install.pins)}: {install.reason}" if install.pins and install.reason else None
     return command, note
 
 

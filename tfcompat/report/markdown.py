@@ -24,7 +24,7 @@ def render_markdown(report: Compatibility) -> str:
     ]
     if report.record_count == 0:
         parts.insert(
-            2, "No records yet: run `nox -s abi` (any OS) or `nox -s verify` (macOS), then `nox -s report`."
+            2, "No records yet: run `python3 noxfile.py` (the main job: the map, every row, the report)."
         )
     for group in report.answers:
         parts.append(
@@ -62,41 +62,46 @@ def render_markdown(report: Compatibility) -> str:
 
 def _answer(answer: Answer) -> str:
     if answer.pair is None:
-        return f"- **Python {md(answer.python)}**: {md(answer.reason or '')}"
+        line = f"- **Python {md(answer.python)}**: {md(answer.reason or '')}"
+        return line + "".join(f"\n  `{step}`" for step in answer.steps)
     pair, evidence = answer.pair, answer.pair.evidence
-    line = (
-        f"- **Python {md(answer.python)}**: tf {md(pair.tf)} + tensorflow-metal {md(pair.metal)} — "
-        f"{_mark(evidence)} {md(evidence.label)}"
-    )
+    line = f"- **Python {md(answer.python)}**: {_pair(pair.tf, pair.metal)} — {_mark(evidence)}"
     if answer.install:
-        line += f"\n  `{answer.install}`"
+        line += f"\n  `{answer.install}`" + (f" (brings {md(answer.keras)})" if answer.keras else "")
     if answer.install_note:
-        line += f" ({md(answer.install_note)})"
+        line += f"\n  {md(answer.install_note)}"
     if evidence.workaround:
         line += f"\n  workaround for training: {md(evidence.workaround)}"
+    if answer.needs_macos:
+        line += f"\n  needs macOS {md(answer.needs_macos)} or later"
+    for older in answer.older_macos:
+        if older.pair is None:
+            line += f"; before macOS {md(older.below)}: no pair is known to work"
+            continue
+        instead = f"{_pair(older.pair.tf, older.pair.metal)} — {_mark(older.pair.evidence)}"
+        line += f"; before macOS {md(older.below)}: {instead}"
+        if older.install:
+            line += f" `{older.install}`"
     if answer.lock:
         line += f"\n  exactly what the run installed: [{md(answer.lock)}]({answer.lock})"
     if answer.newer:
         newer = answer.newer
-        line += (
-            f"\n  newer, with weaker evidence: tf {md(newer.tf)} + tensorflow-metal {md(newer.metal)} — "
-            f"{_mark(newer.evidence)} {md(newer.evidence.label)}"
-        )
+        line += f"\n  newer, with weaker evidence: {_pair(newer.tf, newer.metal)} — {_mark(newer.evidence)}"
     return line
+
+
+def _pair(tf: str, metal: str) -> str:
+    return f"tf {md(tf)} alone" if metal == "none" else f"tf {md(tf)} + tensorflow-metal {md(metal)}"
 
 
 def _mark(evidence: Evidence | None) -> str:
     if evidence is None:
         return ""
-    return f"**{md(evidence.mark)}**" + superscript(evidence.footnotes)
+    return f"{evidence.mark} {md(evidence.words)}" + superscript(evidence.footnotes)
 
 
 def _legend(report: Compatibility) -> str:
-    rows = [[" ".join(entry.marks), md(entry.meaning)] for entry in report.legend]
-    body = tabulate(
-        rows, headers=["Mark", "Evidence, strongest first"], tablefmt="github", disable_numparse=True
-    )
-    return f"## Evidence, strongest first\n\n{body}\n\n{md(report.legend_note)}"
+    return "## Evidence\n\n" + "  \n".join(md(line) for line in report.legend)
 
 
 def _grid(grid: Grid, evidence: list[Evidence]) -> str:
@@ -110,7 +115,7 @@ def _grid_cell(evidence: list[Evidence], cell: GridCell) -> str:
     if not cell.evidence:
         return ""
     best = evidence[cell.evidence[0]]
-    return f"[{md(best.mark)}](compatibility.html#{cell.details}){superscript(best.footnotes)}"
+    return f"[{best.mark} {md(best.words)}](compatibility.html#{cell.details}){superscript(best.footnotes)}"
 
 
 def _table(table: Table) -> str:

@@ -13,8 +13,9 @@ import msgspec
 
 from tfcompat.report.evidence import Level, Outcome
 
-#: The version of compatibility.json's shape (schema 1 was the single table of tfcompat 0.1).
-REPORT_SCHEMA = 2
+#: The version of compatibility.json's shape (schema 1 was the single table of tfcompat 0.1;
+#: schema 2 had letter marks; schema 3 has the design card's ✅ ❌ ⚠️ with words beside them).
+REPORT_SCHEMA = 3
 #: The columns of a machine's row list, each a probe's result or a prediction, and their titles.
 COLUMNS = {
     "supports": "Supports",
@@ -38,8 +39,9 @@ class Evidence(_Part, kw_only=True):
 
     level: Level
     outcome: Outcome
-    mark: str  # "✓G", "✗P", "NW", "≥13.0"; "↓" appended when the GPU is slower than the CPU
-    label: str  # the same in words, one line
+    mark: str  # ✅ ❌ ⚠️
+    words: str  # how the mark is known, beside it: "Apple M2 Pro GPU", "predicted", "PyPI: unclear"
+    label: str  # all of it in a sentence, one line
     source: str  # where it comes from: a record file, PyPI's table
     footnotes: list[int] = []
     slower: float | None = None  # a speed-up below 1
@@ -49,7 +51,7 @@ class Evidence(_Part, kw_only=True):
 class Value(_Part, kw_only=True):
     """One cell of a machine's row list."""
 
-    text: str  # "✓", "✗", "?", "–", "6.3×", "0.59×↓"
+    text: str  # "✅", "❌", "⚠️", "–", "6.3×", "⚠️ 0.59×"
     state: Literal["ok", "fail", "warn", "none"]
     footnotes: list[int] = []
     flagged: bool = False  # a claim or prediction that the real run contradicts
@@ -109,16 +111,29 @@ class Pair(_Part, kw_only=True):
     evidence: Evidence
 
 
+class ForOlderMacos(_Part, kw_only=True):
+    """On a macOS older than ``below``: the pair to take instead (None: no pair is known to)."""
+
+    below: str
+    pair: Pair | None
+    install: str | None = None
+    needs_macos: str | None = None
+
+
 class Answer(_Part, kw_only=True):
     """For one machine and Python: the pair to install and how sure that is."""
 
     python: str
     pair: Pair | None
-    install: str | None = None  # the command to type
-    install_note: str | None = None  # why it carries extra pins, or why it will not work today
+    install: str | None = None  # the command to type, as resolved for macOS arm64 today
+    install_note: str | None = None  # why it carries extra pins, or why there is no command
+    keras: str | None = None  # the Keras the command brings: "keras 3.12.0"
+    needs_macos: str | None = None  # the oldest macOS the pair installs and loads on
+    older_macos: list[ForOlderMacos] = []  # below that, newest floor first
     lock: str | None = None  # what the verify run installed, for pip install -r / uv pip sync
     newer: Pair | None = None  # a newer pair, with weaker evidence
     reason: str | None = None  # why there is no pair
+    steps: list[str] = []  # where no pair works on this Python: the commands that get one that has
 
 
 class Machine(_Part, kw_only=True):
@@ -168,20 +183,13 @@ class Skipped(_Part, kw_only=True):
     reason: str
 
 
-class LegendEntry(_Part, kw_only=True):
-    level: Level | None  # None: a mark beside the ladder (a warning, an unclear claim)
-    marks: list[str]  # every mark of the entry: "✓G", "✗G"
-    meaning: str
-
-
 class Compatibility(_Part, kw_only=True):
-    schema: Literal[2]
+    schema: Literal[3]
     generated: str
     record_count: int
     machines: list[Machine]
     answers: list[MachineAnswers]
-    legend: list[LegendEntry]  # strongest first
-    legend_note: str
+    legend: list[str]  # three lines: the marks, the words beside them strongest first, how a cell reads
     tables: list[Table]
     grids: list[Grid]  # per machine and Python; a Python with no wheel of any pair has none
     evidence: list[Evidence]  # every piece of evidence a grid cell names, once

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tfcompat.core.record import Probe, Record
 from tfcompat.report.collect import Entry
+from tfcompat.report.evidence import SLOWER
 from tfcompat.report.model import Value
 from tfcompat.report.notes import Notes
 from tfcompat.report.text import clean, cut, figure, first_line, show_time
@@ -28,7 +29,8 @@ PROBE_OF_COLUMN = {
 NEWER_PROBES = {"agree", "speedup"}
 PREDATES_PROBES = "not measured: the record predates the agree and speed-up probes"
 NO_GPU = "no GPU listed: CPU only"
-SYMBOLS = {"ok": "✓", "yes": "✓", "fail": "✗", "no": "✗", "ambiguous": "?", None: "–"}
+#: The design card's marks (``evidence.MARKS``) for a column's result; "–": no result.
+SYMBOLS = {"ok": "✅", "yes": "✅", "fail": "❌", "no": "❌", "ambiguous": "⚠️", None: "–"}
 STATES = {"ok": "ok", "yes": "ok", "fail": "fail", "no": "fail", "ambiguous": "warn", None: "none"}
 
 
@@ -85,9 +87,7 @@ def _speedup(result: dict | None) -> Result:
     result = result if isinstance(result, dict) else {}
     speedup = _number(result.get("speedup"))
     if speedup is not None:
-        return Result(
-            speedup, _much_slower(result) or ("the plugin is slower than the CPU" if speedup < 1 else None)
-        )
+        return Result(speedup, _much_slower(result) or (f"the plugin is {SLOWER}" if speedup < 1 else None))
     if result.get("gpu") is None:
         cpu = result.get("cpu")
         rate = _number(cpu.get("steps_per_second")) if isinstance(cpu, dict) else None
@@ -171,7 +171,7 @@ def value(result: Result, notes: Notes, *, machine: str, place: str, extra: tupl
     flagged = any(item.value == "flag" for item in extra)
     if isinstance(result.value, float):
         slower = result.value < 1
-        text = f"{figure(result.value)}×" + ("↓" if slower else "")
+        text = ("⚠️ " if slower else "") + f"{figure(result.value)}×"
         return Value(text=text, state="warn" if slower else "ok", footnotes=footnotes, flagged=flagged)
     return Value(
         text=SYMBOLS.get(result.value, "–"),

@@ -90,7 +90,7 @@ def install_command(
                 )
             new = _breaking(release, {pin.name: pin.version for pin in today})
             if not new:
-                return _section(reqs, pins, "; ".join(reasons) or None, True)
+                return _section(reqs, pins, "; ".join(reasons) or None, True, keras=_keras(today))
             pins += [pin for pin, _ in new]
             reasons += [reason for _, reason in new]
     except ResolveError as exc:
@@ -103,8 +103,17 @@ def command(reqs: list[str], pins: list[str] = ()) -> str:
     return "python -m pip install " + " ".join(f'"{item}"' for item in [*reqs, *pins])
 
 
-def _section(reqs: list[str], pins: list[str], reason: str | None, works: bool) -> dict:
-    return {"command": command(reqs, pins), "pins": list(pins), "reason": reason, "works": works}
+def _section(
+    reqs: list[str], pins: list[str], reason: str | None, works: bool, keras: str | None = None
+) -> dict:
+    section = {"command": command(reqs, pins), "pins": list(pins), "reason": reason, "works": works}
+    return section | ({"keras": keras} if keras else {})
+
+
+def _keras(pins: list[Pin]) -> str | None:
+    """The Keras distributions of a set, as the answer names them: ``keras 3.12.0``."""
+    found = [f"{pin.name} {pin.version}" for pin in pins if pin.name in ("keras", "tf-keras")]
+    return ", ".join(found) or None
 
 
 def _as_of_release(reqs: list[str], *, python: str, cache_dir: Path | None) -> list[Pin]:
