@@ -187,7 +187,31 @@ def pytest_runtest_logreport(report):
                 _fault_outcomes.setdefault(number, []).append(report.outcome)
 
 
+#: The folder each shared thing is built in (``tmp_path_factory.mktemp(name)``), by fixture.
+BUILT_IN = {"verify_run": "verify-run", "real_records": "real-records", "map_run": "map-run"}
+
+
+def pytest_sessionfinish(session):
+    """On the xdist controller: each shared thing was built by one worker at most (the groups
+    held); if not, the run fails with the line that says which."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if hasattr(session.config, "workerinput") or factory is None or factory._basetemp is None:
+        return
+    twice = []
+    for fixture, folder in BUILT_IN.items():
+        found = [p for p in factory.getbasetemp().glob(f"popen-gw*/{folder}*") if not p.is_symlink()]
+        if len(found) > 1:
+            twice.append(
+                f"{fixture} was built {len(found)} times ({', '.join(sorted(p.parent.name for p in found))})"
+            )
+    if twice:
+        session.config._shared_built_twice = twice
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter):
+    for line in getattr(terminalreporter.config, "_shared_built_twice", []):
+        terminalreporter.write_line(f"shared real things: {line}: their tests were not kept in one group")
     if not _fault_outcomes:
         return
     terminalreporter.section("fault catalogue")
