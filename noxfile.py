@@ -22,6 +22,7 @@ expected.toml (or TFCOMPAT_EXPECTED):
   map                        every TensorFlow x tensorflow-metal release on the index, predicted
   discover, claims           keep expected.toml current: new releases, PyPI's claims
   availability               make the table of when Apple's frameworks gained each symbol (-- SDK...)
+  doctor                     check the environment you have (-- [PYTHON]) and print the one fix
   tests, lint                the suite's own checks (not in the default run)
   lock                       update the locks of the suite's own dependencies (noxfile.py.lock, uv.lock)
 A row on another Python than the matrix default is named ``verify(python='3.9', tf=..., metal=...)``.
@@ -66,6 +67,8 @@ except MatrixError as exc:
     print(MATRIX_ERROR, file=sys.stderr)
 
 ON_A_MAC = platform.system() == "Darwin"
+#: The index's answers of this nox run: the map asks the index, the abi sessions after it reuse them.
+INDEX_ANSWERS: dict = {}
 # The main job: the map of every release pair (the answer for every Python), the matrix's rows
 # through the same engine, then the report; a Mac verifies its rows for real first.
 nox.options.sessions = ["verify", "map", "abi", "report"] if ON_A_MAC else ["map", "abi", "report"]
@@ -112,7 +115,7 @@ def abi(session: nox.Session, py: str, tf: str, metal: str) -> None:
 
     _check_folders(session)
     with _outcome(session):
-        _finish(session, *run_abi(_row(session, py, tf, metal), log=session.log))
+        _finish(session, *run_abi(_row(session, py, tf, metal), log=session.log, answers=INDEX_ANSWERS))
 
 
 @nox.session(venv_backend="none")
@@ -135,9 +138,17 @@ def map_(session: nox.Session) -> None:
 
     _check_folders(session)
     with _outcome(session):
-        outcome = main(session.posargs, log=session.log)
+        outcome = main(session.posargs, log=session.log, answers=INDEX_ANSWERS)
     if outcome:
         _finish(session, *outcome)
+
+
+@nox.session(venv_backend="none", default=False)
+def doctor(session: nox.Session) -> None:
+    """Check the environment you have (-- [PYTHON] [--json] [--fix]) and print the one command to fix it."""
+    from tfcompat.doctor import main
+
+    _doctor_outcome(session, main(session.posargs))
 
 
 @nox.session(venv_backend="none", default=False)
@@ -267,6 +278,17 @@ def _outcome(session: nox.Session):
         session.error(f"no verdict: {exc}" if exc.no_verdict else str(exc))
 
 
+def _doctor_outcome(session: nox.Session, code: int) -> None:
+    """The doctor's exit code as the session's outcome: 0 *successful*, 1 (a problem found)
+    *failed*, 2 (cannot tell) *aborted*. nox exits 1 for both of the latter; ``python3
+    noxfile.py -s doctor`` exits with the doctor's own 2 (see the end of this file)."""
+    if code == 1:
+        nox.logger.logger.error("doctor: a problem found (exit 1)")
+        raise nox.command.CommandFailed("doctor: a problem found")
+    if code:
+        session.error(f"doctor: cannot tell (exit {code})")
+
+
 def _finish(session: nox.Session, record, path: Path) -> None:
     """Log where the record went; a failing pair ends the session *failed*, no verdict *aborted*,
     a pair that cannot be installed from wheels *skipped*."""
@@ -283,4 +305,13 @@ def _finish(session: nox.Session, record, path: Path) -> None:
 
 if __name__ == "__main__":
     # ``uv run noxfile.py ...``: the script block above gave this interpreter nox and the rest.
-    nox.main()
+    try:
+        nox.main()
+    except SystemExit as exc:
+        # nox exits 1 for every session that did not pass. The doctor's "cannot tell" is its
+        # own exit code 2 (issue 25): when the doctor ran alone and could not tell, say so.
+        # (nox loads this file again as its own module: the doctor's runs are read from the
+        # package, which both share.)
+        doctor_cli = sys.modules.get("tfcompat.doctor.cli")
+        runs = doctor_cli.RUNS if doctor_cli else []
+        raise SystemExit(2 if exc.code == 1 and runs == [2] else exc.code) from None

@@ -19,6 +19,7 @@ BENCHMARKS = sorted(path.stem for path in FOLDER.glob("*.py") if not path.stem.s
 MEASURED = {
     "abi": "== warm (no network)",
     "agree": "named checks together",
+    "doctor": "| environment | first run | warm median |",
     "floors": "| tensorflow-metal | install floor |",
     "hazard": "warm: hazard ",
     "map": "warm (no network): ",

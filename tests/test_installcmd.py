@@ -64,12 +64,15 @@ def test_the_pinned_command_installs_from_wheels() -> None:
 def test_tf_2_17_needs_nothing() -> None:
     """TF 2.17 pins numpy<2 and protobuf<5 itself; Keras stays on 3."""
     section = installcmd.install_command(tf="2.17.0", metal="1.1.0", python="3.10")
+    keras = section.pop("keras")
     assert section == {
         "command": 'python -m pip install "tensorflow==2.17.0" "tensorflow-metal==1.1.0"',
         "pins": [],
         "reason": None,
         "works": True,
     }
+    # The Keras today's command brings, named for the answer: Keras 3, as TF 2.17 asks.
+    assert keras.startswith("keras 3.")
 
 
 @pytest.mark.network

@@ -3,7 +3,8 @@
 Arrows only point down. ``core`` imports nothing of tfcompat; ``index`` imports ``core``;
 ``resolve`` imports ``index`` and ``core``; the engines ``abi`` and ``hazard`` import
 ``resolve`` and below, never each other; the wings ``verify``, ``predict`` and ``upkeep``
-import the engines and below, never another wing; ``report`` imports ``core`` only. Modules of
+import the engines and below, never another wing; ``report`` imports ``core`` only; the
+``doctor`` stands above them all and may import any of them. Modules of
 one package may import each other, but no import, in a package or across, closes a circle.
 Imports inside functions count: a lazy import is still an arrow.
 """
@@ -30,6 +31,7 @@ FLOORS = {
     "verify": 5,
     "predict": 5,
     "upkeep": 5,
+    "doctor": 6,
 }
 #: What each package may import besides its own modules.
 ALLOWED = {
@@ -42,6 +44,8 @@ ALLOWED = {
     "predict": {"core", "index", "resolve", "abi", "hazard"},
     "upkeep": {"core", "index", "resolve", "abi", "hazard"},
     "report": {"core"},
+    # A tool above the wings: it asks the engines, the wings' probes and engine, and the report.
+    "doctor": {"core", "index", "resolve", "abi", "hazard", "verify", "predict", "upkeep", "report"},
 }
 
 

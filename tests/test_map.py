@@ -260,7 +260,7 @@ def test_no_network_and_nothing_cached_is_no_verdict_in_one_line(tmp_path: Path)
 @pytest.mark.network
 def test_an_unknown_release_or_option_is_one_line(tmp_path: Path) -> None:
     for args, message in (
-        (["--tf", "2.99.0"], "TensorFlow 2.99.0: no final release with a macOS arm64 wheel on the index"),
+        (["--tf", "2.99.0"], "TensorFlow 2.99.0: no release with a macOS arm64 wheel on the index"),
         (["--bogus"], "bad options after --: see nox -s map -- --help"),
     ):
         done = run_nox("-s", "map", "--", *args, matrix=tmp_path / "m.toml", reports=tmp_path / "r")

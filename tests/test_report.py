@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from helpers.records import (
     CI_MAC,
@@ -130,8 +132,8 @@ def test_a_python_with_no_evidence_says_so(matrix, folder):
     assert nothing["steps"] == [
         "uv python install 3.12",
         "uv venv --seed --python 3.12 tf-metal",
-        "source tf-metal/bin/activate",
-        out.answer(ANY_MAC, "3.12")["install"],
+        # The environment's own python runs the answer's command (no activation to source).
+        shlex.join(["tf-metal/bin/python", *shlex.split(out.answer(ANY_MAC, "3.12")["install"])[1:]]),
     ]
     assert "- **Python 3.13**: no tensorflow-metal release has a wheel for Python 3.13" in out.markdown
     assert not [grid for grid in out.data["grids"] if grid["python"] == "3.13"]  # nothing to draw
@@ -649,3 +651,29 @@ def test_a_lock_holds_plain_pins_only(matrix, packages, expected):
         assert "# no hashes" in text or all(
             "--hash=" in line for line in text.splitlines() if not line.startswith("#")
         )
+
+
+def test_a_map_that_could_not_answer_everything_still_answers_what_it_did(matrix, folder):
+    """The index or the disk failed part way: the record has no verdict as a whole, but every
+    cell it answered is evidence, and where it answered nothing the answer says why, per Python."""
+    partial = map_record(t(1))
+    partial["verdict"] = "error"
+    partial["map"]["error"] = "1 predictions, preflights, hazards or install commands without an answer"
+    for cell in partial["map"]["cells"]:
+        for python in ("3.8", "3.12"):  # the preflights of 3.8 and 3.12 never came back
+            cell["pythons"].pop(python, None)
+        if Version(cell["metal"]) < Version("1.1.0"):  # nor the predictions of the plugins for 3.8
+            cell.update(abi=None, error="tensorflow_metal wheel: download failed")
+    write_record(partial, folder)
+    out = report(load_matrix(matrix.path), folder)
+    assert out.answer(ANY_MAC, "3.10")["pair"]["tf"] == "2.19.1"
+    # Python 3.12: the pair is predicted to load (its answer holds on every Python), but no command
+    # was resolved for it: none is printed, and the note says so.
+    twelve = out.answer(ANY_MAC, "3.12")
+    assert (twelve["pair"]["tf"], twelve["install"]) == ("2.19.1", None)
+    assert twelve["install_note"].startswith("no install command resolved for this pair and Python yet")
+    # Nothing answered for a Python it covers: the answer says the map is not whole, and why.
+    assert out.answer(ANY_MAC, "3.8")["reason"] == (
+        "not answered for Python 3.8: the newest map is not whole (1 predictions, preflights, hazards or "
+        "install commands without an answer): use Python 3.11, the newest with a working pair"
+    )

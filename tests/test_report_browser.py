@@ -111,6 +111,12 @@ def open_page(browser: Browser, url: str) -> str:
     return session
 
 
+def outer_html(browser: Browser, session: str) -> str:
+    """The page's DOM as the browser holds it (after parsing, not the file's text)."""
+    root = browser.send("DOM.getDocument", session)["root"]["nodeId"]
+    return browser.send("DOM.getOuterHTML", session, nodeId=root)["outerHTML"]
+
+
 def pixels(png: bytes) -> list[tuple[int, int, int]]:
     """The RGB pixels of an 8-bit RGB or RGBA PNG (what chromium writes), row by row."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -201,9 +207,7 @@ def browser(request, tmp_path_factory):
 def test_every_mark_is_an_icon_named_by_its_emoji_and_its_word(page, browser):
     path, _ = page
     session = open_page(browser, path.as_uri())
-    dom = browser.send(
-        "DOM.getOuterHTML", session, nodeId=browser.send("DOM.getDocument", session)["root"]["nodeId"]
-    )["outerHTML"]
+    dom = outer_html(browser, session)
     names = re.findall(
         r'<svg class="icon (\w+)"[^>]*role="img" aria-label="([^"]+)"><title>([^<]+)</title>', dom
     )
@@ -283,9 +287,7 @@ def test_the_marks_look_the_same_with_and_without_an_emoji_font(page, tmp_path_f
 def test_grid_cells_are_links_with_words(page, browser):
     path, html = page
     session = open_page(browser, path.as_uri())
-    dom = browser.send(
-        "DOM.getOuterHTML", session, nodeId=browser.send("DOM.getDocument", session)["root"]["nodeId"]
-    )["outerHTML"]
+    dom = outer_html(browser, session)
     grids = dom.count('<table class="grid">')
     assert grids == html.count('<table class="grid">') >= 5
     cells = [

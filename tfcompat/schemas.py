@@ -1,6 +1,7 @@
 """The published JSON Schemas, generated from the typed models: ``python -m tfcompat.schemas``.
 
-The record (``tfcompat.record.Record``) and the report (``tfcompat.report.model.Compatibility``).
+The record (``tfcompat.record.Record``), the report (``tfcompat.report.model.Compatibility``) and
+the doctor's diagnosis (``tfcompat.doctor.model.Diagnosis``, ``nox -s doctor -- --json``).
 
 The files under ``schemas/`` are committed so that a reader in another language can validate a
 record without tfcompat; a test fails when a model changes and its file was not regenerated.
@@ -15,6 +16,7 @@ import msgspec
 
 from tfcompat.core import config
 from tfcompat.core.record import SCHEMA, Record
+from tfcompat.doctor.model import DOCTOR_SCHEMA, Diagnosis
 from tfcompat.report.model import REPORT_SCHEMA, Compatibility
 
 FOLDER = config.SCHEMAS_DIR
@@ -32,7 +34,12 @@ def schemas() -> dict[str, dict]:
         "title": f"tfcompat compatibility.json, schema {REPORT_SCHEMA}",
         **msgspec.json.schema(Compatibility),
     }
-    return {"record.schema.json": record, "compatibility.schema.json": report}
+    doctor = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"tfcompat doctor diagnosis, schema {DOCTOR_SCHEMA}",
+        **msgspec.json.schema(Diagnosis),
+    }
+    return {"record.schema.json": record, "compatibility.schema.json": report, "doctor.schema.json": doctor}
 
 
 def render(schema: dict) -> str:

@@ -24,6 +24,10 @@ from pathlib import Path
 #: is uv, in the process that handed over) runs nox; any other, e.g. a test's ``python3
 #: noxfile.py`` started from inside a session, hands over itself.
 HANDED_OVER = "TFCOMPAT_HANDED_OVER"
+#: The caller's ``VIRTUAL_ENV`` and ``PATH``, kept for ``nox -s doctor``: ``uv run`` sets both to
+#: the suite's own environment, and the doctor's default is the environment the user had active.
+CALLER_VIRTUAL_ENV = "TFCOMPAT_CALLER_VIRTUAL_ENV"
+CALLER_PATH = "TFCOMPAT_CALLER_PATH"
 #: The pin of uv in the noxfile's PEP 723 block: the one place that names uv's version.
 _UV_PIN = re.compile(r'^#\s+"uv==([0-9][0-9a-z.]*)",?$', re.MULTILINE)
 
@@ -50,6 +54,8 @@ def hand_over(noxfile: Path, argv: list[str]) -> None:
     if _installed_version(uv) != version:
         _install_uv(tools, version)
     env = dict(os.environ, **{HANDED_OVER: str(os.getpid())})
+    env.setdefault(CALLER_VIRTUAL_ENV, os.environ.get("VIRTUAL_ENV", ""))
+    env.setdefault(CALLER_PATH, os.environ.get("PATH", ""))
     command = [str(uv), "run", "--locked", str(noxfile), *argv]
     if os.name == "nt":  # no exec on Windows: wait for uv and pass its exit code on
         raise SystemExit(subprocess.call(command, env=env))

@@ -9,6 +9,11 @@ elsewhere; each is read here and nowhere else:
 - ``TFCOMPAT_CACHE``: resolutions, environments, wheel facts and the map's answers (default
   ``$XDG_CACHE_HOME/tfcompat``, else ``~/.cache/tfcompat``);
 - ``TFCOMPAT_INDEX_URL``: a mirror of the package index (PEP 691 JSON), default PyPI's.
+
+Two more are set by ``python3 noxfile.py`` itself (``core.bootstrap``) before it hands over to
+``uv run``, which replaces ``VIRTUAL_ENV`` and ``PATH`` with the suite's own environment:
+``TFCOMPAT_CALLER_VIRTUAL_ENV`` and ``TFCOMPAT_CALLER_PATH`` keep the caller's, for the doctor's
+default environment (``caller_environment``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ REPORTS_ENV = "TFCOMPAT_REPORTS"
 CACHE_ENV = "TFCOMPAT_CACHE"
 INDEX_ENV = "TFCOMPAT_INDEX_URL"
 DEFAULT_INDEX = "https://pypi.org/simple/"
+
+
+def caller_environment() -> tuple[str | None, str]:
+    """(the active virtual environment, PATH) of whoever started the suite: what the bootstrap
+    kept before ``uv run`` replaced them, else this process's own."""
+    from tfcompat.core.bootstrap import CALLER_PATH, CALLER_VIRTUAL_ENV
+
+    if CALLER_PATH in os.environ:
+        return os.environ.get(CALLER_VIRTUAL_ENV) or None, os.environ[CALLER_PATH]
+    return os.environ.get("VIRTUAL_ENV") or None, os.environ.get("PATH", "")
 
 
 def matrix_path() -> Path:

@@ -19,6 +19,7 @@ from packaging.version import Version
 from tfcompat.core import config
 from tfcompat.core.errors import TfcompatError
 from tfcompat.core.macos import is_mac_arm64
+from tfcompat.index import net
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 _TIMEOUT = 30.0  # seconds without an answer before a request is given up
@@ -74,7 +75,7 @@ def index_answer(name: str) -> dict:
     url = project_url(name)
     request = urllib.request.Request(url, headers={"Accept": _JSON})
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+        with net.urlopen(request, timeout=_TIMEOUT) as response:
             kind = response.headers.get_content_type()
             body = response.read()
     except urllib.error.HTTPError as exc:

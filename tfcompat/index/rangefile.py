@@ -13,6 +13,7 @@ import urllib.request
 import zipfile
 
 from tfcompat.core.errors import TfcompatError
+from tfcompat.index import net
 
 _BUFFER = 1 << 16  # read ahead per request: zipfile's small reads become one request
 
@@ -31,7 +32,7 @@ class RangeFile(io.RawIOBase):
         self._url, self._timeout, self._position = url, timeout, 0
         # One byte first: whether the server sends ranges, and the file's size (Content-Range).
         request = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with net.urlopen(request, timeout=timeout) as response:
             total = response.headers.get("Content-Range", "").rpartition("/")[2]
             if getattr(response, "status", None) != 206 or not total.isdigit():
                 raise RangeUnsupported(f"{url}: the server sends the whole file, not a range")
@@ -56,7 +57,7 @@ class RangeFile(io.RawIOBase):
         if end <= self._position:
             return 0
         request = urllib.request.Request(self._url, headers={"Range": f"bytes={self._position}-{end - 1}"})
-        with urllib.request.urlopen(request, timeout=self._timeout) as response:
+        with net.urlopen(request, timeout=self._timeout) as response:
             if getattr(response, "status", None) != 206:
                 raise OSError(f"{self._url}: the server sent the whole file, not a range")
             data = response.read(end - self._position)

@@ -26,11 +26,12 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from tfcompat.index import pypi, rangefile
+from tfcompat.index import net, pypi, rangefile
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 _FRESH = "max-age=86400"  # the run's snapshot: never revalidated during it
 _TIMEOUT = 60.0
+_POLL = 0.02  # seconds between serve_forever's checks for shutdown
 _PYPI_FILES = "files.pythonhosted.org"
 _SDISTS = (".tar.gz", ".zip", ".tar.bz2")
 #: A snapshot's file URL: ``http://127.0.0.1:PORT/files/<scheme>/<host>/<path>``.
@@ -51,7 +52,9 @@ class IndexSnapshot:
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever checks for shutdown every poll_interval: its default 0.5 s was half of a
+        # warm abi session's time, spent waiting for the server to stop.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(_POLL,), daemon=True)
 
     @property
     def root(self) -> str:
@@ -141,7 +144,7 @@ def _metadata(url: str) -> tuple[int, str, bytes]:
 def _fetch(url: str, accept: str) -> tuple[int, str, bytes]:
     request = urllib.request.Request(url, headers={"Accept": accept})
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+        with net.urlopen(request, timeout=_TIMEOUT) as response:
             return 200, response.headers.get("Content-Type", accept), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, "text/plain", str(exc.reason).encode()

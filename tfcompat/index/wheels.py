@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tfcompat.core.errors import TfcompatError
 from tfcompat.core.files import DiskFull
+from tfcompat.index import net
 
 _CHUNK = 1 << 20
 _TIMEOUT = 60.0  # seconds without data before a download is given up
@@ -45,7 +46,7 @@ def download(ref: WheelRef, folder: Path) -> Path:
     digest = hashlib.sha256()
     size = ref.size
     try:
-        with urllib.request.urlopen(ref.url, timeout=_TIMEOUT) as response, open(target, "wb") as out:
+        with net.urlopen(ref.url, timeout=_TIMEOUT) as response, open(target, "wb") as out:
             length = response.headers.get("Content-Length") or ""
             size = max(size, int(length) if length.isdigit() else 0)
             while chunk := response.read(_CHUNK):

@@ -135,7 +135,9 @@ class MapRelease:
         )
 
 
-def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[Record, Path] | None:
+def main(
+    argv: list[str], *, log: Callable[[str], None] = print, answers: dict | None = None
+) -> tuple[Record, Path] | None:
     """``nox -s map [-- --tf V --metal V]``: the record and its path; None after --help."""
     parser = argparse.ArgumentParser(prog="nox -s map --", description=__doc__.splitlines()[0])
     parser.add_argument("--tf", action="append", default=[], help="only this TensorFlow release (repeatable)")
@@ -146,11 +148,15 @@ def main(argv: list[str], *, log: Callable[[str], None] = print) -> tuple[Record
         if exc.code:
             raise MapError("bad options after --: see nox -s map -- --help") from None
         return None
-    return run_map(tf=args.tf, metal=args.metal, log=log)
+    return run_map(tf=args.tf, metal=args.metal, log=log, answers=answers)
 
 
 def run_map(
-    *, tf: list[str] = (), metal: list[str] = (), log: Callable[[str], None] = print
+    *,
+    tf: list[str] = (),
+    metal: list[str] = (),
+    log: Callable[[str], None] = print,
+    answers: dict | None = None,
 ) -> tuple[Record, Path]:
     """Map every release (or only those named) and write the record; return it and its path.
 
@@ -159,7 +165,7 @@ def run_map(
     started_at = now()
     host, tools = host_info(), tool_versions(uv_binary())
     started = time.monotonic()
-    mapped = predict(tf=tf, metal=metal, log=log)
+    mapped = predict(tf=tf, metal=metal, log=log, answers=answers)
     section = MapSection(
         tf_releases=[release.record() for release in mapped.tf],
         metal_releases=[release.record() for release in mapped.metal],
@@ -186,15 +192,22 @@ class Mapped:
 
 
 def predict(
-    *, tf: list[str] = (), metal: list[str] = (), root: Path | None = None, log: Callable[[str], None] = print
+    *,
+    tf: list[str] = (),
+    metal: list[str] = (),
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+    answers: dict | None = None,
 ) -> Mapped:
     """The one engine for a pair's answers: load verdict (and why), second layer, floors,
     install preflight per Python, training hazard and today's install commands, for every
     release on the index or only those named (a named pre-release too). An ``abi`` session and
     the map ask it alike. Raises ``MapError`` when there is nothing to predict (no index answer
-    and none cached, or a named release that the index does not have)."""
+    and none cached, or a named release that the index does not have). ``answers``: the index's
+    answers one run keeps (a main job asks the engine once per ``abi`` session after the map, and
+    the releases on the index do not change while it runs): the first to ask fills it."""
     root = root or cache_dir()
-    index = releases(root=root, log=log, named=(*tf, *metal))
+    index = releases(root=root, log=log, named=(*tf, *metal), answers=answers)
     tf_releases = _only(index.tf, tf, "TensorFlow")
     metal_releases = _only(index.metal, metal, PLUGIN)
     cells, unanswered = build(tf_releases, metal_releases, root=root, log=log, unreachable=index.unreachable)
@@ -215,13 +228,15 @@ class Releases(NamedTuple):
     unreachable: str | None
 
 
-def releases(*, root: Path, log: Callable[[str], None], named: tuple[str, ...] = ()) -> Releases:
+def releases(
+    *, root: Path, log: Callable[[str], None], named: tuple[str, ...] = (), answers: dict | None = None
+) -> Releases:
     """Every final TensorFlow and tensorflow-metal release with a macOS arm64 wheel, and the
     pre-releases ``named``."""
     unreachable: list[str] = []
     wheels = {}
     for name in (*TENSORFLOW, PLUGIN):
-        found = index_wheels(name, root=root, log=log, unreachable=unreachable)
+        found = index_wheels(name, root=root, log=log, unreachable=unreachable, answers=answers)
         wheels[name] = {v: w for v, w in found.items() if v in named or not Version(v).is_prerelease}
     tf_releases = []
     for version in sorted({v for name in TENSORFLOW for v in wheels[name]}, key=Version):
@@ -236,11 +251,11 @@ def releases(*, root: Path, log: Callable[[str], None], named: tuple[str, ...] =
 
 
 def index_wheels(
-    name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]
+    name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str], answers: dict | None = None
 ) -> dict[str, dict[str, IndexWheel]]:
     """Releases of ``name`` (not yanked, pre-releases too): version -> Python -> its macOS arm64 wheel.
     When the index cannot be reached, the last answer cached, and the reason in ``unreachable``."""
-    answer = _index_answer(name, root=root, log=log, unreachable=unreachable)
+    answer = _index_answer(name, root=root, log=log, unreachable=unreachable, answers=answers)
     found: dict[str, dict[str, IndexWheel]] = {}
     for entry in answer["files"]:
         try:
@@ -275,19 +290,20 @@ def _mac_wheel(name: str, entry: dict) -> IndexWheel | None:
     return None
 
 
-#: The index's answers this process has had, by project URL: a nox run asks the map's engine once
-#: per ``abi`` session, and the releases on the index do not change while it runs.
-_answered: dict[str, dict] = {}
-
-
-def _index_answer(name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str]) -> dict:
-    """The index's answer for ``name``; the cached one, said so, when the index is unreachable."""
+def _index_answer(
+    name: str, *, root: Path, log: Callable[[str], None], unreachable: list[str], answers: dict | None = None
+) -> dict:
+    """The index's answer for ``name``: the one in ``answers`` (by project URL; the run's own, see
+    ``predict``) when it is there, else asked and kept there; the cached one, said so, when the
+    index is unreachable."""
     url = pypi.project_url(name)
-    if url in _answered:
-        return _answered[url]
+    if answers is not None and url in answers:
+        return answers[url]
     cached, question = index_cache(name, root), {"index_url": url}
     try:
-        answer = _answered[url] = pypi.index_answer(name)
+        answer = pypi.index_answer(name)
+        if answers is not None:
+            answers[url] = answer
     except pypi.IndexAnswerError as exc:
         answer = cache.load_json(cached, question, valid=_valid_index_answer)
         if answer is None:

@@ -24,9 +24,11 @@ from tfcompat.core.uvcall import uv_binary
 from tfcompat.predict import pairmap
 
 
-def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[Record, Path]:
+def run_abi(
+    row: Row, *, log: Callable[[str], None] = print, answers: dict | None = None
+) -> tuple[Record, Path]:
     """Predict ``row``'s pair on a Mac with the row's Python; return the record and where it was
-    written.
+    written. ``answers``: the index's answers of this run (``pairmap.predict``).
 
     A bad wheel or an unreachable index is a verdict of ``error`` (no prediction), with the
     one-line reason in ``abi.error``: it says nothing about the pair.
@@ -34,7 +36,7 @@ def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[Record, Pa
     started_at, started = now(), time.monotonic()
     host, tools = host_info(), tool_versions(uv_binary())
     try:
-        mapped = pairmap.predict(tf=[row.tf], metal=[row.metal], log=log)
+        mapped = pairmap.predict(tf=[row.tf], metal=[row.metal], log=log, answers=answers)
     except TfcompatError as exc:
         section = Abi(verdict=None, error=str(exc))
         log(f"abi: no prediction: {exc}")
@@ -42,6 +44,7 @@ def run_abi(row: Row, *, log: Callable[[str], None] = print) -> tuple[Record, Pa
         section = abi_section(mapped, row.tf, row.metal, row.python)
         first = (section.first or section.error or "").splitlines()[:1]
         log(f"abi: {section.verdict or 'no prediction'}" + (f": {first[0]}" if first else ""))
+        _log_details(section, log)
     section.seconds = round(time.monotonic() - started, 3)
     record = make_record(
         "abi",
@@ -71,3 +74,15 @@ def abi_section(mapped: pairmap.Mapped, tf: str, metal: str, python: str) -> Abi
     if section.error is None and mapped.error and section.verdict is None:
         section.error = mapped.error
     return section
+
+
+def _log_details(section: Abi, log: Callable[[str], None]) -> None:
+    """The session's lines beside the load verdict: the training hazard and today's command."""
+    hazard = section.hazard
+    if hazard is not None and hazard.predicted is None:
+        log(f"hazard: no prediction: {hazard.error}")
+    elif hazard is not None:
+        log(f"hazard: training predicted {hazard.predicted} with {hazard.keras}: {hazard.reason}")
+    install = section.preflight.install if section.preflight is not None else None
+    if install is not None and install.works:
+        log(f"install today: {install.command}")

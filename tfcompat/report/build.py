@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
@@ -23,7 +24,7 @@ from tfcompat.report.cells import Place
 from tfcompat.report.collect import Collection, Entry, MachineKey
 from tfcompat.report.evidence import GATES, LEGEND, LEVELS, VERIFIED, machine_kind
 from tfcompat.report.history import abi_result, changes_of, disagreements, flags_of, row_label
-from tfcompat.report.install import install_command, lock_name, lock_text
+from tfcompat.report.install import install_command, lock_name, lock_text, new_environment
 from tfcompat.report.model import (
     COLUMNS,
     Answer,
@@ -344,7 +345,10 @@ class _Builder:
         if releases and not any(python in release.pythons for release in releases):
             return f"no tensorflow-metal release has a wheel for Python {python}"
         if not self.found.map_cells:
-            return f"nothing has evidence that a pair works on Python {python}: no map record (`nox -s map`)"
+            return f"nothing has evidence that a pair works on Python {python}: no map record (nox -s map)"
+        if self.found.map_error is not None:
+            why = self.found.map_error[1]
+            return f"not answered for Python {python}: the newest map is not whole ({why})"
         return f"nothing has evidence that a pair works on Python {python}"
 
     # Row lists
@@ -531,9 +535,4 @@ def _advise_other_pythons(answers: list[Answer]) -> None:
             continue
         python = other.python
         answer.reason = f"{answer.reason}: use Python {python}, the newest with a working pair"
-        answer.steps = [
-            f"uv python install {python}",
-            f"uv venv --seed --python {python} tf-metal",  # --seed: with pip, for the command below
-            "source tf-metal/bin/activate",
-            other.install,
-        ]
+        answer.steps = [shlex.join(step) for step in new_environment(python, other.install)]

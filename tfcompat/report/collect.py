@@ -59,6 +59,8 @@ class Collection:
     map_cells: dict[tuple[str, str], tuple[Entry, MapCell]] = field(default_factory=dict)
     tf_releases: dict[str, Release] = field(default_factory=dict)
     metal_releases: dict[str, Release] = field(default_factory=dict)
+    #: Why the newest map record is not whole (None: it is, or there is none).
+    map_error: tuple[tuple, str] | None = None
     skipped: list[Skipped] = field(default_factory=list)
     repaired: list[Skipped] = field(default_factory=list)
 
@@ -76,7 +78,9 @@ def collect(items: Iterable[Scanned | Unread], matrix: Matrix) -> Collection:
             found.skipped.append(Skipped(name=item.name, reason=entry))
             continue
         if item.header.kind == "map":
-            if entry.has_verdict and _load(found, entry):
+            # A map that could not answer everything (the index, the disk) still gives what it
+            # did answer, cell by cell: the answer comes from what is known, never from nothing.
+            if _load(found, entry):
                 found.count += 1
                 _add_map(found, entry)
             continue
@@ -161,6 +165,8 @@ def _add_map(found: Collection, entry: Entry) -> None:
     """Merge a map record cell by cell: a newer cell replaces an older one unless it has no
     prediction and the older one has."""
     section = entry.record.map
+    if found.map_error is None or found.map_error[0] < entry.order:
+        found.map_error = (entry.order, clean(section.error)) if section.error else None
     for release in section.tf_releases:
         if _release(release.version):
             found.tf_releases.setdefault(release.version, release)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -20,6 +21,8 @@ _PIN = re.compile(
 )
 _LOCKED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})*")
 _RECORD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
+#: The folder of a new environment for a Python that has no pair (relative: where the user is).
+NEW_ENVIRONMENT = "tf-metal"
 
 
 def install_command(tf: str, metal: str, install: InstallCommand | None) -> tuple[str | None, str | None]:
@@ -82,3 +85,15 @@ def lock_text(record: Record, *, name: str, machine: str) -> str | None:
     if not hashed:
         header.append("# no hashes: the record lists versions only")
     return "\n".join([*(line.replace("\n", " ") for line in header), *sorted(packages, key=str.lower)]) + "\n"
+
+
+def new_environment(python: str, install: str) -> list[list[str]]:
+    """The commands that make an environment of ``python`` and install a pair in it, for a Python
+    that has no pair (the report's answer prints them, the doctor's fix runs them). uv installs
+    the interpreter where none is (a fresh Mac has only 3.9); ``install`` is a command built by
+    ``install_command`` (``python -m pip install ...``), run with the new environment's Python."""
+    return [
+        ["uv", "python", "install", python],
+        ["uv", "venv", "--seed", "--python", python, NEW_ENVIRONMENT],  # --seed: with pip, for the install
+        [f"{NEW_ENVIRONMENT}/bin/python", *shlex.split(install)[1:]],
+    ]

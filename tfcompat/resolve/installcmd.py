@@ -88,7 +88,7 @@ def install_command(
                 return _section(
                     reqs, pins, "; ".join([*reasons, f"no set of wheels installs it today: {exc}"]), False
                 )
-            new = _breaking(release, {pin.name: pin.version for pin in today})
+            new = breaking(release, {pin.name: pin.version for pin in today})
             if not new:
                 return _section(reqs, pins, "; ".join(reasons) or None, True, keras=_keras(today))
             pins += [pin for pin, _ in new]
@@ -138,9 +138,10 @@ def _as_of_release(reqs: list[str], *, python: str, cache_dir: Path | None) -> l
     )
 
 
-def _breaking(release: dict[str, str], today: dict[str, str]) -> list[tuple[str, str]]:
+def breaking(release: dict[str, str], today: dict[str, str]) -> list[tuple[str, str]]:
     """``(pin, reason)`` for each known-breaking distribution that today's set (distribution ->
-    version) takes in a newer major than the release's."""
+    version) takes in a newer major than the release's. The doctor asks the same of an installed
+    set: the one rule for "a new major that breaks an older TensorFlow"."""
     found = []
     for name, (newest_broken, why) in KNOWN_BREAKS.items():
         then, now = release.get(name), today.get(name)
