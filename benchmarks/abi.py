@@ -1,6 +1,6 @@
 """Benchmark of the abi check: cold and warm passes over the matrix, and the reader against LIEF.
 
-    python benchmarks/abi.py [--cache DIR] [--skip-cold] [--skip-lief]
+    python benchmarks/abi.py [--cache DIR] [--skip-cold] [--skip-lief] [--quick]
 
 The cold pass starts from an empty cache (a temporary folder unless ``--cache`` names one);
 the warm pass reruns every row from that cache with all proxies pointed at a closed local
@@ -8,6 +8,7 @@ port, so it proves it needs no network. Each pass runs in its own interpreter: i
 is measured alone. Printed: per-row seconds and verdicts, the totals, the peak memory, the
 cache size, the largest extra disk a wheel needs while read (wheel + largest member), and
 LIEF against tfcompat.abi.macho on the largest TensorFlow library (time and export count).
+``--quick`` (the smoke run CI makes): the first row only, on the suite's cache, without LIEF.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,48 +23,42 @@ import time
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _util import OFFLINE, cache_options, peak_rss_of_children_mb
 
-from tfcompat.abi import check, macho, macwheels  # noqa: E402
-from tfcompat.core import macos  # noqa: E402
-from tfcompat.core.matrix import load_matrix  # noqa: E402
-from tfcompat.index.wheels import WheelError, WheelRef, download  # noqa: E402
+from tfcompat.abi import check, macho, macwheels
+from tfcompat.core import macos
+from tfcompat.core.config import cache_dir
+from tfcompat.core.matrix import load_matrix
+from tfcompat.index.wheels import WheelError, WheelRef, download
 
-OFFLINE = {key: "http://127.0.0.1:9" for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
 LARGEST = ("tensorflow", "2.19.0", "3.10", "tensorflow/libtensorflow_cc.2.dylib")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--cache", type=Path, help="cache folder to fill and reuse (default: a temporary one)"
-    )
-    parser.add_argument(
-        "--skip-cold", action="store_true", help="only the warm pass (needs a filled --cache)"
-    )
+    cache_options(parser)
     parser.add_argument("--skip-lief", action="store_true", help="do not compare with LIEF")
+    parser.add_argument("--quick", action="store_true", help="the first row, the suite's cache, no LIEF")
     parser.add_argument("--one-pass", type=Path, help=argparse.SUPPRESS)  # internal: run rows, print JSON
     args = parser.parse_args()
     if args.one_pass:
-        print(json.dumps(_rows(args.one_pass)))
+        print(json.dumps(_rows(args.one_pass, quick=args.quick)))
         return
     with tempfile.TemporaryDirectory(prefix="tfcompat-bench-") as tmp:
-        cache = args.cache or Path(tmp)
+        cache = args.cache or (cache_dir() if args.quick else Path(tmp))
         if not args.skip_cold:
-            _report("cold", _pass(cache, env={}))
-        _report("warm (no network)", _pass(cache, env=OFFLINE))
+            _report("cold", _pass(cache, env={}, quick=args.quick))
+        _report("warm (no network)", _pass(cache, env=OFFLINE, quick=args.quick))
         _cache_report(cache)
-    if not args.skip_lief:
+    if not (args.skip_lief or args.quick):
         _lief_report()
 
 
-def _rows(cache: Path) -> list[dict]:
-    """Check every row with a plugin; one dict per row with its time and outcome."""
+def _rows(cache: Path, *, quick: bool) -> list[dict]:
+    """Check every row with a plugin (``quick``: the first); one dict per row with its time and outcome."""
     results = []
-    for row in load_matrix().rows:
-        if not row.has_plugin:
-            continue
+    rows = [row for row in load_matrix().rows if row.has_plugin]
+    for row in rows[:1] if quick else rows:
         started = time.monotonic()
         try:
             result = check.check(tf=row.tf, metal=row.metal, python=row.python, cache_dir=cache)
@@ -85,10 +79,10 @@ def _rows(cache: Path) -> list[dict]:
     return results
 
 
-def _pass(cache: Path, *, env: dict) -> dict:
+def _pass(cache: Path, *, env: dict, quick: bool) -> dict:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, __file__, "--one-pass", str(cache)],
+        [sys.executable, __file__, "--one-pass", str(cache), *(["--quick"] if quick else [])],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
@@ -97,7 +91,7 @@ def _pass(cache: Path, *, env: dict) -> dict:
     return {
         "rows": json.loads(done.stdout),
         "total": time.monotonic() - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_of_children_mb(),
     }
 
 

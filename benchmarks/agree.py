@@ -16,12 +16,9 @@ import statistics
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _util import PYTHON, tf_environment, tf_options
 
-from tfcompat.core.matrix import Row  # noqa: E402
-from tfcompat.verify.provision import provision  # noqa: E402
-from tfcompat.verify.runner import probe_script, run_probe  # noqa: E402
+from tfcompat.verify.runner import probe_script, run_probe
 
 #: The issue's budget for every check together on this machine's CPU.
 BUDGET_SECONDS = 30.0
@@ -48,17 +45,14 @@ def measure(interpreter: Path, runs: int) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tf", default="2.17.0", help="tensorflow-cpu release")
-    parser.add_argument("--runs", type=int, default=3)
+    tf_options(parser, runs=3)
     parser.add_argument("--quick", action="store_true", help="one run")
     args = parser.parse_args()
     runs = 1 if args.quick else max(1, args.runs)
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    row = Row(number=1, python=python, tf=args.tf, metal="none", supports=None)
-    interpreter = provision(row, timeout=900, log=lambda _: None).python
+    interpreter = tf_environment(args.tf).python
     figures = measure(interpreter, runs)
     checks = [name for name in figures if name not in ("reference workload", "own work", "whole run")]
-    print(f"tensorflow-cpu {args.tf}, Python {python}, CPU:0 only, {runs} run(s), median seconds:")
+    print(f"tensorflow-cpu {args.tf}, Python {PYTHON}, CPU:0 only, {runs} run(s), median seconds:")
     for name in checks + ["reference workload"]:
         print(f"  {name:<24} {statistics.median(figures[name]):6.3f}   (max {max(figures[name]):.3f})")
     total = sum(statistics.median(figures[name]) for name in checks)

@@ -1,50 +1,45 @@
 """The floors of every tensorflow-metal release against every TensorFlow release, and their cost.
 
-    python benchmarks/floors.py [--macos 11.6]
+    python benchmarks/floors.py [--macos 11.6] [--quick]
 
 Predicts every pair as the map does (``pairmap.predict_release``: the same ``check.predict``, from
 the suite's cache; the first run reads the wheels), then prints per plugin release the install
 floor, the load floor with the import that sets it, the built-for minos (each as the range over
 the TensorFlow releases it is paired with, where they differ), and with ``--macos`` dyld's error
 there. Timed: a warm ``check.predict`` of every plugin against one TensorFlow release, floors
-included and excluded, so the floors' own cost shows.
+included and excluded, so the floors' own cost shows. ``--quick`` (the smoke run CI makes): the
+newest TensorFlow release only.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
+from _util import stopwatch
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tfcompat.abi import (  # noqa: E402
-    check,
-    frameworks,  # noqa: E402
-    macwheels,
-)
-from tfcompat.core.config import cache_dir  # noqa: E402
-from tfcompat.predict import pairmap  # noqa: E402
+from tfcompat.abi import check, frameworks, macwheels
+from tfcompat.core.config import cache_dir
+from tfcompat.predict import pairmap
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--macos", help="also print dyld's error on this macOS, where a floor is above it")
+    parser.add_argument("--quick", action="store_true", help="the newest TensorFlow release only")
     args = parser.parse_args()
     root = cache_dir()
     index = pairmap.releases(root=root, log=lambda line: None)
     plugins = [(m.version, m.read.ref) for m in index.metal]
-    started = time.monotonic()
+    releases = index.tf[-1:] if args.quick else index.tf
     cells: dict[str, dict[str, dict]] = {}
-    for release in index.tf:
-        answers, _ = pairmap.predict_release(release.read.ref, plugins, root)
-        for metal, fields in answers.items():
-            cells.setdefault(metal, {})[release.version] = fields
-    print(f"{len(index.tf)} x {len(plugins)} pairs predicted in {time.monotonic() - started:.1f} s\n")
+    with stopwatch() as took:
+        for release in releases:
+            answers, _ = pairmap.predict_release(release.read.ref, plugins, root)
+            for metal, fields in answers.items():
+                cells.setdefault(metal, {})[release.version] = fields
+    print(f"{len(releases)} x {len(plugins)} pairs predicted in {took['wall']:.1f} s\n")
     print("| tensorflow-metal | install floor | load floor | set by | built for |")
     print("|---|---|---|---|---|")
     for metal, by_tf in cells.items():

@@ -1,6 +1,6 @@
 """Benchmark of the XLA hazard and the install command: seconds per TensorFlow release.
 
-    python benchmarks/hazard.py [--cache DIR] [--no-fill]
+    python benchmarks/hazard.py [--cache DIR] [--no-fill] [--quick]
 
 One row of the matrix per TensorFlow release (its first row). Three passes, each in its own
 interpreter:
@@ -10,7 +10,8 @@ interpreter:
   need no network: the cost the check adds to an abi run or a map cell;
 - decide: ``xla.judge`` on the cached sources, without the cached verdict: the cost after a
   change of tfcompat's code (the verdict cache is keyed by it), or of a new Keras wheel.
-Printed: per row the verdict and the seconds of each pass, then the totals.
+Printed: per row the verdict and the seconds of each pass, then the totals. ``--quick`` (the
+smoke run CI makes): the first TensorFlow release only.
 """
 
 from __future__ import annotations
@@ -23,23 +24,18 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
+from _util import OFFLINE
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, help="the suite's cache folder (default: $TFCOMPAT_CACHE)")
     parser.add_argument("--no-fill", action="store_true", help="skip the fill pass: the cache is warm")
+    parser.add_argument("--quick", action="store_true", help="the first TensorFlow release only")
     parser.add_argument("--pass", dest="which", choices=("fill", "warm", "decide"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.which:
-        print(json.dumps(_pass(args.which, args.cache)))
+        print(json.dumps(_pass(args.which, args.cache, quick=args.quick)))
         return
     env = dict(os.environ, **({"TFCOMPAT_CACHE": str(args.cache)} if args.cache else {}))
     passes = {}
@@ -48,7 +44,7 @@ def main() -> None:
             continue
         run_env = {**env, **OFFLINE} if which != "fill" else env
         done = subprocess.run(
-            [sys.executable, __file__, "--pass", which],
+            [sys.executable, __file__, "--pass", which, *(["--quick"] if args.quick else [])],
             capture_output=True,
             text=True,
             env=run_env,
@@ -60,7 +56,7 @@ def main() -> None:
     _print(passes)
 
 
-def _pass(which: str, cache: Path | None) -> list[dict]:
+def _pass(which: str, cache: Path | None, *, quick: bool) -> list[dict]:
     from tfcompat.core import config
     from tfcompat.core.matrix import load_matrix
     from tfcompat.hazard import xla
@@ -73,7 +69,7 @@ def _pass(which: str, cache: Path | None) -> list[dict]:
             seen.add(row.tf)
             rows.append(row)
     results = []
-    for row in rows:
+    for row in rows[:1] if quick else rows:
         result = {"tf": row.tf, "metal": row.metal, "python": row.python}
         started = time.perf_counter()
         try:

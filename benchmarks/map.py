@@ -1,6 +1,6 @@
 """Benchmark of the map: the real ``nox -s map`` session cold and warm, and the Python tags.
 
-    python benchmarks/map.py [--cache DIR] [--skip-cold] [--python-tags]
+    python benchmarks/map.py [--cache DIR] [--skip-cold] [--python-tags] [--quick]
 
 Cold: an empty cache (a temporary ``TFCOMPAT_CACHE``; the preflights' uv cache is always a new
 one per run): every TensorFlow and plugin wheel downloaded once, read and deleted, every
@@ -16,6 +16,9 @@ the session's temporary folder, where wheels are downloaded and unpacked, sample
 ``--python-tags``: for a sample of TensorFlow releases, read the wheel of every Python tag and
 predict every plugin against each; print whether any verdict, first reason, count, second layer
 or minimum macOS differs from the wheel the map reads (about 3 GB of downloads on a cold cache).
+
+``--quick`` (the smoke run CI makes): the same three passes over one pair (TensorFlow 2.17.0 and
+tensorflow-metal 1.1.0), the "cold" cache starting with the suite's wheel facts and sources.
 """
 
 from __future__ import annotations
@@ -30,19 +33,16 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _util import OFFLINE, ROOT, cache_options, folder_size, tree_rss
+from packaging.version import Version
 
-from packaging.version import Version  # noqa: E402
+from tfcompat.abi import check, macwheels
+from tfcompat.core.config import cache_dir
+from tfcompat.predict import pairmap
 
-from tfcompat.abi import check, macwheels  # noqa: E402
-from tfcompat.core.config import cache_dir  # noqa: E402
-from tfcompat.predict import pairmap  # noqa: E402
-
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
+#: The pair of ``--quick``, and what its cold cache starts with (copied from the suite's).
+QUICK = ["--", "--tf", "2.17.0", "--metal", "1.1.0"]
+QUICK_SEED = ("abi", "wheelsource", "macresolve", "hazard")
 #: TensorFlow releases whose every Python tag --python-tags reads: each binary layout once
 #: (tensorflow-macos with cp38, both tensorflow-macos eras, tensorflow, the 2.20 install name).
 SAMPLE = ("2.9.0", "2.12.0", "2.18.0", "2.20.0")
@@ -50,13 +50,9 @@ SAMPLE = ("2.9.0", "2.12.0", "2.18.0", "2.20.0")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--cache", type=Path, help="TFCOMPAT_CACHE to fill and reuse (default: a temporary one)"
-    )
-    parser.add_argument(
-        "--skip-cold", action="store_true", help="only the warm pass (needs a filled --cache)"
-    )
+    cache_options(parser)
     parser.add_argument("--python-tags", action="store_true", help="compare every Python tag of a sample")
+    parser.add_argument("--quick", action="store_true", help="one pair, a cache seeded with the suite's")
     args = parser.parse_args()
     if args.python_tags:
         _python_tags()
@@ -70,21 +66,26 @@ def main() -> None:
         }
         (folder / "tmp").mkdir()
         watched = [Path(env["TFCOMPAT_CACHE"]), Path(env["TMPDIR"])]
+        posargs = QUICK if args.quick else []
+        if args.quick and not args.cache:
+            for kind in (kind for kind in QUICK_SEED if (cache_dir() / kind).is_dir()):
+                shutil.copytree(cache_dir() / kind, Path(env["TFCOMPAT_CACHE"]) / kind)
         if not args.skip_cold:
-            _report("cold", _session(env, watched))
-        _report("warm (no network)", _session({**env, **OFFLINE}, watched))
+            _report("cold", _session(env, watched, posargs))
+        _report("warm (no network)", _session({**env, **OFFLINE}, watched, posargs))
         _cache_report(env)
         shutil.rmtree(Path(env["TFCOMPAT_CACHE"]) / "map" / "abi")
         _report(
-            "warm, model changed (no network, predictions not cached)", _session({**env, **OFFLINE}, watched)
+            "warm, model changed (no network, predictions not cached)",
+            _session({**env, **OFFLINE}, watched, posargs),
         )
 
 
-def _session(env: dict, watched: list[Path]) -> dict:
+def _session(env: dict, watched: list[Path], posargs: list[str]) -> dict:
     """Run ``nox -s map`` with ``env``; its output, wall time, peak memory and peak disk."""
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "map"],
+        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "map", *posargs],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -95,12 +96,12 @@ def _session(env: dict, watched: list[Path]) -> dict:
 
     def sample_memory() -> None:
         while not done.is_set():
-            peaks["rss"] = max(peaks["rss"], _tree_rss(process.pid))
+            peaks["rss"] = max(peaks["rss"], tree_rss(process.pid))
             done.wait(0.2)
 
     def sample_disk() -> None:
         while not done.is_set():
-            peaks["disk"] = max(peaks["disk"], sum(_size(path) for path in watched))
+            peaks["disk"] = max(peaks["disk"], sum(folder_size(path) for path in watched))
             done.wait(0.5)
 
     samplers = [threading.Thread(target=sample_memory), threading.Thread(target=sample_disk)]
@@ -119,44 +120,13 @@ def _session(env: dict, watched: list[Path]) -> dict:
     }
 
 
-def _tree_rss(root: int) -> int:
-    """The summed resident set (bytes) of ``root`` and every process below it."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            pages = int((entry / "statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # ended meanwhile
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        rss[int(entry.name)] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack += children.get(pid, [])
-    return total
-
-
-def _size(path: Path) -> int:
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                pass  # deleted meanwhile
-    return total
-
-
 def _report(name: str, outcome: dict) -> None:
     print(f"== {name}")
     for line in outcome["output"].splitlines():
         if line.startswith("nox > map:") or "Session map" in line:
             print(f"   {line}")
+    if outcome["returncode"] != 0:
+        sys.exit(f"{name}: the map session failed:\n{outcome['output'][-3000:]}")
     print(
         f"{name}: {outcome['seconds']:.1f} s (exit {outcome['returncode']}); "
         f"peak memory {outcome['rss'] / 1e9:.2f} GB (process tree); "
@@ -166,7 +136,7 @@ def _report(name: str, outcome: dict) -> None:
 
 def _cache_report(env: dict) -> None:
     cache = Path(env["TFCOMPAT_CACHE"])
-    parts = {folder.name: _size(folder) for folder in sorted(cache.iterdir()) if folder.is_dir()}
+    parts = {folder.name: folder_size(folder) for folder in sorted(cache.iterdir()) if folder.is_dir()}
     line = ", ".join(f"{name}/ {size / 1e6:.1f} MB" for name, size in parts.items())
     print(f"cache: {sum(parts.values()) / 1e6:.1f} MB ({line})")
 

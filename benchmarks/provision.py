@@ -1,6 +1,6 @@
 """Time to a finished import probe: pip, naive uv, and the suite, side by side.
 
-    python benchmarks/provision.py [--tf 2.17.0] [--runs 3]
+    python benchmarks/provision.py [--tf 2.17.0] [--runs 3] [--quick]
 
 Each path starts from nothing (a new environment) except the suite's real nox session, which
 reuses its environment as a rerun does, after checking its files against their RECORD. The
@@ -14,7 +14,8 @@ This machine's environment is not a user's: ``PYTHONDONTWRITEBYTECODE=1`` is set
 make every import in a naive uv environment slow, not just the first), and pip is configured
 with local indexes, a constraints file and ``PIP_FIND_LINKS``. For a fair comparison every path
 runs without ``PYTHONDONTWRITEBYTECODE``, and pip runs ``--isolated`` (PyPI only, no local
-configuration). All paths install the same resolved set.
+configuration). All paths install the same resolved set. ``--quick`` (the smoke run CI makes):
+one run of the suite's two paths (pip and naive uv download and install TensorFlow anew).
 """
 
 from __future__ import annotations
@@ -30,29 +31,28 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _util import PYTHON, ROOT, control_row, spread, tf_environment, tf_options
 
-from tfcompat.core.config import CACHE_ENV, cache_dir  # noqa: E402
-from tfcompat.core.matrix import Row  # noqa: E402
-from tfcompat.core.uvcall import uv_binary  # noqa: E402
-from tfcompat.verify import installed  # noqa: E402
-from tfcompat.verify.provision import provision  # noqa: E402
-from tfcompat.verify.runner import probe_script, run_probe  # noqa: E402
+from tfcompat.core.config import CACHE_ENV, cache_dir
+from tfcompat.core.matrix import Row
+from tfcompat.core.uvcall import uv_binary
+from tfcompat.verify import installed
+from tfcompat.verify.provision import provision
+from tfcompat.verify.runner import probe_script, run_probe
 
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tf", default="2.17.0", help="tensorflow-cpu release")
-    parser.add_argument("--runs", type=int, default=3)
+    tf_options(parser, runs=3)
+    parser.add_argument("--quick", action="store_true", help="one run of the suite's two paths")
     args = parser.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    row = Row(number=1, python=python, tf=args.tf, metal="none", supports=None)
+    runs = 1 if args.quick else args.runs
+    row = control_row(args.tf)
     # Warm every cache first (uv's wheels, the suite's resolution): the figures are warm figures.
-    env = provision(row, timeout=900, log=lambda _: None)
+    env = tf_environment(args.tf)
     lock = "\n".join(env.packages) + "\n"
     interpreter = env.interpreter.split(" ", 1)[1]
 
@@ -62,9 +62,11 @@ def main() -> None:
         "suite, new environment": lambda tmp: _suite_path(row, tmp),
         "suite: nox verify session (reuse)": lambda tmp: _nox_session(row, tmp, overheads),
     }
+    if args.quick:
+        paths = {name: path for name, path in paths.items() if name.startswith("suite")}
     overheads: list[float] = []
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
-    for run in range(args.runs):
+    for run in range(runs):
         for name, path in paths.items():
             with tempfile.TemporaryDirectory() as tmp:
                 times[name].append(path(Path(tmp)))
@@ -74,18 +76,15 @@ def main() -> None:
                 flush=True,
             )
 
-    print(f"\ntensorflow-cpu {args.tf}, Python {python}, {args.runs} runs, medians (seconds):")
+    print(f"\ntensorflow-cpu {args.tf}, Python {PYTHON}, {runs} runs, medians (seconds):")
     print(f"{'path':38} {'install':>8} {'import':>8} {'total':>8} {'vs suite':>9}")
     suite = statistics.median(total for _, total in times["suite: nox verify session (reuse)"])
     for name, samples in times.items():
         install = statistics.median(i for i, _ in samples)
         total = statistics.median(t for _, t in samples)
         print(f"{name:38} {install:8.1f} {total - install:8.1f} {total:8.1f} {total / suite:8.1f}x")
-    print(
-        f"suite overhead per session (wall time less provisioning and probes): "
-        f"median {statistics.median(overheads):.2f} s, max {max(overheads):.2f} s"
-    )
-    _check_cost(env, runs=max(args.runs, 5))
+    print(f"suite overhead per session (wall time less provisioning and probes): {spread(overheads)}")
+    _check_cost(env, runs=1 if args.quick else max(runs, 5))
 
 
 def _check_cost(env, *, runs: int) -> None:
@@ -97,8 +96,8 @@ def _check_cost(env, *, runs: int) -> None:
     checks = [installed.check(env_dir, site, key=key, expected=expected) for _ in range(runs)]
     print(
         f"environment check ({seal.files} files, {seal.hashed_bytes / 1e9:.2f} GB): every reuse "
-        f"(stat against the manifest) median {statistics.median(c.seconds for c in checks):.2f} s, "
-        f"max {max(c.seconds for c in checks):.2f} s ({runs} runs); full RECORD hash {seal.seconds:.2f} s"
+        f"(stat against the manifest) {spread([c.seconds for c in checks])}; "
+        f"full RECORD hash {seal.seconds:.2f} s"
     )
 
 

@@ -1,6 +1,6 @@
 """Time ``nox -s report``'s work on a large folder: N records → Markdown, HTML, JSON and locks.
 
-    python benchmarks/report.py [--records 10000] [--runs 5] [--map] [--folder DIR]
+    python benchmarks/report.py [--records 10000] [--runs 5] [--map RECORD] [--folder DIR] [--quick]
 
 The records are written with the suite's own ``new_record``/``write_record`` for the rows of
 expected.toml: 60 % verify (from five Macs and OS versions, one of them a hosted CI Mac with a
@@ -8,8 +8,9 @@ virtual GPU, and Linux for TensorFlow alone), 40 % abi; one in twenty has no ver
 records carry stderr tails the size real ones have: a few KB of TensorFlow's start-up log when a
 probe passes, the runner's full 16 KB tail when it fails. They run every probe (one in ten is
 older, without agree and speed-up), with agree's comparisons and speed-up's figures; one in
-four fits is shortened. ``--map`` adds one map record of every release (416 pairs, 6 Pythons),
-so the grids are full. ``--folder`` keeps the records there and reuses them on the next run.
+four fits is shortened. ``--map RECORD`` adds a map record (``nox -s map`` writes one of every
+release: 416 pairs, 6 Pythons), so the grids are full. ``--folder`` keeps the records there and
+reuses them on the next run. ``--quick`` (the smoke run CI makes): 200 records, one run.
 
 The report runs in a child process, so its peak memory is its own (``ru_maxrss``). The files are
 in the page cache (they were just written), so the figures leave out a cold disk. Prints the
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,21 +31,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+from _util import ROOT, peak_rss_of_children_mb
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from tfcompat.core.matrix import PROBES, Matrix, Row, load_matrix  # noqa: E402
-from tfcompat.core.record import Record, new_record, record_stem, write_record  # noqa: E402
-from tfcompat.report import write_reports  # noqa: E402
-from tfcompat.report.build import build  # noqa: E402
-from tfcompat.report.collect import collect  # noqa: E402
-from tfcompat.report.html import render_html  # noqa: E402
-from tfcompat.report.json import render_json  # noqa: E402
-from tfcompat.report.markdown import render_markdown  # noqa: E402
-from tfcompat.report.read import scan_folder  # noqa: E402
-from tfcompat.verify.runner import TAIL_BYTES  # noqa: E402
+from tfcompat.core.matrix import PROBES, Matrix, Row, load_matrix
+from tfcompat.core.record import Record, load_record, new_record, record_stem, write_record
+from tfcompat.report import write_reports
+from tfcompat.report.build import build
+from tfcompat.report.collect import collect
+from tfcompat.report.html import render_html
+from tfcompat.report.json import render_json
+from tfcompat.report.markdown import render_markdown
+from tfcompat.report.read import scan_folder
+from tfcompat.verify.runner import TAIL_BYTES
 
 GENERATED = "2026-11-24T12:00:00+00:00"
 MACS = [("Apple M1", "14.7"), ("Apple M2 Pro", "15.6.1"), ("Apple M2 Pro", "26.1"), ("Apple M3 Max", "26.1")]
@@ -69,10 +66,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--map", action="store_true", help="add a map record of every release")
+    parser.add_argument(
+        "--map", type=Path, metavar="RECORD", help="add this map record (nox -s map writes one)"
+    )
     parser.add_argument("--folder", type=Path, help="keep the records here (reused when present)")
+    parser.add_argument("--quick", action="store_true", help="200 records, one run")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child: report on this folder
     args = parser.parse_args()
+    if args.quick:
+        args.records, args.runs = 200, 1
     matrix = load_matrix(ROOT / "expected.toml")
     if args.measure:
         measure(matrix, args.measure, runs=args.runs)
@@ -90,8 +92,7 @@ def main() -> None:
             print(f"reusing the records in {sessions}")
         child = [sys.executable, __file__, "--measure", str(folder), "--runs", str(args.runs)]
         subprocess.run(child, check=True)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"peak memory of the report process: {peak:.0f} MB")
+        print(f"peak memory of the report process: {peak_rss_of_children_mb():.0f} MB")
 
 
 def measure(matrix: Matrix, folder: Path, *, runs: int) -> None:
@@ -132,14 +133,15 @@ def measure(matrix: Matrix, folder: Path, *, runs: int) -> None:
     )
 
 
-def write_history(matrix: Matrix, folder: Path, *, count: int, rng: random.Random, with_map: bool) -> int:
-    """Write ``count`` records spread over a year; return their total size in bytes."""
+def write_history(
+    matrix: Matrix, folder: Path, *, count: int, rng: random.Random, with_map: Path | None
+) -> int:
+    """Write ``count`` records spread over a year (and the map record ``with_map``, read with the
+    record model); return their total size in bytes."""
     first = datetime(2025, 11, 1, tzinfo=UTC)
     size = 0
     if with_map:
-        from report_records import map_record  # the map session's records, as the tests build them
-
-        size += write_record(map_record(first.isoformat()), folder).stat().st_size
+        size += write_record(msgspec.to_builtins(load_record(with_map)), folder).stat().st_size
     for index in range(count):
         row = rng.choice(matrix.rows)
         started = (first + timedelta(minutes=index * 50)).isoformat(timespec="microseconds")

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from helpers.network import OFFLINE
+from helpers.processes import run_python
 from tfcompat.abi import check, dyld, macho, macwheels
 from tfcompat.core import macos
 from tfcompat.index import wheels
@@ -26,11 +27,6 @@ from tfcompat.index import wheels
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
-#: Every proxy variable pointed at a port nothing listens on: any download or index query fails.
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
 
 
 # Real pairs: the two public reports confirmed on real Macs.
@@ -102,14 +98,21 @@ def test_re_exports_of_tf_2_18_resolve() -> None:
 
 
 @pytest.mark.network
-def test_warm_run_needs_no_network() -> None:
-    """After a first run, the same row is answered from the cache alone, fast."""
+def test_warm_run_needs_no_network(tmp_path: Path) -> None:
+    """After a first run, the same row is answered from the cache alone: every connection goes
+    to a closed port, and the cache (a copy of the suite's) is not changed by a byte."""
     check.check(tf="2.18.0", metal="1.1.0", python="3.10")
-    done = _check_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE)
+    shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
+    before = _contents(tmp_path)
+    done = _check_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE, cache_dir=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["first"].startswith(f"Symbol not found: {LOG_MESSAGE}")
-    assert result["seconds"] < 2.0
+    assert _contents(tmp_path) == before
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 @pytest.mark.network
@@ -441,12 +444,4 @@ def _check_in_subprocess(*, tf: str, metal: str, env: dict, cache_dir: Path | No
         "    print(exc); sys.exit(3)\n"
         "print(json.dumps(result))\n"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
+    return run_python(code, env=env)

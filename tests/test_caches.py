@@ -21,9 +21,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_claims import TABLE_1_2_0, a_wheel, recorded_index, serve_wheel
 
-from conftest import PYTHON, ROOT, TF_MAIN
+from helpers.index import TABLE_1_2_0, a_wheel, recorded_index, serve_wheel
+from helpers.paths import PYTHON, ROOT, TF_MAIN
 from tfcompat.abi import check, macwheels, wheelfacts
 from tfcompat.core import cache, config, macos
 from tfcompat.hazard import wheelsource, xla

@@ -7,95 +7,25 @@ a recorded real PEP 691 answer, served over real HTTP on localhost. The ``networ
 from __future__ import annotations
 
 import hashlib
-import http.server
-import io
-import json
-import socket
-import threading
-import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from packaging.version import Version
 
-from conftest import ROOT
+from helpers.index import (
+    JSON_TYPE,
+    PLUGIN_WHEEL,
+    TABLE_1_1_0,
+    TABLE_1_2_0,
+    a_wheel,
+    closed_port_url,
+    seed_tables,
+    serve_wheel,
+)
+from helpers.paths import SHIPPED
 from tfcompat.core.matrix import load_matrix
 from tfcompat.index import pypi
 from tfcompat.upkeep import claims
-
-DATA = Path(__file__).resolve().parent / "data"
-SHIPPED = ROOT / "expected.toml"
-TABLE_1_2_0 = (DATA / "tensorflow_metal-1.2.0-METADATA-table.md").read_text()
-TABLE_1_1_0 = (DATA / "tensorflow_metal-1.1.0-METADATA-table.md").read_text()
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-
-
-class IndexServer:
-    """A package index on localhost: ``routes`` maps a path to ``(status, content type, body)``."""
-
-    def __init__(self):
-        self.routes: dict[str, tuple[int, str, bytes]] = {}
-        routes = self.routes
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                status, kind, body = routes.get(self.path, (404, "text/plain", b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def answer(self, name: str, body: bytes, kind: str = JSON_TYPE, status: int = 200) -> None:
-        self.routes[f"/simple/{name}/"] = (status, kind, body)
-
-
-@contextmanager
-def recorded_index(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[IndexServer]:
-    """The recorded real index answers on localhost, and a ``cache`` that holds the real METADATA
-    tables under the real wheels' sha256, as a run that downloaded them once would."""
-    server = IndexServer()
-    for name in ("tensorflow", "tensorflow-metal"):
-        server.answer(name, (DATA / f"simple-{name}.json").read_bytes())
-    monkeypatch.setenv("TFCOMPAT_INDEX_URL", f"{server.url}/simple/")
-    monkeypatch.setenv("TFCOMPAT_CACHE", str(cache))
-    seed_tables(TABLE_1_2_0, TABLE_1_1_0)
-    try:
-        yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-
-
-def seed_tables(table_1_2_0: str, table_1_1_0: str) -> None:
-    """Cache these tables as the METADATA of the real 1.2.0 and 1.1.0 wheels."""
-    for entry in json.loads((DATA / "simple-tensorflow-metal.json").read_text())["files"]:
-        for version, table in (("1.2.0", table_1_2_0), ("1.1.0", table_1_1_0)):
-            if entry["filename"].startswith(f"tensorflow_metal-{version}-"):
-                claims.remember_metadata(entry["hashes"]["sha256"], table)
-
-
-@pytest.fixture
-def index(tmp_path, monkeypatch):
-    with recorded_index(tmp_path / "cache", monkeypatch) as server:
-        yield server
-
-
-def closed_port_url() -> str:
-    """An index URL where nothing listens: the connection is refused, as with no network."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/simple/"
 
 
 def run(argv: list[str], path: Path) -> tuple[int, list[str]]:
@@ -296,27 +226,6 @@ def test_an_unexpected_table_in_the_newest_wheel_is_one_line(index, tmp_path):
 # The wheel itself: downloaded, checked, METADATA read from the zip
 
 
-def a_wheel(metadata: str) -> bytes:
-    """A wheel with a real METADATA text, built here: the real one is 1.4 MB of Metal binaries."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("tensorflow-plugins/libmetal_plugin.dylib", b"\xcf\xfa\xed\xfe")
-        archive.writestr("tensorflow_metal-1.2.0.dist-info/METADATA", metadata)
-    return out.getvalue()
-
-
-def serve_wheel(index: IndexServer, wheel: bytes, sha256: str) -> None:
-    filename = "tensorflow_metal-1.2.0-cp311-cp311-macosx_12_0_arm64.whl"
-    entry = {
-        "filename": filename,
-        "url": f"../../files/{filename}",
-        "hashes": {"sha256": sha256},
-        "yanked": False,
-    }
-    index.answer("tensorflow-metal", json.dumps({"meta": {"api-version": "1.1"}, "files": [entry]}).encode())
-    index.routes[f"/files/{filename}"] = (200, "application/octet-stream", wheel)
-
-
 def test_the_table_is_read_from_the_downloaded_wheel_and_cached_by_sha256(index, tmp_path):
     metadata = (
         "Metadata-Version: 2.1\nName: tensorflow-metal\nVersion: 1.2.0\n\nAccelerate.\n\n" + TABLE_1_2_0
@@ -326,7 +235,7 @@ def test_the_table_is_read_from_the_downloaded_wheel_and_cached_by_sha256(index,
     serve_wheel(index, wheel, sha256)
     assert claims.newest_table() == claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
     assert (tmp_path / "cache" / "claims" / f"{sha256}.METADATA").is_file()
-    del index.routes["/files/tensorflow_metal-1.2.0-cp311-cp311-macosx_12_0_arm64.whl"]  # cached now
+    del index.routes[f"/files/{PLUGIN_WHEEL}"]  # cached now
     assert claims.read_metadata(pypi.macos_wheels("tensorflow-metal")[Version("1.2.0")][0]) == metadata
 
 

@@ -7,25 +7,19 @@ to 2.19.0 and later) served over real HTTP on localhost; the ``network`` test as
 from __future__ import annotations
 
 import json
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.version import Version
-from test_claims import DATA, SHIPPED, TABLE_1_2_0, closed_port_url, recorded_index
 
-from conftest import write_matrix
+from helpers.index import TABLE_1_2_0, closed_port_url
+from helpers.matrix import write_matrix
+from helpers.paths import DATA, SHIPPED
 from tfcompat.core.matrix import load_matrix
 from tfcompat.upkeep import claims, discover
 
 TABLE = claims.parse_table(TABLE_1_2_0, wheel="1.2.0")
-
-
-@pytest.fixture
-def index(tmp_path, monkeypatch):
-    with recorded_index(tmp_path / "cache", monkeypatch) as server:
-        yield server
 
 
 def run(argv: list[str], path: Path) -> tuple[int, list[str]]:
@@ -176,9 +170,11 @@ def test_the_real_index_proposes_rows_for_releases_newer_than_a_trimmed_matrix(t
     monkeypatch.delenv("TFCOMPAT_INDEX_URL", raising=False)
     monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
     path = write_matrix(tmp_path / "m.toml", [{"tf": "2.19.0", "metal": "1.1.0", "supports": "ambiguous"}])
-    started = time.monotonic()
     code, lines = run([], path)
-    assert code == 0 and time.monotonic() - started < 20
+    assert code == 0
+    # One wheel read for its table (the newest plugin's), not every release's: its METADATA alone
+    # is cached (the cost is in the README's figures, not asserted here).
+    assert len(list((tmp_path / "cache" / "claims").glob("*.METADATA"))) == 1
     rows = tomllib.loads(capsys.readouterr().out)["row"]
     newest_plugin = max(Version(row["metal"]) for row in rows)
     assert {"tf": "2.20.0", "metal": str(newest_plugin), "supports": "ambiguous"} in rows

@@ -9,7 +9,6 @@ with the reason.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -17,18 +16,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_environments import sample  # noqa: F401 (a fixture: a small real environment)
 
-from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
+from helpers.matrix import write_matrix
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.sessions import CONTROL, QUICK_FIT, record_dicts, run_nox
 from tfcompat.abi import check, macwheels
 from tfcompat.core import config, files
 from tfcompat.core.matrix import Row
 from tfcompat.core.record import new_record, now, write_record
 from tfcompat.index import wheels
 from tfcompat.verify import provision
-
-CONTROL = f"verify(tf='{TF_MAIN}', metal='none')"
-QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
 
 
 @pytest.fixture
@@ -137,7 +134,7 @@ def test_a_download_that_does_not_fit_is_one_line(small_disk, tmp_path, monkeypa
 
 @pytest.mark.fault(19)
 @pytest.mark.parametrize("full", ["TFCOMPAT_CACHE", "UV_CACHE_DIR"])
-def test_an_environment_on_a_full_disk_is_one_line(small_disk, sample, monkeypatch, full):  # noqa: F811
+def test_an_environment_on_a_full_disk_is_one_line(small_disk, sample, monkeypatch, full):
     """The environments' folder full (uv cannot even make the venv), or uv's own cache full
     (uv cannot unpack the wheel): the line names the folder that is full."""
     disk = small_disk("disk", "1m")
@@ -175,24 +172,18 @@ def test_an_abi_record_that_does_not_fit_is_no_verdict(small_disk, tmp_path):
     assert [path.name for path in (reports / "sessions").iterdir()] == [earlier.name]
 
 
-@pytest.mark.network
-@pytest.mark.fault(19)
-def test_a_full_cache_is_no_verdict(small_disk, tmp_path):
-    cache = small_disk("cache", "1m")
-    fill(cache)
+def _control_session(tmp_path: Path, cache: Path):
+    """The control row's real verify session with ``cache`` as its cache; it must end with no
+    verdict, in one line, without a traceback."""
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
-    done = run_nox(
-        "-s",
-        CONTROL,
-        *QUICK_FIT,
-        matrix=matrix,
-        reports=tmp_path / "reports",
-        env={"TFCOMPAT_CACHE": str(cache)},
-    )
+    env = {"TFCOMPAT_CACHE": str(cache)}
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert f"no verdict: disk full: {cache / 'release'}: writing " in done.stderr
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
+    return done
+
+
+def _assert_disk_full_record(reports: Path) -> None:
+    [record] = record_dicts(reports)
     assert (record["verdict"], record["provision"]["signature"], record["probes"]) == (
         "error",
         "disk full",
@@ -200,33 +191,29 @@ def test_a_full_cache_is_no_verdict(small_disk, tmp_path):
     )
 
 
+@pytest.mark.network
+@pytest.mark.fault(19)
+def test_a_full_cache_is_no_verdict(small_disk, tmp_path):
+    cache = small_disk("cache", "1m")
+    fill(cache)
+    done = _control_session(tmp_path, cache)
+    assert f"no verdict: disk full: {cache / 'release'}: writing " in done.stderr
+    _assert_disk_full_record(tmp_path / "reports")
+
+
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(19)
 def test_an_environment_that_does_not_fit_is_no_verdict(small_disk, tmp_path, tf_python):
     """The cache holds the resolution (copied from the suite's), so only the install needs room."""
     cache = small_disk("cache", "48m")
     for kind in ("release", "resolve"):
         shutil.copytree(config.cache_dir() / kind, cache / kind)
-    matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
-    done = run_nox(
-        "-s",
-        CONTROL,
-        *QUICK_FIT,
-        matrix=matrix,
-        reports=tmp_path / "reports",
-        env={"TFCOMPAT_CACHE": str(cache)},
-    )
-    assert done.returncode == 1 and "Traceback" not in done.stderr
+    done = _control_session(tmp_path, cache)
     [line] = [line for line in done.stderr.splitlines() if "no verdict" in line]
     assert f"no verdict: disk full: {cache / 'envs'}: uv pip needs more, " in line
     assert (
         "free; an environment takes up to about 1.5 GB (less where uv hard-links from its cache on that disk)"
         in line
     )
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
-    assert (record["verdict"], record["provision"]["signature"], record["probes"]) == (
-        "error",
-        "disk full",
-        {},
-    )
+    _assert_disk_full_record(tmp_path / "reports")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 README_LIMIT = 12 * 1024  # bytes: the README is the first screen and a page of sessions
 FENCE = re.compile(r"^(```|~~~)")

@@ -19,7 +19,8 @@ import jsonschema
 import msgspec
 import pytest
 
-from conftest import ROOT, build_plugin
+from helpers.paths import ROOT
+from helpers.plugins import build_plugin
 from tfcompat.core.macos import PLATFORM
 from tfcompat.core.uvcall import uv_binary
 from tfcompat.doctor import answer, checks
@@ -284,6 +285,7 @@ def test_an_installed_release_the_index_lacks_cannot_be_judged_as_healthy():
 
 
 @pytest.mark.slow
+@pytest.mark.network  # tf_python: a real TensorFlow environment from PyPI
 def test_the_import_probe_runs_in_the_environment_with_a_real_tensorflow(tf_python):
     env = tf_python.parent.parent
     code, diagnosis, _ = doctor(str(env), "--probes", "yes")
@@ -297,6 +299,7 @@ def test_the_import_probe_runs_in_the_environment_with_a_real_tensorflow(tf_pyth
 
 
 @pytest.mark.slow
+@pytest.mark.network  # tf_python: a real TensorFlow environment from PyPI
 def test_a_plugin_that_fails_to_load_is_seen_by_the_import_probe(tf_python, tmp_path, monkeypatch):
     plugin = build_plugin(tmp_path / "plugin", "undefined")
     monkeypatch.setenv("TF_PLUGGABLE_DEVICE_LIBRARY_PATH", str(plugin))

@@ -9,104 +9,15 @@ so the bytes are known to say what the test means.
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import lief
 import pytest
 
+from helpers.macho import reexport, regular, write_dylib
 from tfcompat.abi import dyld, macho
 
 LOADER = "__ZN3tsl8internal18LoadDynamicLibraryEPKcPPv"  # where TensorFlow calls dlopen for plugins
-_LC_LOAD_DYLIB, _LC_ID_DYLIB, _LC_RPATH, _LC_DYLD_EXPORTS_TRIE = 0xC, 0xD, 0x8000001C, 0x80000033
-_LC_SEGMENT_64 = 0x19
-_EXPORT_REEXPORT = 0x08
-
-
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _padded(command: bytes, text: str) -> bytes:
-    """A load command whose fixed part is ``command`` (cmdsize patched in), then ``text``, 8-aligned."""
-    raw = command + text.encode() + b"\0"
-    raw += b"\0" * (-len(raw) % 8)
-    return raw[:4] + struct.pack("<I", len(raw)) + raw[8:]
-
-
-def _dylib_command(cmd: int, name: str) -> bytes:
-    return _padded(struct.pack("<IIIIII", cmd, 0, 24, 2, 0x10000, 0x10000), name)
-
-
-def _segment(name: str, *, vmaddr: int, fileoff: int, filesize: int, protection: int) -> bytes:
-    """LC_SEGMENT_64 without sections."""
-    return struct.pack(
-        "<II16sQQQQiiII",
-        _LC_SEGMENT_64,
-        72,
-        name.encode(),
-        vmaddr,
-        0x4000,
-        fileoff,
-        filesize,
-        protection,
-        protection,
-        0,
-        0,
-    )
-
-
-def _export_trie(exports: list[tuple[str, bytes]]) -> bytes:
-    """A trie whose root has one edge per name; each node holds that export's terminal info."""
-    nodes = [_uleb(len(info)) + info + b"\0" for _, info in exports]
-    root_size = 2 + sum(len(name) + 1 + 1 for name, _ in exports)  # offsets stay one byte here
-    offsets, at = [], root_size
-    for node in nodes:
-        offsets.append(at)
-        at += len(node)
-    assert at < 0x80
-    root = b"\0" + bytes([len(exports)])
-    root += b"".join(
-        name.encode() + b"\0" + _uleb(offset) for (name, _), offset in zip(exports, offsets, strict=True)
-    )
-    return root + b"".join(nodes)
-
-
-def regular(address: int) -> bytes:
-    return _uleb(0) + _uleb(address)
-
-
-def reexport(ordinal: int, name_there: str) -> bytes:
-    return _uleb(_EXPORT_REEXPORT) + _uleb(ordinal) + name_there.encode() + b"\0"
-
-
-def write_dylib(
-    path: Path,
-    *,
-    install_name: str,
-    dylibs: tuple[str, ...] = (),
-    rpaths: tuple[str, ...] = (),
-    exports: list[tuple[str, bytes]] = (),
-) -> Path:
-    """An arm64 MH_DYLIB with LC_ID_DYLIB, LC_LOAD_DYLIB, LC_RPATH and LC_DYLD_EXPORTS_TRIE."""
-    commands = [_dylib_command(_LC_ID_DYLIB, install_name)]
-    commands += [_dylib_command(_LC_LOAD_DYLIB, name) for name in dylibs]
-    commands += [_padded(struct.pack("<III", _LC_RPATH, 0, 12), rpath) for rpath in rpaths]
-    trie = _export_trie(list(exports))
-    size_of_commands = sum(map(len, commands)) + 2 * 72 + 16
-    trie_at = 32 + size_of_commands
-    # __TEXT maps the headers, __LINKEDIT the export trie: dyld (and LIEF) find the trie in it.
-    commands.append(_segment("__TEXT", vmaddr=0, fileoff=0, filesize=trie_at, protection=5))
-    commands.append(_segment("__LINKEDIT", vmaddr=0x4000, fileoff=trie_at, filesize=len(trie), protection=1))
-    commands.append(struct.pack("<IIII", _LC_DYLD_EXPORTS_TRIE, 16, trie_at, len(trie)))
-    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x0100000C, 0, 6, len(commands), size_of_commands, 0, 0)
-    path.write_bytes(header + b"".join(commands) + trie)
-    return path
 
 
 def library(path: Path, where: str) -> dyld.Library:

@@ -8,20 +8,19 @@ that the next run rebuilds it and TensorFlow imports.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
+from helpers.environments import build_wheel
+from helpers.matrix import write_matrix
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.sessions import CONTROL, QUICK_FIT, record_dicts, run_nox
 from tfcompat.core import uvcall
 from tfcompat.core.matrix import Row
 from tfcompat.verify import installed, provision
@@ -29,56 +28,6 @@ from tfcompat.verify.runner import probe_script, run_probe
 
 SAMPLE = "tfcompat-sample"
 DATA = "tfcompat_sample/data.bin"
-SESSION = f"verify(tf='{TF_MAIN}', metal='none')"
-QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "64", "--epochs", "1"]
-
-
-def build_wheel(folder: Path, version: str = "1.0", *, name: str = "tfcompat_sample") -> Path:
-    """A pure-Python wheel with a module, 100 kB of data and a correct RECORD.
-
-    Like numpy's, it ships a ``.pyc`` that ``--compile-bytecode`` rewrites, so the installed one
-    no longer matches RECORD's hash.
-    """
-    dist_info = f"{name}-{version}.dist-info"
-    tag = sys.implementation.cache_tag
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n".encode(),
-        f"{name}/__pycache__/__init__.{tag}.pyc": b"a bytecode file of another build",
-        f"{name}/data.bin": bytes(range(256)) * 400,
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tfcompat-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = "".join(
-        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
-        for path, data in files.items()
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-        archive.writestr(f"{dist_info}/RECORD", record + f"{dist_info}/RECORD,,\n")
-    return wheel
-
-
-@pytest.fixture
-def sample(tmp_path, monkeypatch):
-    """``make()`` provisions an environment holding the sample wheel; it returns (python, reused, log)."""
-    build_wheel(tmp_path / "wheels")
-    monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
-    monkeypatch.setenv("UV_FIND_LINKS", str(tmp_path / "wheels"))
-    monkeypatch.setenv("UV_OFFLINE", "1")
-    interpreter, version = provision.find_interpreter(PYTHON, deadline=time.monotonic() + 60)
-
-    def make(lock: str = f"{SAMPLE}==1.0\n") -> tuple[Path, bool, list[str]]:
-        lines: list[str] = []
-        python, reused = provision.environment(
-            interpreter, version, lock, deadline=time.monotonic() + 120, log=lines.append
-        )
-        return python, reused, lines
-
-    return make
 
 
 def site_of(python: Path) -> Path:
@@ -219,19 +168,26 @@ def _tf_row() -> Row:
     return Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
 
 
+@pytest.fixture
+def tf_env(damageable_tf, monkeypatch):
+    """``make(log)``: the real TensorFlow environment of the test's own cache (damageable_tf)."""
+    monkeypatch.setenv("TFCOMPAT_CACHE", str(damageable_tf))
+    return lambda log=lambda _: None: provision.provision(_tf_row(), timeout=900, log=log)
+
+
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(17)
-def test_a_tensorflow_environment_without_its_library_is_rebuilt_by_the_next_session(tmp_path):
-    env = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+def test_a_tensorflow_environment_without_its_library_is_rebuilt_by_the_next_session(tmp_path, tf_env):
+    env = tf_env()
     library = site_of(env.python) / "tensorflow/python/_pywrap_tensorflow_internal.so"
     library.unlink()
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
-    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports")
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"rebuilding {env.python.parent.parent}: damaged: {library}: missing" in done.stderr
     assert "Traceback" not in done.stderr
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
+    [record] = record_dicts(tmp_path / "reports")
     assert (record["verdict"], record["provision"]["reused"], record["probes"]["import"]["status"]) == (
         "ok",
         False,
@@ -240,36 +196,37 @@ def test_a_tensorflow_environment_without_its_library_is_rebuilt_by_the_next_ses
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(17)
-def test_a_tensorflow_environment_missing_half_its_files_is_rebuilt_and_imports():
-    env = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+def test_a_tensorflow_environment_missing_half_its_files_is_rebuilt_and_imports(tf_env):
+    env = tf_env()
     files = sorted(path for path in (env.python.parent.parent / "lib").rglob("*") if path.is_file())
     for path in files[::2]:
         path.unlink()
     lines: list[str] = []
-    again = provision.provision(_tf_row(), timeout=900, log=lines.append)
+    again = tf_env(lines.append)
     assert not again.reused and lines[0].startswith(f"rebuilding {env.python.parent.parent}: damaged: ")
     run = run_probe(again.python, probe_script("import"), [], timeout=300)
     assert run.returncode == 0 and run.result["tensorflow"] == TF_MAIN, run.stderr_tail
 
 
 @pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.fault(17)
-def test_a_damaged_environment_that_cannot_be_rebuilt_is_no_verdict(tmp_path):
+def test_a_damaged_environment_that_cannot_be_rebuilt_is_no_verdict(tmp_path, tf_env):
     """Rebuilding needs the wheels: with an empty uv cache and no network, it fails, and the
     record says no verdict, never a verdict on the pair."""
-    env = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+    env = tf_env()
     (site_of(env.python) / "tensorflow/python/_pywrap_tensorflow_internal.so").unlink()
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
     offline = {"UV_CACHE_DIR": str(tmp_path / "empty-uv-cache"), "UV_OFFLINE": "1"}
-    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=offline)
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix, reports=tmp_path / "reports", env=offline)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "no verdict: uv pip: " in done.stderr
-    [path] = (tmp_path / "reports" / "sessions").glob("*.json")
-    record = json.loads(path.read_text())
+    [record] = record_dicts(tmp_path / "reports")
     assert (record["verdict"], record["provision"]["status"], record["probes"]) == ("error", "error", {})
     # The next run, with its uv cache back, repairs it.
-    again = provision.provision(_tf_row(), timeout=900, log=lambda _: None)
+    again = tf_env()
     assert (
         not again.reused and run_probe(again.python, probe_script("import"), [], timeout=300).returncode == 0
     )

@@ -19,26 +19,23 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from conftest import PYTHON, ROOT, TF_MAIN, build_plugin, run_nox, write_matrix
+from helpers.paths import PYTHON, ROOT, TF_MAIN
+from helpers.plugins import build_plugin
+from helpers.processes import pid_gone, processes_mapping
+from helpers.sessions import CONTROL, QUICK_FIT, run_nox
 from tfcompat.core.host import host_info
 from tfcompat.core.matrix import Row
 from tfcompat.core.record import Record, RecordError, load_record, new_record, write_record
 from tfcompat.verify.run import judge
 from tfcompat.verify.runner import TAIL_BYTES, run_probe
 
-QUICK_FIT = ["--", "--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "2"]
 ROW = Row(number=1, python=PYTHON, tf=TF_MAIN, metal="none", supports=None)
-SESSION = f"verify(tf='{TF_MAIN}', metal='none')"
 RECORD_NAME = re.compile(
     r"verify-py3\.\d+-tf[0-9a-z.]+-metal(none|[0-9a-z.]+)-\d{8}T\d{6}-[0-9a-f]{8}(-\d+)?\.json"
 )
 
 
-@pytest.fixture
-def matrix(tmp_path):
-    return write_matrix(
-        tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}, {"tf": "2.5.0", "metal": "none"}]
-    )
+MATRIX = [{"tf": TF_MAIN, "metal": "none"}, {"tf": "2.5.0", "metal": "none"}]
 
 
 def a_record() -> dict:
@@ -62,38 +59,6 @@ def script(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "probe.py"
     path.write_text(body)
     return path
-
-
-def pid_gone(pid: int, within: float = 5.0) -> bool:
-    """Whether process ``pid`` ends within ``within`` seconds (on Linux and macOS alike)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not _running(pid):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (which has run its last instruction)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, check=False)
-    return not state.stdout.strip().startswith("Z")  # no answer from ps: still counted as running
-
-
-def processes_mapping(library: Path) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/maps") as maps:
-                if str(library) in maps.read():
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.mark.fault(5)
@@ -186,7 +151,9 @@ def test_probe_that_prints_100_mb_keeps_memory_bounded(tmp_path, copied):
 @pytest.mark.fault(7)
 def test_loss_that_goes_nan_fails_the_pair(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
-    done = run_nox("-s", SESSION, *QUICK_FIT, "--learning-rate", "inf", matrix=matrix, reports=reports)
+    done = run_nox(
+        "-s", CONTROL, "--", *QUICK_FIT, "--learning-rate", "inf", matrix=matrix.path, reports=reports
+    )
     assert done.returncode == 1
     assert "fails: fit: non-finite loss" in done.stderr
     [path] = sessions(reports)
@@ -206,7 +173,7 @@ def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, 
         "UV_INDEX_URL": "http://127.0.0.1:9/simple",  # nothing listens on the discard port
         "UV_HTTP_RETRIES": "0",
     }
-    done = run_nox("-s", SESSION, matrix=matrix, reports=reports, env=offline, timeout=300)
+    done = run_nox("-s", CONTROL, matrix=matrix.path, reports=reports, env=offline, timeout=300)
     assert done.returncode == 1
     assert "no verdict: uv pip: network unreachable: cannot get http://127.0.0.1:9/simple/" in done.stderr
     assert earlier.read_bytes() == before
@@ -219,7 +186,7 @@ def test_no_network_is_a_provisioning_error_and_keeps_earlier_records(tmp_path, 
 @pytest.mark.fault(10)
 def test_no_wheel_for_this_python_names_the_missing_tag(tmp_path, matrix):
     reports = tmp_path / "reports"
-    done = run_nox("-s", "verify(tf='2.5.0', metal='none')", matrix=matrix, reports=reports, timeout=300)
+    done = run_nox("-s", "verify(tf='2.5.0', metal='none')", matrix=matrix.path, reports=reports, timeout=300)
     assert done.returncode == 1
     tag = f"cp{PYTHON.replace('.', '')}"
     assert f"no verdict: uv pip: tensorflow-cpu==2.5.0 has no wheel for {tag} (Python ABI tag)" in done.stderr
@@ -236,11 +203,11 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     library = build_plugin(tmp_path / "plugin", "hang")
     env = {
         **os.environ,
-        "TFCOMPAT_EXPECTED": str(matrix),
+        "TFCOMPAT_EXPECTED": str(matrix.path),
         "TFCOMPAT_REPORTS": str(reports),
         "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library),
     }
-    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION]
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", CONTROL]
     nox = subprocess.Popen(
         argv,
         env=env,
@@ -265,7 +232,7 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
     assert processes_mapping(library) == []
     assert everything(reports) == []  # no record of an interrupted run, no logs, no temporary file
 
-    done = run_nox("-s", SESSION, *QUICK_FIT, matrix=matrix, reports=reports)
+    done = run_nox("-s", CONTROL, "--", *QUICK_FIT, matrix=matrix.path, reports=reports)
     assert done.returncode == 0, done.stderr[-2000:]
     [record] = sessions(reports)
     assert load_record(record).verdict == "ok"
@@ -277,8 +244,8 @@ def test_interrupted_session_leaves_nothing_behind(tmp_path, matrix, tf_python, 
 @pytest.mark.fault(12)
 def test_two_sessions_at_once_both_write_their_record(tmp_path, matrix, tf_python):
     reports = tmp_path / "reports"
-    env = {**os.environ, "TFCOMPAT_EXPECTED": str(matrix), "TFCOMPAT_REPORTS": str(reports)}
-    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", SESSION, *QUICK_FIT]
+    env = {**os.environ, "TFCOMPAT_EXPECTED": str(matrix.path), "TFCOMPAT_REPORTS": str(reports)}
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", CONTROL, "--", *QUICK_FIT]
     runs = [
         subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in range(2)
@@ -339,7 +306,11 @@ def test_crafted_error_text_is_kept_verbatim_and_runs_nothing(tmp_path, matrix, 
     folder = tmp_path / "a;$(touch pwned)`touch pwned2`<script>&"
     library = build_plugin(folder, "undefined")
     done = run_nox(
-        "-s", SESSION, matrix=matrix, reports=reports, env={"TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)}
+        "-s",
+        CONTROL,
+        matrix=matrix.path,
+        reports=reports,
+        env={"TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)},
     )
     assert done.returncode == 1
     [path] = sessions(reports)

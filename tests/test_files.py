@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import http.server
 import os
 import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import tomlkit
-from test_claims import recorded_index
 
-from conftest import PYTHON, ROOT, run_nox, write_matrix
+from helpers.index import LocalIndex, Response, recorded_index
+from helpers.matrix import write_matrix
+from helpers.paths import PYTHON, ROOT
+from helpers.sessions import run_nox
 from tfcompat.core import cache, config, files
 from tfcompat.core.matrix import Row, load_matrix
 from tfcompat.core.record import new_record, now, write_record
@@ -110,22 +110,11 @@ def test_claims_write_through_a_symlinked_matrix_in_a_real_nox_run(tmp_path, mon
 # Orphans of killed runs: temporaries live in folders that carry their owner's pid, token and lock
 
 
-class SlowBody(http.server.BaseHTTPRequestHandler):
+def slow_body():
     """A 200 MB body, 64 kB every 10 ms: a download that is still running when it is killed."""
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(200_000_000))
-        self.end_headers()
-        try:
-            for _ in range(200_000_000 // 65536):
-                self.wfile.write(bytes(65536))
-                time.sleep(0.01)
-        except OSError:
-            pass  # the client was killed
-
-    def log_message(self, *args):
-        pass
+    for _ in range(200_000_000 // 65536):
+        yield bytes(65536)
+        time.sleep(0.01)
 
 
 def _python(code: str, tmpdir: Path, **kwargs) -> subprocess.Popen:
@@ -142,13 +131,13 @@ def _wait_for(condition, within: float = 60.0) -> None:
 
 @pytest.mark.fault(20)
 def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowBody)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    server = LocalIndex()
+    server.routes["/slow.whl"] = Response(body=slow_body, length=200_000_000)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     ref = wheels.WheelRef(
         "tensorflow", "2.99.0", "tensorflow-2.99.0-cp310-cp310-macosx_12_0_arm64.whl",
-        f"http://127.0.0.1:{server.server_address[1]}/slow.whl", "0" * 64, 200_000_000,
+        f"{server.url}/slow.whl", "0" * 64, 200_000_000,
     )  # fmt: skip
     code = (
         "import pathlib\nfrom tfcompat.abi import macwheels\nfrom tfcompat.index import wheels\n"
@@ -161,8 +150,7 @@ def test_a_download_killed_with_sigkill_is_removed_by_the_next_run(tmp_path):
         killed.send_signal(signal.SIGKILL)
         assert killed.wait() == -signal.SIGKILL
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
     [orphan] = tmpdir.glob("tfcompat-wheel-*")
     assert downloads()[0].stat().st_size > 2_000_000  # the killed run could not clean up
     # The next run: a real abi read of another (small, local) wheel.

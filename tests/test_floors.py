@@ -1,6 +1,6 @@
 """The floors (install, load, built for), the availability table and its generator.
 
-The Mach-O images are built byte by byte (labelled: made for the test, as in test_dyld), with
+The Mach-O images are built byte by byte (labelled: made for the test, with tests/helpers/macho.py), with
 framework imports bound by opcodes, weak and not, and an LC_BUILD_VERSION; LIEF reads each one
 first. The generator's stub reader runs on real Apple stubs: see the docstrings of its tests for
 which ones, and why.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import lief
 import pytest
-from test_dyld import _dylib_command, _export_trie, _segment, regular
 
+from helpers.macho import dylib_command, export_trie, regular, segment
 from tfcompat.abi import check, dyld, frameworks, macho, wheelfacts
 from tfcompat.index import wheels
 from tfcompat.upkeep import availability, tbd
@@ -41,19 +41,19 @@ def write_image(
         stream += bytes([0x51, 0x71]) + bytes([index * 8]) + b"\x90"  # pointer, __DATA + offset, bind
     stream += b"\0"
     stream += b"\0" * (-len(stream) % 8)
-    trie = _export_trie([("_plugin_marker", regular(0))])
+    trie = export_trie([("_plugin_marker", regular(0))])
     major, minor = (int(part) for part in minos.split("."))
-    commands = [_dylib_command(_LC_ID_DYLIB, install_name)]
-    commands += [_dylib_command(_LC_LOAD_DYLIB, name) for name in dylibs]
+    commands = [dylib_command(_LC_ID_DYLIB, install_name)]
+    commands += [dylib_command(_LC_LOAD_DYLIB, name) for name in dylibs]
     commands.append(struct.pack("<IIIIII", _LC_BUILD_VERSION, 24, 1, major << 16 | minor << 8, 14 << 16, 0))
     size = sum(map(len, commands)) + 3 * 72 + 48
     data_at = 0x4000  # __DATA: one page of pointers the binds write
     linkedit_at = 0x8000
-    commands.append(_segment("__TEXT", vmaddr=0, fileoff=0, filesize=0x4000, protection=5))
-    commands.append(_segment("__DATA", vmaddr=0x4000, fileoff=data_at, filesize=0x4000, protection=3))
+    commands.append(segment("__TEXT", vmaddr=0, fileoff=0, filesize=0x4000, protection=5))
+    commands.append(segment("__DATA", vmaddr=0x4000, fileoff=data_at, filesize=0x4000, protection=3))
     linkedit = stream + trie
     commands.append(
-        _segment("__LINKEDIT", vmaddr=0x8000, fileoff=linkedit_at, filesize=len(linkedit), protection=1)
+        segment("__LINKEDIT", vmaddr=0x8000, fileoff=linkedit_at, filesize=len(linkedit), protection=1)
     )
     commands.append(
         struct.pack(

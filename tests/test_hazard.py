@@ -13,15 +13,15 @@ CUDA GPU, an Intel Mac) show that the platform check, not the version, decides.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from helpers.network import OFFLINE
+from helpers.processes import run_python
 from tfcompat.abi import macwheels
 from tfcompat.core import config, record
 from tfcompat.core.matrix import Row
@@ -31,10 +31,6 @@ from tfcompat.hazard.pyeval import Facts
 ROOT = Path(__file__).resolve().parent.parent
 LINUX_CUDA = Facts(system="Linux", processor="x86_64", machine="x86_64", gpus=1, pluggable=0)
 INTEL_MAC = Facts(system="Darwin", processor="i386", machine="x86_64", gpus=1, pluggable=1)
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
 
 
 def use_on(facts: Facts, *, tf: str, metal: str, python: str) -> xla.XlaUse:
@@ -213,14 +209,7 @@ def _predict_in_subprocess(tf: str, metal: str, python: str, *, env: dict) -> su
         "except xla.HazardError as exc:\n"
         "    print(exc); sys.exit(3)\n"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-        timeout=300,
-        cwd=ROOT,
-    )
+    return run_python(code, env=env)
 
 
 def test_an_abi_record_without_a_hazard_answer_says_no_prediction(tmp_path: Path, monkeypatch) -> None:

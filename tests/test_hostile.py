@@ -11,7 +11,6 @@ forged cache entry is removed) are marked ``network``.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -21,14 +20,15 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from report_helpers import report
-from report_records import (
+
+from helpers.index import LocalIndex, Response
+from helpers.paths import PYTHON, ROOT
+from helpers.records import (
     DYLD_FAILURE,
     GPU,
     LINUX,
@@ -39,8 +39,7 @@ from report_records import (
     map_record,
     verify_record,
 )
-
-from conftest import PYTHON, ROOT
+from helpers.report import report
 from tfcompat.abi import macwheels
 from tfcompat.core import cache, config, files
 from tfcompat.core.matrix import MatrixError, Row, load_matrix, parse_matrix
@@ -315,46 +314,17 @@ def test_bidi_and_zero_width_text_from_a_record_is_neutralised(tmp_path, matrix,
 # Index URLs: https, or the configured index's scheme and host
 
 
-class Index(http.server.BaseHTTPRequestHandler):
-    """A PEP 691 index on localhost that answers whatever the test put in ``pages``."""
-
-    pages: dict[str, bytes] = {}
-    files: dict[str, bytes] = {}
-
-    def do_GET(self):
-        name = self.path.strip("/").split("/")[-1]
-        if self.path.startswith("/simple/") and name in self.pages:
-            body, kind = self.pages[name], "application/vnd.pypi.simple.v1+json"
-        elif self.path.startswith("/files/") and name in self.files:
-            body, kind = self.files[name], "application/octet-stream"
-        else:
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def index(tmp_path, monkeypatch):
     """The index in use (``TFCOMPAT_INDEX_URL``) is a local server; the cache is empty."""
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), type("Pages", (Index,), {"pages": {}, "files": {}})
-    )
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # quick to stop
-    root = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("TFCOMPAT_INDEX_URL", f"{root}/simple/")
-    monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
-    server.root = root
-    yield server
-    server.shutdown()
-    server.server_close()
+    with LocalIndex() as server:
+        monkeypatch.setenv("TFCOMPAT_INDEX_URL", server.simple)
+        monkeypatch.setenv("TFCOMPAT_CACHE", str(tmp_path / "cache"))
+        yield server
+
+
+def serve_file(index: LocalIndex, filename: str, data: bytes) -> None:
+    index.routes[f"/files/{filename}"] = Response(body=data)
 
 
 def metal_entry(version: str = "1.2.0", **fields) -> dict:
@@ -371,9 +341,7 @@ def metal_entry(version: str = "1.2.0", **fields) -> dict:
 
 
 def answer(index, name: str, files: list, raw: bytes | None = None) -> None:
-    index.RequestHandlerClass.pages[name] = (
-        raw or json.dumps({"meta": {"api-version": "1.1"}, "files": files}).encode()
-    )
+    index.answer(name, raw or json.dumps({"meta": {"api-version": "1.1"}, "files": files}).encode())
 
 
 def test_a_file_url_in_an_index_answer_is_refused_before_it_is_read(index):
@@ -383,7 +351,7 @@ def test_a_file_url_in_an_index_answer_is_refused_before_it_is_read(index):
         claims.newest_table()
     message = str(raised.value)
     assert message == (
-        f"{index.root}/simple/tensorflow-metal/: corrupt index answer: files[0]: 'file:///etc/os-release' "
+        f"{index.url}/simple/tensorflow-metal/: corrupt index answer: files[0]: 'file:///etc/os-release' "
         "is neither https nor on the index's own host"
     )
     assert hashlib.sha256(Path("/etc/os-release").read_bytes()).hexdigest() not in message
@@ -403,10 +371,10 @@ def test_a_file_url_in_an_index_answer_is_refused_before_it_is_read(index):
     ],
 )
 def test_index_urls_are_https_or_the_configured_index(index, url, allowed):
-    answer(index, "tensorflow-metal", [metal_entry(url=url.format(root=index.root))])
+    answer(index, "tensorflow-metal", [metal_entry(url=url.format(root=index.url))])
     if allowed:
         [[wheel]] = pypi.macos_wheels("tensorflow-metal").values()
-        assert wheel.url.startswith(("https://", index.root))
+        assert wheel.url.startswith(("https://", index.url))
     else:
         with pytest.raises(pypi.IndexAnswerError, match="is neither https nor on the index's own host"):
             pypi.macos_wheels("tensorflow-metal")
@@ -784,7 +752,7 @@ def test_an_index_answer_out_of_bounds_is_one_line(index, tmp_path, files_list, 
         files_list,
         raw=json.dumps({"files": files_list}).replace("Infinity", "1e400").encode(),
     )
-    url = f"{index.root}/simple/tensorflow-metal/"
+    url = f"{index.url}/simple/tensorflow-metal/"
     with pytest.raises(pypi.IndexAnswerError) as raised:
         pypi.macos_wheels("tensorflow-metal")
     assert str(raised.value) == f"{url}: corrupt index answer: {why}"
@@ -804,7 +772,7 @@ def test_an_index_answer_that_is_not_plain_json_is_one_line(index, raw, why):
     answer(index, "tensorflow-metal", [], raw=raw)
     with pytest.raises(pypi.IndexAnswerError) as raised:
         pypi.macos_wheels("tensorflow-metal")
-    assert str(raised.value) == f"{index.root}/simple/tensorflow-metal/: corrupt index answer: {why}"
+    assert str(raised.value) == f"{index.url}/simple/tensorflow-metal/: corrupt index answer: {why}"
 
 
 def test_an_index_answer_over_its_cap_is_one_line(index, monkeypatch):
@@ -813,7 +781,7 @@ def test_an_index_answer_over_its_cap_is_one_line(index, monkeypatch):
     with pytest.raises(pypi.IndexAnswerError) as raised:
         pypi.macos_wheels("tensorflow-metal")
     assert (
-        str(raised.value) == f"{index.root}/simple/tensorflow-metal/: corrupt index answer: larger than 1 MiB"
+        str(raised.value) == f"{index.url}/simple/tensorflow-metal/: corrupt index answer: larger than 1 MiB"
     )
 
 
@@ -866,7 +834,7 @@ def test_a_metadata_over_its_cap_is_one_line(index):
         )
     data = out.getvalue()
     filename = "tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl"
-    index.RequestHandlerClass.files[filename] = data
+    serve_file(index, filename, data)
     sha = hashlib.sha256(data).hexdigest()
     answer(index, "tensorflow-metal", [metal_entry(url=f"/files/{filename}", hashes={"sha256": sha})])
     with pytest.raises(claims.ClaimsError) as raised:
@@ -964,12 +932,12 @@ def test_a_wheel_with_two_metadata_files_is_not_read(tmp_path, index):
             )
     data = out.getvalue()
     filename = "tensorflow_metal-1.1.0-cp310-cp310-macosx_12_0_arm64.whl"
-    index.RequestHandlerClass.files[filename] = data
+    serve_file(index, filename, data)
     ref = WheelRef(
         "tensorflow-metal",
         "1.1.0",
         filename,
-        f"{index.root}/files/{filename}",
+        f"{index.url}/files/{filename}",
         hashlib.sha256(data).hexdigest(),
         len(data),
     )
@@ -1054,9 +1022,9 @@ def test_a_wheel_whose_metadata_names_another_release_is_refused(tmp_path, index
     when it is read, and its cached facts are not taken for the release it is not."""
     data = wheel_bytes("tensorflow-metal", "1.0.0")
     filename = "tensorflow_metal-1.1.0-cp310-cp310-macosx_12_0_arm64.whl"
-    index.RequestHandlerClass.files[filename] = data
+    serve_file(index, filename, data)
     ref = WheelRef(
-        "tensorflow-metal", "1.1.0", filename, f"{index.root}/files/{filename}", hashlib.sha256(data).hexdigest(), len(data)
+        "tensorflow-metal", "1.1.0", filename, f"{index.url}/files/{filename}", hashlib.sha256(data).hexdigest(), len(data)
     )  # fmt: skip
     root = tmp_path / "abi"
     with pytest.raises(WheelError) as raised:

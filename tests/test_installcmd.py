@@ -23,14 +23,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from helpers.network import OFFLINE
 from tfcompat.core import macos, record
 from tfcompat.resolve import installcmd, macresolve
 
 ROOT = Path(__file__).resolve().parent.parent
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
 
 
 @pytest.mark.network

@@ -19,7 +19,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from conftest import PYTHON, TF_MAIN, build_plugin
+from helpers.network import OFFLINE
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.plugins import build_plugin
+from helpers.sessions import QUICK_FIT
 from tfcompat.core.host import host_info
 from tfcompat.core.matrix import PROBES, Row, load_matrix
 from tfcompat.core.record import Provision, new_record, write_record
@@ -34,19 +37,6 @@ PLUGIN = Row(number=2, python=PYTHON, tf=TF_MAIN, metal="1.1.0", supports="yes")
 #: What the devices probe lists on a Mac with tensorflow-metal (recorded shape, not run here:
 #: ``[PhysicalDevice(name='/physical_device:GPU:0', device_type='GPU')]`` in tensorflow issue 84167).
 MAC_GPUS = ["/physical_device:GPU:0"]
-QUICK_FIT = [
-    "--data",
-    "synthetic",
-    "--model",
-    "small",
-    "--samples",
-    "64",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "32",
-]
-NO_NETWORK = {key: "http://127.0.0.1:9" for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 DATASET_FIX = (
     "dataset download failed: the CIFAR-100 download needs network; "
     "run with -- --data synthetic, or fix the network/certificates"
@@ -123,7 +113,7 @@ def test_a_failed_judged_probe_fails_the_pair(runs):
 
 def test_dataset_download_without_network_is_no_verdict(runs, tf_python, tmp_path):
     """Apple's procedure downloads CIFAR-100; here there is no route to it."""
-    env = {**os.environ, **NO_NETWORK, "HOME": str(tmp_path)}  # HOME: no dataset cached in ~/.keras
+    env = {**os.environ, **OFFLINE, "HOME": str(tmp_path)}  # HOME: no dataset cached in ~/.keras
     run = run_probe(
         tf_python, probe_script("fit"), ["--model", "small", "--samples", "64"], timeout=300, env=env
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 #: The floor of each package (the top-level modules, ``tfcompat.schemas``, sit above them all).
 FLOORS = {

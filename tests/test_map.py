@@ -9,11 +9,9 @@ is a local HTTP server serving PyPI's own answers with releases held back.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import re
 import shutil
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, run_nox, write_matrix
+from helpers.index import LocalIndex, Response
+from helpers.matrix import write_matrix
+from helpers.network import OFFLINE
+from helpers.paths import PYTHON
+from helpers.sessions import MAP_ARGS, run_nox
 from tfcompat.abi import check, macwheels
 from tfcompat.core import config
 from tfcompat.core.config import cache_dir
@@ -36,10 +38,6 @@ from tfcompat.resolve import binaryonly, macresolve, resolver
 PEP_691 = "application/vnd.pypi.simple.v1+json"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
 ATTR_VALUE = "__ZN10tensorflow28_AttrValue_default_instance_E"
-OFFLINE = {
-    key: "http://127.0.0.1:9"
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-}
 #: Final releases on the index on 2026-11-25 (macos-wheels.md); later ones only add to them.
 TF_RELEASES = (
     "2.5.0 2.6.0 2.7.0 2.8.0 2.9.0 2.9.1 2.9.2 2.10.0 2.11.0 2.12.0 2.13.0 2.13.1 2.14.0 2.14.1 "
@@ -155,21 +153,25 @@ def test_the_map_agrees_with_every_matrix_row(tmp_path: Path) -> None:
 # The session: one record per run, any OS, no matrix needed.
 
 
+def _cells(run) -> dict:
+    (path,) = _sessions(run.reports)
+    return {(cell.tf, cell.metal): cell for cell in load_record(path).map.cells}
+
+
+@pytest.mark.slow
 @pytest.mark.network
-def test_nox_map_writes_one_map_record(tmp_path: Path) -> None:
-    reports = tmp_path / "reports"
-    args = ["--", "--tf", "2.20.0", "--metal", "1.2.0", "--metal", "0.1.2"]
-    done = run_nox("-s", "map", *args, matrix=tmp_path / "no-matrix.toml", reports=reports)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "map: tf 2.20.0: 0 plugins load, 2 fail" in done.stderr
-    (path,) = _sessions(reports)
+def test_nox_map_writes_one_map_record(map_run) -> None:
+    assert "map: tf 2.20.0: 0 plugins load, 4 fail" in map_run.done.stderr
+    (path,) = _sessions(map_run.reports)
     assert path.name.startswith("map-")
     record = load_record(path)
     assert (record.kind, record.row, record.verdict, record.map.error) == ("map", None, "ok", None)
-    assert [r.version for r in record.map.tf_releases] == ["2.20.0"]
-    assert record.map.tf_releases[0].wheel.filename == "tensorflow-2.20.0-cp310-cp310-macosx_12_0_arm64.whl"
-    cells = {cell.metal: cell for cell in record.map.cells}
-    new = cells["1.2.0"]
+    assert [r.version for r in record.map.tf_releases] == ["2.5.0", "2.11.0", "2.12.0", "2.20.0"]
+    assert record.map.tf_releases[-1].wheel.filename == "tensorflow-2.20.0-cp310-cp310-macosx_12_0_arm64.whl"
+    assert [r.version for r in record.map.metal_releases] == ["0.1.2", "0.7.0", "0.8.0", "1.2.0"]
+    cells = _cells(map_run)
+    assert len(cells) == 16
+    new = cells["2.20.0", "1.2.0"]
     assert (new.abi, new.first.splitlines()[0], new.min_macos) == (
         "fail",
         "Library not loaded: @rpath/_pywrap_tensorflow_internal.so",
@@ -178,26 +180,21 @@ def test_nox_map_writes_one_map_record(tmp_path: Path) -> None:
     assert new.second.first.splitlines()[0] == f"Symbol not found: {ATTR_VALUE}"
     # A preflight for each Python both releases have wheels for, and only those.
     assert list(new.pythons) == ["3.9", "3.10", "3.11", "3.12"]
-    assert list(cells["0.1.2"].pythons) == ["3.9"]
-    for preflight in [*new.pythons.values(), *cells["0.1.2"].pythons.values()]:
+    assert list(cells["2.20.0", "0.1.2"].pythons) == ["3.9"]
+    for preflight in [*new.pythons.values(), *cells["2.20.0", "0.1.2"].pythons.values()]:
         assert (preflight.status, preflight.missing, preflight.exclude_newer_package) == ("installs", [], {})
         assert "tensorflow==2.20.0" in preflight.packages
     assert "tensorflow-metal==1.2.0" in new.pythons["3.12"].packages
     assert new.pythons["3.12"].exclude_newer.startswith("2025-")
 
 
+@pytest.mark.slow
 @pytest.mark.network
-def test_a_map_record_carries_hazards_and_install_commands(tmp_path: Path) -> None:
+def test_a_map_record_carries_hazards_and_install_commands(map_run) -> None:
     """The cells that load carry the training hazard (from the Keras of the preflight's set,
     computed once per TensorFlow wheel and Keras), and each Python that installs carries the
     command that works today; a cell predicted not to load carries neither."""
-    reports = tmp_path / "reports"
-    releases = ["--tf", "2.5.0", "--tf", "2.11.0", "--tf", "2.12.0"]
-    releases += ["--metal", "0.1.2", "--metal", "0.7.0", "--metal", "0.8.0"]
-    done = run_nox("-s", "map", "--", *releases, matrix=tmp_path / "m.toml", reports=reports)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (path,) = _sessions(reports)
-    cells = {(cell.tf, cell.metal): cell for cell in load_record(path).map.cells}
+    cells = _cells(map_run)
     xla = cells["2.11.0", "0.7.0"].hazard
     assert (xla.kind, xla.predicted, xla.keras) == ("xla", "fails", "keras 2.11.0")
     assert (
@@ -221,21 +218,28 @@ def test_a_map_record_carries_hazards_and_install_commands(tmp_path: Path) -> No
     assert [p.install for p in failing.pythons.values()] == [None] * len(failing.pythons)
     loads = [key for key, cell in cells.items() if cell.abi == "ok"]
     assert all(cells[key].hazard is not None for key in loads)
-    # 2.12.0 with 0.7.0 and with 0.8.0 share TensorFlow's wheel and Keras 2.12.0: one question.
+    # Cells that share TensorFlow's wheel and Keras (2.12.0 with 0.7.0 and with 0.8.0) share one
+    # question: one hazard is computed per distinct (TensorFlow, Keras).
+    distinct = {(tf, cells[tf, metal].hazard.keras) for tf, metal in loads}
+    assert len(distinct) < len(loads)
     assert re.search(
-        rf"map: hazards: {len(loads) - 1} distinct questions for {len(loads)} loadable cells", done.stderr
+        rf"map: hazards: {len(distinct)} distinct questions for {len(loads)} loadable cells",
+        map_run.done.stderr,
     )
 
 
+@pytest.mark.slow
 @pytest.mark.network
-def test_a_run_without_network_uses_the_last_index_answer_and_says_so(tmp_path: Path) -> None:
+def test_a_run_without_network_uses_the_last_index_answer_and_says_so(map_run, tmp_path: Path) -> None:
+    """The same map again, every connection through a closed port: the index's answers cached
+    by the shared run are used, and said so; the record is written."""
     reports = tmp_path / "reports"
-    args = ["-s", "map", "--", "--tf", "2.20.0", "--metal", "1.2.0"]
-    assert run_nox(*args, matrix=tmp_path / "m.toml", reports=reports).returncode == 0
+    args = ["-s", "map", "--", *MAP_ARGS]
     done = run_nox(*args, matrix=tmp_path / "m.toml", reports=reports, env=OFFLINE)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "cannot reach the package index" in done.stderr and "using the answer cached" in done.stderr
-    assert len(_sessions(reports)) == 2
+    (path,) = _sessions(reports)
+    assert load_record(path).map.cells == load_record(_sessions(map_run.reports)[0]).map.cells
 
 
 @pytest.mark.fault(8)
@@ -270,39 +274,12 @@ def test_an_unknown_release_or_option_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def index(monkeypatch: pytest.MonkeyPatch):
+def pypi_mirror(monkeypatch: pytest.MonkeyPatch):
     """A local PEP 691 index serving PyPI's real answers, minus the versions in ``hidden``, and
     serving ``damaged[filename]`` (bytes) in place of that wheel."""
     hidden: dict[str, set[str]] = {}
     damaged: dict[str, bytes] = {}
     answers: dict[str, dict] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            name = self.path.strip("/").split("/")[-1]
-            if self.path.startswith("/files/"):
-                self._send(damaged[name], "application/octet-stream")
-                return
-            if name not in answers:
-                answers[name] = _pypi(name)
-            answer = dict(answers[name])
-            gone = hidden.get(name, set())
-            answer["files"] = [
-                _damaged(entry) if entry["filename"] in damaged else entry
-                for entry in answer["files"]
-                if not any(f"-{v}-" in entry["filename"] for v in gone)
-            ]
-            self._send(json.dumps(answer).encode(), PEP_691)
-
-        def _send(self, body: bytes, kind: str) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
 
     def _damaged(entry: dict) -> dict:
         data = damaged[entry["filename"]]
@@ -314,13 +291,22 @@ def index(monkeypatch: pytest.MonkeyPatch):
             "size": len(data),
         }
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    yield url, hidden, damaged
-    server.shutdown()
-    monkeypatch.setenv(config.INDEX_ENV, url)
+    def answer(path: str) -> Response:
+        name = path.strip("/").split("/")[-1]
+        if path.startswith("/files/"):
+            return Response(body=damaged[name])
+        if name not in answers:
+            answers[name] = _pypi(name)
+        files = [
+            _damaged(entry) if entry["filename"] in damaged else entry
+            for entry in answers[name]["files"]
+            if not any(f"-{v}-" in entry["filename"] for v in hidden.get(name, set()))
+        ]
+        return Response(kind=PEP_691, body=json.dumps({**answers[name], "files": files}).encode())
+
+    with LocalIndex(fallback=answer) as server:
+        yield server.simple, hidden, damaged
+    monkeypatch.setenv(config.INDEX_ENV, server.simple)
     for name in (*pairmap.TENSORFLOW, pairmap.PLUGIN):
         pairmap.index_cache(name, cache_dir()).unlink(missing_ok=True)  # this index is gone
 
@@ -333,8 +319,10 @@ def _pypi(name: str) -> dict:
 
 
 @pytest.mark.network
-def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: pytest.MonkeyPatch) -> None:
-    url, hidden, _ = index
+def test_a_new_release_on_the_index_is_a_new_row_or_column(
+    pypi_mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, hidden, _ = pypi_mirror
     monkeypatch.setenv(config.INDEX_ENV, url)
     hidden |= {"tensorflow": {"2.21.0"}, "tensorflow-metal": {"1.2.0"}}
     before = pairmap.releases(root=cache_dir(), log=lambda _: None)
@@ -345,28 +333,35 @@ def test_a_new_release_on_the_index_is_a_new_row_or_column(index, monkeypatch: p
     assert set(versions[3]) - set(versions[1]) == {"1.2.0"}
 
 
+@pytest.mark.slow
 @pytest.mark.network
-def test_nox_map_follows_the_index_without_a_matrix(index, tmp_path: Path) -> None:
-    url, hidden, _ = index
+def test_nox_map_follows_the_index_without_a_matrix(pypi_mirror, tmp_path: Path) -> None:
+    """The index offers tensorflow-metal 1.1.0 alone, then 1.1.0 and 1.2.0 (every other release
+    held back, so that the map has one cell, then two): the next run has the new column."""
+    url, hidden, _ = pypi_mirror
     reports = tmp_path / "reports"
     env = {config.INDEX_ENV: url}
     args = ["-s", "map", "--", "--tf", "2.19.0"]
-    hidden["tensorflow-metal"] = {"1.2.0"}
+    released = {entry["filename"].split("-")[1] for entry in _pypi("tensorflow-metal")["files"]}
+    hidden["tensorflow-metal"] = released - {"1.1.0"}
     first = run_nox(*args, matrix=tmp_path / "none.toml", reports=reports, env=env)
-    hidden.clear()
+    hidden["tensorflow-metal"] = released - {"1.1.0", "1.2.0"}
     second = run_nox(*args, matrix=tmp_path / "none.toml", reports=reports, env=env)
     assert (first.returncode, second.returncode) == (0, 0), second.stderr[-3000:]
     old, new = (load_record(path).map for path in _sessions(reports))
-    assert [len(m.metal_releases) for m in (old, new)] == [len(METAL_RELEASES) - 1, len(METAL_RELEASES)]
+    assert [[r.version for r in m.metal_releases] for m in (old, new)] == [["1.1.0"], ["1.1.0", "1.2.0"]]
     column = next(cell for cell in new.cells if cell.metal == "1.2.0")
     assert (column.tf, column.abi, column.first) == ("2.19.0", "ok", None)
     assert column.pythons["3.12"].status == "installs"
 
 
+@pytest.mark.slow
 @pytest.mark.network
 @pytest.mark.fault(16)
-def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(index, tmp_path: Path) -> None:
-    url, _, damaged = index
+def test_a_damaged_wheel_leaves_its_cells_without_a_verdict_and_keeps_the_rest(
+    pypi_mirror, tmp_path: Path
+) -> None:
+    url, _, damaged = pypi_mirror
     damaged["tensorflow_metal-1.2.0-cp310-cp310-macosx_12_0_arm64.whl"] = b"<html>not a wheel</html>"
     reports = tmp_path / "reports"
     args = ["-s", "map", "--", "--tf", "2.19.0", "--metal", "1.2.0", "--metal", "1.1.0"]
@@ -404,6 +399,7 @@ def _through(snapshot: dict) -> resolver.Index:
     return resolver.Index(url=snapshot["index_url"], uv_cache=snapshot["uv_cache"])
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_the_snapshot_serves_the_index_own_pages_as_fresh(snapshot) -> None:
     """Each page is the index's answer (file URLs made absolute), marked fresh so that uv reads
@@ -450,6 +446,7 @@ def test_a_resolution_does_not_depend_on_what_uv_has_cached(tmp_path: Path) -> N
     assert through.packages == ["protobuf==3.19.4"]
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_the_snapshot_serves_a_wheels_metadata_even_where_the_index_has_none(snapshot) -> None:
     """tensorflow-metal 0.8.0's wheels were never given a ``.metadata`` file on PyPI: the
@@ -482,6 +479,7 @@ def _mac(python: str, macos: str = "11.0") -> binaryonly.Target:
     return resolver.Target(python=python, platform="aarch64-apple-darwin", macos=macos)
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_tf_2_5_is_not_installable_from_wheels_on_a_mac() -> None:
     """numpy 1.19 never had a macOS arm64 wheel: Apple's route was conda's tensorflow-deps."""
@@ -498,6 +496,7 @@ def test_tf_2_5_is_not_installable_from_wheels_on_a_mac() -> None:
     )
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked(snapshot) -> None:
     """At its release h5py, wrapt and grpcio had no arm64 wheel for CPython 3.9: each is taken
@@ -518,6 +517,7 @@ def test_tf_2_8_installs_with_the_first_arm64_wheels_of_what_it_lacked(snapshot)
     assert not [pin for pin in wheels.packages if "rc" in pin]  # final releases, not grpcio 1.52.0rc1
 
 
+@pytest.mark.slow  # uv resolves a whole TensorFlow set for a Mac against the index
 @pytest.mark.network
 def test_a_package_with_no_wheel_anywhere_is_built_like_pip_does(snapshot) -> None:
     """termcolor 1.1.0 (pure Python) is an sdist only, on every platform: it does not make

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_nox
+from helpers.sessions import run_nox
 from tfcompat.core.matrix import MatrixError, load_matrix
 
 GOOD_ROW = 'tf = "2.19.0"\nmetal = "1.2.0"\nsupports = "ambiguous"\n'

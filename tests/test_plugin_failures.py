@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-from conftest import build_plugin
+from helpers.plugins import build_plugin
+from helpers.processes import processes_mapping
 from tfcompat.core.matrix import Row
 from tfcompat.verify.run import judge
 from tfcompat.verify.runner import probe_script, run_probe
@@ -76,16 +77,7 @@ def test_hang_at_import_times_out_and_leaves_no_process(tf_python, tmp_path):
     assert result.status == "fail" and result.timed_out
     assert result.signature == "timeout after 15 s"
     assert result.returncode is None
-    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _maps_library(p, library)]
-    assert leftovers == []
-
-
-def _maps_library(pid: str, library) -> bool:
-    try:
-        with open(f"/proc/{pid}/maps") as maps:
-            return str(library) in maps.read()
-    except OSError:
-        return False
+    assert processes_mapping(library) == []
 
 
 @pytest.mark.slow

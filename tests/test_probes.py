@@ -24,7 +24,8 @@ import threading
 
 import pytest
 
-from conftest import ROOT
+from helpers.paths import ROOT
+from helpers.sessions import QUICK_FIT
 from tfcompat.core.matrix import Row
 from tfcompat.verify.provision import ProvisionError, provision
 from tfcompat.verify.run import judge
@@ -33,7 +34,6 @@ from tfcompat.verify.runner import probe_script, run_probe
 ROW = Row(number=1, python="3.11", tf="2.17.0", metal="none", supports=None)
 OPS = ["matmul", "conv2d", "batch_norm", "softmax", "adam_update"]
 TRAINING = ["training_losses", "trained_logits"]
-QUICK_FIT = ["--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "2"]
 
 #: agree's named checks in the order they run, with the public sources issue 23 gives for each
 #: (the two without a public issue number carry the plugin they were reported with).

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 #: What is kept from this machine's environment: how it reaches the network.
@@ -39,8 +39,6 @@ NETWORK_KEYS = (
 )
 #: A one-row matrix for the main job: a pair the abi check predicts to load.
 ONE_ROW = '[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
-
-pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
 def readme_commands() -> tuple[list[str], list[str]]:
@@ -115,6 +113,8 @@ def python_copy(
     return python
 
 
+@pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.parametrize("kind", ["apple", "pep668"])
 def test_the_readme_commands_work_on_a_fresh_mac_python_and_a_pep668_python(tmp_path, kind):
     python = python_copy(
@@ -139,6 +139,8 @@ def test_the_readme_commands_work_on_a_fresh_mac_python_and_a_pep668_python(tmp_
     assert re.search(r"\d+ passed", done.stdout)
 
 
+@pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.parametrize("version", ["3.10", "3.11", "3.12", "3.13"])
 def test_the_readme_route_lists_sessions_as_clean_json_on_every_python(tmp_path, version):
     machine = Machine(tmp_path, interpreter(version))
@@ -160,7 +162,7 @@ def test_the_tests_read_their_commands_from_the_readme():
     assert tests == [*main_job, "-s", "tests"]
 
 
-def test_a_python_without_pip_is_told_what_to_do_in_one_line(tmp_path):
+def test_a_python_without_pip_is_told_what_to_do_in_one_line(tmp_path):  # offline: it stops before uv
     # Debian's python3 without python3-pip: the noxfile cannot put uv in .tools/ itself.
     machine = Machine(tmp_path / "machine", python_copy(tmp_path, no_pip=True))
     main_job, _ = readme_commands()
@@ -173,6 +175,7 @@ def test_a_python_without_pip_is_told_what_to_do_in_one_line(tmp_path):
     assert not (machine.repo / ".tools" / "bin" / "uv").exists()
 
 
+@pytest.mark.network  # uv lock --locked resolves against the index
 def test_the_locks_are_current_and_the_readme_runs_from_them():
     # An upstream release changes nothing until `nox -s lock` updates the locks on purpose.
     from tfcompat.core.uvcall import uv_binary

@@ -1,7 +1,7 @@
 """The report: records in a folder → the answer, the evidence marks, the grids, the row lists,
 the footnotes, as Markdown, HTML and JSON (checked against the published schema every time).
 
-Records are made the way the suite makes them (``report_records``). Set
+Records are made the way the suite makes them (``helpers.records``). Set
 ``TFCOMPAT_UPDATE_GOLDEN=1`` to rewrite the golden Markdown after an intended change, then read
 the diff.
 """
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 from packaging.version import Version
-from report_helpers import assert_golden, report, section_of
-from report_records import (
+
+from helpers.records import (
     CI_MAC,
     CPU_ONLY,
     DYLD_FAILURE,
-    LINUX,
+    DYLD_FIRST,
+    HISTORY_MATRIX,
     MAC_15,
     MAC_26,
     OLD_MAC,
@@ -33,128 +34,32 @@ from report_records import (
     abi_record,
     agree_run,
     fit_run,
+    history,
     map_record,
     no_verdict_record,
     ok_run,
-    provision_error_record,
+    rows,
     segfault,
     speedup_run,
+    t,
     verify_record,
 )
-
-from tfcompat.core.matrix import PROBES, Row, load_matrix
+from helpers.report import assert_golden, report, section_of
+from tfcompat.core.matrix import load_matrix
 from tfcompat.core.record import write_record
 from tfcompat.report.demangle import names_in
 from tfcompat.report.history import ABI_SAID_FAIL, CLAIM_FAILS, CLAIM_WORKS
 from tfcompat.report.install import install_command
 from tfcompat.verify.runner import ProbeRun
 
-MATRIX = """
-[defaults]
-python = "3.10"
-
-[[row]]
-tf = "2.19.0"
-metal = "1.2.0"
-supports = "ambiguous"
-
-[[row]]
-tf = "2.17.0"
-metal = "1.1.0"
-supports = "yes"
-
-[[row]]
-tf = "2.17.0"
-metal = "1.2.0"
-supports = "no"
-
-[[row]]
-tf = "2.13.0"
-metal = "1.0.0"
-supports = "yes"
-python = "3.9"
-
-[[row]]
-tf = "2.17.0"
-metal = "none"
-"""
+MATRIX = HISTORY_MATRIX
 M2_15, M2_26 = "Apple M2 Pro · macOS 15.6.1", "Apple M2 Pro · macOS 26.1"
 ANY_MAC = "Any Apple-silicon Mac (predicted from the wheels; nothing run)"
-DYLD_FIRST = (
-    "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii\n"
-    "  Referenced from: tensorflow-plugins/libmetal_plugin.dylib\n"
-    "  Expected in: tensorflow/python/_pywrap_tensorflow_internal.so"
-)
-
-
-@pytest.fixture
-def matrix(tmp_path):
-    path = tmp_path / "expected.toml"
-    path.write_text(MATRIX)
-    return load_matrix(path)
 
 
 @pytest.fixture
 def folder(tmp_path) -> Path:
     return tmp_path / "reports"
-
-
-def rows(matrix) -> dict[str, Row]:
-    names = ["new", "old", "unlisted", "py39", "alone"]
-    return dict(zip(names, matrix.rows, strict=True))
-
-
-def t(day: int, minute: int = 0) -> str:
-    return f"2026-11-{day:02d}T10:{minute:02d}:00.000000+00:00"
-
-
-def history(matrix, folder: Path) -> Path:
-    """A folder as a real project collects it: abi from Linux, verify on a Mac before and after a
-    macOS update (one record from before the agree and speed-up probes), TensorFlow alone on
-    Linux, a run with no verdict, and files that are not records."""
-    sessions = folder / "sessions"
-    row = rows(matrix)
-    records = [
-        abi_record(row["new"], t(1, 0), first=DYLD_FIRST),
-        abi_record(row["old"], t(1, 1)),
-        abi_record(row["unlisted"], t(1, 2)),
-        abi_record(row["py39"], t(1, 3), error="tensorflow-macos 2.13.0: sha256 mismatch"),
-        # macOS 15.6.1: the newest plugin fails to load; the unlisted pair works.
-        verify_record(
-            row["new"], t(2, 0), MAC_15, {"import": ProbeRun(1, None, 6.0, False, "", DYLD_FAILURE, None)}
-        ),
-        verify_record(row["old"], t(2, 10), MAC_15, PROBES_OK, probes=PROBES[:3]),
-        verify_record(row["unlisted"], t(2, 20), MAC_15, PROBES_OK),
-        verify_record(row["alone"], t(2, 30), MAC_15, CPU_ONLY),
-        provision_error_record(row["py39"], t(2, 40), MAC_15),
-        # macOS 26.1, keras updated: the newest plugin now loads but trains slower than the CPU,
-        # 1.1.0 crashes in training, the unlisted pair computes wrong numbers.
-        verify_record(row["new"], t(20, 0), MAC_26, {**PROBES_OK, "speedup": speedup_run(1.7, 1.0)}),
-        verify_record(
-            row["old"],
-            t(20, 10),
-            MAC_26,
-            {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", segfault(88), None)},
-            packages=["keras==3.6.1", *PACKAGES[1:], "tf-keras==2.17.0"],
-        ),
-        verify_record(
-            row["unlisted"],
-            t(20, 20),
-            MAC_26,
-            {**PROBES_OK, "agree": agree_run(errors={"matmul": 2.4e-2, "conv2d": None})},
-        ),
-        verify_record(row["alone"], t(21, 0), LINUX, {**CPU_ONLY, "fit": fit_run(gpu=False, **SHORT)}),
-    ]
-    for record in records:
-        write_record(record, sessions)
-    stray = abi_record(Row(99, "3.10", "2.99.0", "1.2.0", "yes"), t(1, 4))
-    write_record(stray, sessions)
-    complete = json.dumps(verify_record(row["old"], t(2, 50), MAC_15, PROBES_OK))
-    (sessions / "truncated.json").write_text(complete[:300])
-    (sessions / "schema1-skip.json").write_text(json.dumps({**json.loads(complete), "schema": 1}))
-    (folder / "package.json").write_text('{"name": "left-here-by-someone", "version": "1.0.0"}')
-    (sessions / "list.json").write_text("[1, 2, 3]")
-    return folder
 
 
 def test_markdown_matches_golden(matrix, folder):

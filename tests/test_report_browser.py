@@ -21,10 +21,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from report_helpers import report
-from report_records import map_record
-from test_report import MATRIX, history
 
+from helpers.records import HISTORY_MATRIX, history, map_record
+from helpers.report import report
 from tfcompat.core.matrix import load_matrix
 from tfcompat.core.record import write_record
 
@@ -172,7 +171,7 @@ def families_with(character: str, env: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> tuple[Path, str]:
     tmp = tmp_path_factory.mktemp("browser")
-    (tmp / "expected.toml").write_text(MATRIX)
+    (tmp / "expected.toml").write_text(HISTORY_MATRIX)
     matrix = load_matrix(tmp / "expected.toml")
     folder = history(matrix, tmp / "reports")
     write_record(map_record("2026-11-01T08:00:00.000000+00:00"), folder)  # every kind of mark

@@ -15,11 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from report_helpers import report
-from report_records import MAC_15, PROBES_OK, verify_record
 
-from conftest import run_nox
-from tfcompat.core.matrix import load_matrix
+from helpers.records import MAC_15, PROBES_OK, verify_record
+from helpers.report import report
+from helpers.sessions import run_nox
 from tfcompat.core.record import record_stem, write_record
 from tfcompat.report import ReportError, write_reports
 from tfcompat.report.read import MAX_RECORD_BYTES
@@ -27,12 +26,6 @@ from tfcompat.report.read import MAX_RECORD_BYTES
 MATRIX = '[defaults]\npython = "3.10"\n[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
 STARTED = "2026-11-02T10:00:00.000000+00:00"
 OUTPUTS = ("compatibility.md", "compatibility.html", "compatibility.json")
-
-
-@pytest.fixture
-def matrix(tmp_path):
-    (tmp_path / "expected.toml").write_text(MATRIX)
-    return load_matrix(tmp_path / "expected.toml")
 
 
 @pytest.fixture

@@ -1,48 +1,32 @@
-"""The report from records the real suite makes here: ``nox -s abi`` on a small matrix (the real
-macOS wheels), a control row verified for real with tensorflow-cpu and a shortened fit, and a map
-record built with the model (labelled: the map session is not merged yet)."""
+"""The report from records the real suite makes here (conftest's ``real_records``): ``nox -s abi``
+on a small matrix (the real macOS wheels), a control row verified for real with tensorflow-cpu
+and a shortened fit, and a map record built with the model."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 import pytest
-from report_helpers import report
-from report_records import map_record
 
-from conftest import PYTHON, TF_MAIN, run_nox, write_matrix
+from helpers.paths import PYTHON, TF_MAIN
+from helpers.records import map_record
+from helpers.report import report
 from tfcompat.core.matrix import load_matrix
 from tfcompat.core.record import load_record, write_record
 from tfcompat.core.uvcall import uv_binary
 from tfcompat.report.install import lock_text
 
 ANY_MAC = "Any Apple-silicon Mac (predicted from the wheels; nothing run)"
-SHORT_FIT = ["--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "1"]
 
 
-@pytest.fixture(scope="module")
-def real(tmp_path_factory):
-    """A folder of real records: abi for two plugin rows, the control verified with a short fit."""
-    tmp = tmp_path_factory.mktemp("real")
-    matrix_file = write_matrix(
-        tmp / "expected.toml",
-        [
-            {"tf": TF_MAIN, "metal": "none"},
-            {"tf": TF_MAIN, "metal": "1.1.0", "supports": "yes"},
-            {"tf": "2.18.0", "metal": "1.1.0", "supports": "ambiguous"},
-        ],
-    )
-    folder = tmp / "reports"
-    done = run_nox(
-        "-s", f"verify(tf='{TF_MAIN}', metal='none')", "--", *SHORT_FIT, matrix=matrix_file, reports=folder
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    done = run_nox("-s", "abi", matrix=matrix_file, reports=folder)
-    assert "abi(tf='2.18.0', metal='1.1.0')" in done.stderr, done.stderr[
-        -3000:
-    ]  # red: it fails, as predicted
-    return load_matrix(matrix_file), folder
+@pytest.fixture
+def real(real_records, tmp_path):
+    """The matrix and a copy of the shared folder of real records (conftest's ``real_records``),
+    for this test to report into."""
+    folder = shutil.copytree(real_records.reports, tmp_path / "real")
+    return load_matrix(real_records.matrix), folder
 
 
 @pytest.mark.slow
@@ -57,7 +41,7 @@ def test_real_records_give_the_answer_the_marks_and_the_grid(real):
     # shortened: never the words of Apple's procedure
     assert (control["evidence"]["mark"], control["evidence"]["words"]) == ("✅", "shortened fit")
     assert control["evidence"]["label"] == (
-        "works: verified on a physical machine (CPU), shortened fit: synthetic data, small model, 128 samples, 1 epoch"
+        "works: verified on a physical machine (CPU), shortened fit: synthetic data, small model, 64 samples, 2 epochs, batch 32"
     )
     # The real abi: 2.17.0 + 1.1.0 loads; 2.18.0 + 1.1.0 fails on LogMessage, the name shown readable.
     loads = out.row(0, PYTHON, TF_MAIN, "1.1.0")["evidence"]
@@ -93,11 +77,7 @@ def test_real_records_give_the_answer_the_marks_and_the_grid(real):
 def test_with_the_map_every_release_is_in_the_grid(real, tmp_path):
     matrix, folder = real
     write_record(map_record("2026-11-01T09:00:00.000000+00:00"), folder / "map")  # built with the model
-    try:
-        out = report(matrix, folder, host_os="Linux")
-    finally:
-        for path in (folder / "map").iterdir():
-            path.unlink()
+    out = report(matrix, folder, host_os="Linux")
     grid = out.grid(ANY_MAC, PYTHON)
     assert (len(grid["rows"]), len(grid["metal"])) == (26, 17)
     # The real abi record is newer than the map's cell: it decides, and agrees with it.

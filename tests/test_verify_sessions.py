@@ -7,7 +7,11 @@ import re
 
 import pytest
 
-from conftest import PYTHON, TF_MAIN, TF_OTHER, build_plugin, run_nox, write_matrix
+from helpers.matrix import write_matrix
+from helpers.network import OFFLINE
+from helpers.paths import PYTHON, TF_MAIN, TF_OTHER
+from helpers.plugins import build_plugin
+from helpers.sessions import run_nox
 from tfcompat.core.matrix import load_matrix
 from tfcompat.report import write_reports
 from tfcompat.report.history import CLAIM_FAILS
@@ -19,17 +23,12 @@ def records(reports):
     return [json.loads(p.read_text()) for p in sorted((reports / "sessions").glob("*.json"))]
 
 
-@pytest.fixture
-def matrix(tmp_path):
-    return write_matrix(
-        tmp_path / "m.toml",
-        [
-            {"tf": TF_MAIN, "metal": "none"},
-            {"tf": TF_OTHER, "metal": "none", "note": "control"},
-            {"tf": TF_MAIN, "metal": "1.1.0", "supports": "yes"},
-            {"tf": "9.9.9", "metal": "none"},
-        ],
-    )
+MATRIX = [
+    {"tf": TF_MAIN, "metal": "none"},
+    {"tf": TF_OTHER, "metal": "none", "note": "control"},
+    {"tf": TF_MAIN, "metal": "1.1.0", "supports": "yes"},
+    {"tf": "9.9.9", "metal": "none"},
+]
 
 
 @pytest.mark.slow
@@ -39,10 +38,12 @@ def test_two_tensorflow_releases_verify_with_apples_model(tmp_path, matrix):
     CPU cores tracing ResNet50's first step alone takes about 50 s, and the point here is two
     releases provisioned and verified for real."""
     reports = tmp_path / "reports"
-    done = run_nox("-s", f"verify(tf='{TF_MAIN}', metal='none')", *FIT, matrix=matrix, reports=reports)
+    done = run_nox("-s", f"verify(tf='{TF_MAIN}', metal='none')", *FIT, matrix=matrix.path, reports=reports)
     assert done.returncode == 0, done.stderr[-3000:]
     small = [*FIT, "--model", "small"]
-    done = run_nox("-s", f"verify(tf='{TF_OTHER}', metal='none')", *small, matrix=matrix, reports=reports)
+    done = run_nox(
+        "-s", f"verify(tf='{TF_OTHER}', metal='none')", *small, matrix=matrix.path, reports=reports
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = {record["row"]["tf"]: record for record in records(reports)}
     assert set(found) == {TF_MAIN, TF_OTHER}
@@ -71,7 +72,7 @@ def test_two_tensorflow_releases_verify_with_apples_model(tmp_path, matrix):
 def test_plugin_row_is_not_run_here_and_writes_nothing(tmp_path, matrix):
     reports = tmp_path / "reports"
     done = run_nox(
-        "-s", f"verify(tf='{TF_MAIN}', metal='1.1.0')", matrix=matrix, reports=reports, timeout=120
+        "-s", f"verify(tf='{TF_MAIN}', metal='1.1.0')", matrix=matrix.path, reports=reports, timeout=120
     )
     assert done.returncode == 0
     assert "not run here: tensorflow-metal has no wheels for Linux: verify needs macOS" in done.stderr
@@ -88,7 +89,7 @@ def test_plugin_that_fails_to_load_makes_the_session_red(tmp_path, matrix, tf_py
         "-s",
         f"verify(tf='{TF_MAIN}', metal='none')",
         *FIT,
-        matrix=matrix,
+        matrix=matrix.path,
         reports=reports,
         env={"TF_PLUGGABLE_DEVICE_LIBRARY_PATH": str(library)},
     )
@@ -107,7 +108,7 @@ def test_plugin_that_fails_to_load_makes_the_session_red(tmp_path, matrix, tf_py
 @pytest.mark.fault(9)
 def test_release_that_does_not_exist_is_a_provisioning_error(tmp_path, matrix):
     reports = tmp_path / "reports"
-    done = run_nox("-s", "verify(tf='9.9.9', metal='none')", matrix=matrix, reports=reports, timeout=300)
+    done = run_nox("-s", "verify(tf='9.9.9', metal='none')", matrix=matrix.path, reports=reports, timeout=300)
     assert done.returncode == 1
     assert "no verdict: uv pip: no such release: tensorflow-cpu==9.9.9" in done.stderr
     [record] = records(reports)
@@ -123,7 +124,7 @@ def test_bad_probe_option_stops_before_anything_runs(tmp_path, matrix):
         "--",
         "--epochs",
         "0",
-        matrix=matrix,
+        matrix=matrix.path,
         reports=reports,
         timeout=120,
     )
@@ -133,29 +134,11 @@ def test_bad_probe_option_stops_before_anything_runs(tmp_path, matrix):
     assert not (reports / "sessions").exists()
 
 
-QUICK = [
-    "--",
-    "--data",
-    "synthetic",
-    "--model",
-    "small",
-    "--samples",
-    "128",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "32",
-]
-
-
 @pytest.mark.slow
 @pytest.mark.network
-def test_progress_reaches_the_terminal_and_every_probe_keeps_its_full_logs(tmp_path, tf_python):
+def test_progress_reaches_the_terminal_and_every_probe_keeps_its_full_logs(verify_run):
     """The speed-up gets 1 s here, so it times out: a failed measurement, never a failed pair."""
-    matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}], timeouts={"speedup": 1})
-    reports = tmp_path / "reports"
-    done = run_nox("-s", f"verify(tf='{TF_MAIN}', metal='none')", *QUICK, matrix=matrix, reports=reports)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done, reports = verify_run.done, verify_run.reports
     [record] = records(reports)
     probes = record["probes"]
     assert [probes[name]["status"] for name in ("import", "devices", "fit", "agree", "speedup")] == [
@@ -194,12 +177,15 @@ def test_dataset_download_without_network_is_no_verdict_and_no_claim_flag(tmp_pa
     matrix = write_matrix(tmp_path / "m.toml", [{"tf": TF_MAIN, "metal": "none"}])
     reports = tmp_path / "reports"
     offline = {"UV_OFFLINE": "1", "HOME": str(tmp_path / "home")}
-    offline.update(
-        {key: "http://127.0.0.1:9" for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
-    )
+    offline.update(OFFLINE)
     quick = ["--", "--model", "small", "--samples", "64", "--epochs", "1"]  # Apple's data, CIFAR-100
     done = run_nox(
-        "-s", f"verify(tf='{TF_MAIN}', metal='none')", *quick, matrix=matrix, reports=reports, env=offline
+        "-s",
+        f"verify(tf='{TF_MAIN}', metal='none')",
+        *quick,
+        matrix=matrix,
+        reports=reports,
+        env=offline,
     )
     assert done.returncode != 0
     fix = (
@@ -233,7 +219,7 @@ def test_a_fit_on_the_cpu_is_refused_before_anything_runs(tmp_path, matrix):
     """verify judges training on the GPU wherever one is listed: --device cpu is for probes/fit.py by hand."""
     reports = tmp_path / "reports"
     session = f"verify(tf='{TF_MAIN}', metal='none')"
-    done = run_nox("-s", session, "--", "--device", "cpu", matrix=matrix, reports=reports, timeout=120)
+    done = run_nox("-s", session, "--", "--device", "cpu", matrix=matrix.path, reports=reports, timeout=120)
     assert done.returncode == 1
     assert "fit: --device cpu is for running probes/fit.py by hand: verify trains on the GPU" in done.stderr
     assert not (reports / "sessions").exists()

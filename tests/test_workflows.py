@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_nox, write_matrix
+from helpers.matrix import write_matrix
+from helpers.paths import ROOT
+from helpers.sessions import CONTROL, QUICK_FIT, run_nox
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
@@ -479,7 +481,6 @@ def test_pages_are_published_only_when_asked(event, branch, asked, always, publi
 # The split-and-merge flow of verify.yml, for real ------------------------------------------------
 
 #: The control row's fit, kept short: the flow is under test here, not the fit.
-QUICK_FIT = ["--data", "synthetic", "--model", "small", "--samples", "128", "--epochs", "1"]
 
 
 def _records(folder: Path) -> list[tuple[str, str, str, str]]:
@@ -495,17 +496,10 @@ def _records(folder: Path) -> list[tuple[str, str, str, str]]:
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_sessions_run_apart_and_merged_report_the_same_rows_as_one_run(tmp_path):
-    # Two plugin rows (abi: real macOS wheels; one loads, one fails on a missing symbol) and the
-    # TensorFlow-alone control, verified here for real with tensorflow-cpu.
-    matrix = write_matrix(
-        tmp_path / "expected.toml",
-        [
-            {"tf": "2.17.0", "metal": "1.1.0", "supports": "yes"},
-            {"tf": "2.18.0", "metal": "1.1.0", "supports": "ambiguous"},
-            {"tf": "2.17.0", "metal": "none"},
-        ],
-    )
+def test_sessions_run_apart_and_merged_report_the_same_rows_as_one_run(verify_run, tmp_path):
+    # conftest's REAL_ROWS: two plugin rows (abi: real macOS wheels; one loads, one fails on a
+    # missing symbol) and the TensorFlow-alone control, verified here for real with tensorflow-cpu.
+    matrix = verify_run.matrix
     listing = run_nox("-l", "--json", "-t", "abi", "verify", matrix=matrix, reports=tmp_path / "unused")
     assert listing.returncode == 0, listing.stderr
     sessions = [entry["session"] for entry in json.loads(listing.stdout)]
@@ -513,12 +507,16 @@ def test_sessions_run_apart_and_merged_report_the_same_rows_as_one_run(tmp_path)
 
     # As the verify and merge jobs do: each session in its own workspace, then every job's
     # sessions folder downloaded into one folder of its own under the merge's reports/sessions.
+    # The control's job is the shared verify_run: that session, alone in its workspace.
     merged = tmp_path / "merged"
     for index, session in enumerate(sessions):
         job = tmp_path / f"job-{index}"
-        posargs = ["--", *QUICK_FIT] if session.startswith("verify") else []
-        done = run_nox("-s", session, *posargs, matrix=matrix, reports=job, timeout=1800)
-        assert "Traceback" not in done.stderr, done.stderr
+        if session == CONTROL:
+            job = verify_run.reports
+        else:
+            posargs = ["--", *QUICK_FIT] if session.startswith("verify") else []
+            done = run_nox("-s", session, *posargs, matrix=matrix, reports=job, timeout=1800)
+            assert "Traceback" not in done.stderr, done.stderr
         if (job / "sessions").is_dir():
             shutil.copytree(job / "sessions", merged / "sessions" / f"job-{index}")
     report = run_nox("-s", "report", matrix=matrix, reports=merged)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import jsonschema
 
+from helpers.paths import TESTS
 from tfcompat.report import write_reports
 from tfcompat.schemas import FOLDER
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = TESTS / "golden"
 GENERATED = "2026-11-24T12:00:00.000000+00:00"
 
 

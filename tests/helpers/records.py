@@ -13,12 +13,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from pathlib import Path
 
 import msgspec
 from packaging.version import Version
 
 from tfcompat.core.matrix import PROBES, Row
-from tfcompat.core.record import new_record
+from tfcompat.core.record import new_record, write_record
 from tfcompat.verify.run import judge
 from tfcompat.verify.runner import ProbeRun
 
@@ -421,3 +422,99 @@ def map_record(started: str, host: dict = LINUX) -> dict:
     record["verdict"] = "ok"
     record["finished"] = started
     return fixed_id(record)
+
+
+# A history: the records a real project collects over two macOS updates.
+
+HISTORY_MATRIX = """
+[defaults]
+python = "3.10"
+
+[[row]]
+tf = "2.19.0"
+metal = "1.2.0"
+supports = "ambiguous"
+
+[[row]]
+tf = "2.17.0"
+metal = "1.1.0"
+supports = "yes"
+
+[[row]]
+tf = "2.17.0"
+metal = "1.2.0"
+supports = "no"
+
+[[row]]
+tf = "2.13.0"
+metal = "1.0.0"
+supports = "yes"
+python = "3.9"
+
+[[row]]
+tf = "2.17.0"
+metal = "none"
+"""
+DYLD_FIRST = (
+    "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii\n"
+    "  Referenced from: tensorflow-plugins/libmetal_plugin.dylib\n"
+    "  Expected in: tensorflow/python/_pywrap_tensorflow_internal.so"
+)
+
+
+def rows(matrix) -> dict[str, Row]:
+    names = ["new", "old", "unlisted", "py39", "alone"]
+    return dict(zip(names, matrix.rows, strict=True))
+
+
+def t(day: int, minute: int = 0) -> str:
+    return f"2026-11-{day:02d}T10:{minute:02d}:00.000000+00:00"
+
+
+def history(matrix, folder: Path) -> Path:
+    """A folder as a real project collects it: abi from Linux, verify on a Mac before and after a
+    macOS update (one record from before the agree and speed-up probes), TensorFlow alone on
+    Linux, a run with no verdict, and files that are not records."""
+    sessions = folder / "sessions"
+    row = rows(matrix)
+    records = [
+        abi_record(row["new"], t(1, 0), first=DYLD_FIRST),
+        abi_record(row["old"], t(1, 1)),
+        abi_record(row["unlisted"], t(1, 2)),
+        abi_record(row["py39"], t(1, 3), error="tensorflow-macos 2.13.0: sha256 mismatch"),
+        # macOS 15.6.1: the newest plugin fails to load; the unlisted pair works.
+        verify_record(
+            row["new"], t(2, 0), MAC_15, {"import": ProbeRun(1, None, 6.0, False, "", DYLD_FAILURE, None)}
+        ),
+        verify_record(row["old"], t(2, 10), MAC_15, PROBES_OK, probes=PROBES[:3]),
+        verify_record(row["unlisted"], t(2, 20), MAC_15, PROBES_OK),
+        verify_record(row["alone"], t(2, 30), MAC_15, CPU_ONLY),
+        provision_error_record(row["py39"], t(2, 40), MAC_15),
+        # macOS 26.1, keras updated: the newest plugin now loads but trains slower than the CPU,
+        # 1.1.0 crashes in training, the unlisted pair computes wrong numbers.
+        verify_record(row["new"], t(20, 0), MAC_26, {**PROBES_OK, "speedup": speedup_run(1.7, 1.0)}),
+        verify_record(
+            row["old"],
+            t(20, 10),
+            MAC_26,
+            {**PROBES_OK, "fit": ProbeRun(-11, "SIGSEGV", 31.0, False, "", segfault(88), None)},
+            packages=["keras==3.6.1", *PACKAGES[1:], "tf-keras==2.17.0"],
+        ),
+        verify_record(
+            row["unlisted"],
+            t(20, 20),
+            MAC_26,
+            {**PROBES_OK, "agree": agree_run(errors={"matmul": 2.4e-2, "conv2d": None})},
+        ),
+        verify_record(row["alone"], t(21, 0), LINUX, {**CPU_ONLY, "fit": fit_run(gpu=False, **SHORT)}),
+    ]
+    for record in records:
+        write_record(record, sessions)
+    stray = abi_record(Row(99, "3.10", "2.99.0", "1.2.0", "yes"), t(1, 4))
+    write_record(stray, sessions)
+    complete = json.dumps(verify_record(row["old"], t(2, 50), MAC_15, PROBES_OK))
+    (sessions / "truncated.json").write_text(complete[:300])
+    (sessions / "schema1-skip.json").write_text(json.dumps({**json.loads(complete), "schema": 1}))
+    (folder / "package.json").write_text('{"name": "left-here-by-someone", "version": "1.0.0"}')
+    (sessions / "list.json").write_text("[1, 2, 3]")
+    return folder
