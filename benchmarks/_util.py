@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,10 @@ OFFLINE = {
     key: "http://127.0.0.1:9"
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 }
+#: The one pair of a ``--quick`` map (its session options), and what its "cold" cache starts
+#: with: the suite's own wheel facts, sources, resolutions and hazards, copied.
+QUICK_PAIR = ["--tf", "2.17.0", "--metal", "1.1.0"]
+QUICK_SEED = ("abi", "wheelsource", "macresolve", "hazard")
 #: The Python running the benchmark, as a row names it.
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -116,3 +123,55 @@ def folder_size(path: Path) -> int:
             except OSError:
                 pass
     return total
+
+
+def run_watched(argv: list[str], env: dict[str, str], watched: list[Path]) -> dict:
+    """Run ``argv`` with ``env`` added to this environment; its output (stdout and stderr), exit
+    code, wall time, peak memory (the summed resident sets of its whole process tree, sampled
+    every 0.2 s) and peak disk (the files below ``watched``, sampled every 0.5 s)."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    peaks = {"rss": 0, "disk": 0}
+    done = threading.Event()
+
+    def sample_memory() -> None:
+        while not done.is_set():
+            peaks["rss"] = max(peaks["rss"], tree_rss(process.pid))
+            done.wait(0.2)
+
+    def sample_disk() -> None:
+        while not done.is_set():
+            peaks["disk"] = max(peaks["disk"], sum(folder_size(path) for path in watched))
+            done.wait(0.5)
+
+    samplers = [threading.Thread(target=sample_memory), threading.Thread(target=sample_disk)]
+    for sampler in samplers:
+        sampler.start()
+    output = process.communicate()[0]
+    done.set()
+    for sampler in samplers:
+        sampler.join()
+    return {
+        "output": output,
+        "returncode": process.returncode,
+        "seconds": time.monotonic() - started,
+        "rss": peaks["rss"],
+        "disk": peaks["disk"],
+    }
+
+
+def cache_report(cache: Path) -> str:
+    """``cache: N MB (kind/ M MB, ...)``: the size of each folder of a tfcompat cache."""
+    parts = {folder.name: folder_size(folder) for folder in sorted(cache.iterdir()) if folder.is_dir()}
+    line = ", ".join(f"{name}/ {size / 1e6:.1f} MB" for name, size in parts.items())
+    return f"cache: {sum(parts.values()) / 1e6:.1f} MB ({line})"
+
+
+def seed_quick_cache(target: Path) -> None:
+    """Start ``target`` (an empty TFCOMPAT_CACHE) with the QUICK_SEED folders of the cache in use."""
+    from tfcompat.core.config import cache_dir
+
+    for kind in (kind for kind in QUICK_SEED if (cache_dir() / kind).is_dir()):
+        shutil.copytree(cache_dir() / kind, target / kind)

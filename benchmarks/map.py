@@ -24,25 +24,18 @@ tensorflow-metal 1.1.0), the "cold" cache starting with the suite's wheel facts 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from _util import OFFLINE, ROOT, cache_options, folder_size, tree_rss
+from _util import OFFLINE, QUICK_PAIR, ROOT, cache_options, cache_report, run_watched, seed_quick_cache
 from packaging.version import Version
 
 from tfcompat.abi import check, macwheels
 from tfcompat.core.config import cache_dir
 from tfcompat.predict import pairmap
 
-#: The pair of ``--quick``, and what its cold cache starts with (copied from the suite's).
-QUICK = ["--", "--tf", "2.17.0", "--metal", "1.1.0"]
-QUICK_SEED = ("abi", "wheelsource", "macresolve", "hazard")
 #: TensorFlow releases whose every Python tag --python-tags reads: each binary layout once
 #: (tensorflow-macos with cp38, both tensorflow-macos eras, tensorflow, the 2.20 install name).
 SAMPLE = ("2.9.0", "2.12.0", "2.18.0", "2.20.0")
@@ -66,14 +59,13 @@ def main() -> None:
         }
         (folder / "tmp").mkdir()
         watched = [Path(env["TFCOMPAT_CACHE"]), Path(env["TMPDIR"])]
-        posargs = QUICK if args.quick else []
+        posargs = ["--", *QUICK_PAIR] if args.quick else []
         if args.quick and not args.cache:
-            for kind in (kind for kind in QUICK_SEED if (cache_dir() / kind).is_dir()):
-                shutil.copytree(cache_dir() / kind, Path(env["TFCOMPAT_CACHE"]) / kind)
+            seed_quick_cache(Path(env["TFCOMPAT_CACHE"]))
         if not args.skip_cold:
             _report("cold", _session(env, watched, posargs))
         _report("warm (no network)", _session({**env, **OFFLINE}, watched, posargs))
-        _cache_report(env)
+        print(cache_report(Path(env["TFCOMPAT_CACHE"])))
         shutil.rmtree(Path(env["TFCOMPAT_CACHE"]) / "map" / "abi")
         _report(
             "warm, model changed (no network, predictions not cached)",
@@ -83,41 +75,9 @@ def main() -> None:
 
 def _session(env: dict, watched: list[Path], posargs: list[str]) -> dict:
     """Run ``nox -s map`` with ``env``; its output, wall time, peak memory and peak disk."""
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "map", *posargs],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return run_watched(
+        [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "map", *posargs], env, watched
     )
-    peaks = {"rss": 0, "disk": 0}
-    done = threading.Event()
-
-    def sample_memory() -> None:
-        while not done.is_set():
-            peaks["rss"] = max(peaks["rss"], tree_rss(process.pid))
-            done.wait(0.2)
-
-    def sample_disk() -> None:
-        while not done.is_set():
-            peaks["disk"] = max(peaks["disk"], sum(folder_size(path) for path in watched))
-            done.wait(0.5)
-
-    samplers = [threading.Thread(target=sample_memory), threading.Thread(target=sample_disk)]
-    for sampler in samplers:
-        sampler.start()
-    output = process.communicate()[0]
-    done.set()
-    for sampler in samplers:
-        sampler.join()
-    return {
-        "output": output,
-        "returncode": process.returncode,
-        "seconds": time.monotonic() - started,
-        "rss": peaks["rss"],
-        "disk": peaks["disk"],
-    }
 
 
 def _report(name: str, outcome: dict) -> None:
@@ -132,13 +92,6 @@ def _report(name: str, outcome: dict) -> None:
         f"peak memory {outcome['rss'] / 1e9:.2f} GB (process tree); "
         f"peak extra disk {outcome['disk'] / 1e9:.2f} GB (caches and temporary files)"
     )
-
-
-def _cache_report(env: dict) -> None:
-    cache = Path(env["TFCOMPAT_CACHE"])
-    parts = {folder.name: folder_size(folder) for folder in sorted(cache.iterdir()) if folder.is_dir()}
-    line = ", ".join(f"{name}/ {size / 1e6:.1f} MB" for name, size in parts.items())
-    print(f"cache: {sum(parts.values()) / 1e6:.1f} MB ({line})")
 
 
 def _python_tags() -> None:

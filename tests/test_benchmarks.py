@@ -22,6 +22,7 @@ MEASURED = {
     "doctor": "| environment | first run | warm median |",
     "floors": "| tensorflow-metal | install floor |",
     "hazard": "warm: hazard ",
+    "main_job": "warm (no network): ",
     "import_floor": "floor ",
     "map": "warm (no network): ",
     "provision": "environment check (",
