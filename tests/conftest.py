@@ -142,10 +142,14 @@ NEEDS_INDEX = {"tf_python", "verify_run", "real_records", "map_run", "damageable
 
 def pytest_itemcollected(item):
     # Here, not in pytest_collection_modifyitems: xdist's worker reads the groups in that hook.
-    groups = sorted({SHARED[name] for name in set(item.fixturenames) & SHARED.keys()})
+    # A test marked xdist_group shares something no fixture holds (test_readme's main job: the
+    # complete map in the tests' cache, built by the first of its runs).
+    marked = {marker.args[0] for marker in item.iter_markers("xdist_group")}
+    groups = sorted({SHARED[name] for name in set(item.fixturenames) & SHARED.keys()} | marked)
     assert len(groups) <= 1, f"{item.nodeid} reads things of two groups: {groups}"
     if groups:
-        item.add_marker(pytest.mark.xdist_group(groups[0]))
+        if not marked:
+            item.add_marker(pytest.mark.xdist_group(groups[0]))
         _name_the_group(item, groups[0])
     # Carried to the xdist controller with the test's reports, for the catalogue's summary.
     item.user_properties += [("fault", marker.args[0]) for marker in item.iter_markers("fault")]

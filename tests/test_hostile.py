@@ -274,6 +274,7 @@ def msgspec_record(data: dict):
     return msgspec.convert(data, Record)
 
 
+@pytest.mark.network  # uv venv --seed downloads pip on a cold uv cache
 def test_pip_and_uv_see_no_option_in_a_lock_from_a_hostile_record(tmp_path, hostile_lock):
     """Real pip (from a seeded venv) and real uv read the lock offline: each gets as far as the
     first pin (no index to find it in) and neither mentions a hostile option."""

@@ -7,7 +7,7 @@ of this checkout, and a PATH whose ``python3`` is the interpreter under test:
   Debian's do (pip refuses to install into it, which the test checks first);
 - "3.10" - "3.13": pyenv's interpreters.
 What is kept from this machine: its TLS certificate settings and proxies (the network, not the
-user). This machine cannot download interpreters, so uv finds pyenv's 3.11 on PATH (under the
+user), and the tests' tfcompat cache (KEPT). This machine cannot download interpreters, so uv finds pyenv's 3.11 on PATH (under the
 name ``python3.11`` only; ``python3`` stays the one under test); on a Mac uv downloads one.
 """
 
@@ -37,6 +37,11 @@ NETWORK_KEYS = (
     "HTTP_PROXY",
     "HTTPS_PROXY",
 )
+#: And the tests' tfcompat cache (conftest: the machine's, like uv's): the main job's complete map
+#: is built in it once, not on every fresh HOME (five minutes cold here; the map's cold run is
+#: proved by tests/test_map.py and measured by benchmarks/main_job.py). pip's and uv's caches and
+#: everything else the commands make stay the fresh HOME's.
+KEPT = (*NETWORK_KEYS, "TFCOMPAT_CACHE")
 #: A one-row matrix for the main job: a pair the abi check predicts to load.
 ONE_ROW = '[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
 
@@ -74,7 +79,7 @@ class Machine:
 
     def run(self, argv: list[str], *, env: dict | None = None, timeout: float = 900):
         clean = {"HOME": str(self.home), "PATH": self.path, "LANG": "C.UTF-8", "PIP_CONFIG_FILE": os.devnull}
-        clean |= {key: os.environ[key] for key in NETWORK_KEYS if key in os.environ}
+        clean |= {key: os.environ[key] for key in KEPT if key in os.environ}
         return subprocess.run(
             argv, cwd=self.repo, env=clean | (env or {}), capture_output=True, text=True, timeout=timeout
         )
@@ -115,6 +120,7 @@ def python_copy(
 
 @pytest.mark.slow
 @pytest.mark.network
+@pytest.mark.xdist_group("readme-main-job")  # one worker: the first run's map is the second's
 @pytest.mark.parametrize("kind", ["apple", "pep668"])
 def test_the_readme_commands_work_on_a_fresh_mac_python_and_a_pep668_python(tmp_path, kind):
     python = python_copy(
