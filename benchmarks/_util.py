@@ -175,3 +175,15 @@ def seed_quick_cache(target: Path) -> None:
 
     for kind in (kind for kind in QUICK_SEED if (cache_dir() / kind).is_dir()):
         shutil.copytree(cache_dir() / kind, target / kind)
+
+
+def session_folders(folder: Path, cache: Path | None) -> tuple[dict[str, str], list[Path]]:
+    """The environment of a benchmarked run in ``folder``: its tfcompat cache (``cache``, else a
+    new one in ``folder``), reports folder and TMPDIR; and the folders whose disk use it watches."""
+    env = {
+        "TFCOMPAT_CACHE": str(cache or folder / "cache"),
+        "TFCOMPAT_REPORTS": str(folder / "reports"),
+        "TMPDIR": str(folder / "tmp"),
+    }
+    (folder / "tmp").mkdir()
+    return env, [Path(env["TFCOMPAT_CACHE"]), Path(env["TMPDIR"])]

@@ -29,7 +29,16 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from _util import OFFLINE, QUICK_PAIR, ROOT, cache_options, cache_report, run_watched, seed_quick_cache
+from _util import (
+    OFFLINE,
+    QUICK_PAIR,
+    ROOT,
+    cache_options,
+    cache_report,
+    run_watched,
+    seed_quick_cache,
+    session_folders,
+)
 
 #: The one row of ``--quick`` (the pair of QUICK_PAIR).
 QUICK_ROW = '[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
@@ -44,13 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tfcompat-bench-main-") as tmp:
         folder = Path(tmp)
-        env = {
-            "TFCOMPAT_CACHE": str(args.cache or folder / "cache"),
-            "TFCOMPAT_REPORTS": str(folder / "reports"),
-            "TMPDIR": str(folder / "tmp"),
-        }
-        (folder / "tmp").mkdir()
-        watched = [Path(env["TFCOMPAT_CACHE"]), Path(env["TMPDIR"])]
+        env, watched = session_folders(folder, args.cache)
         argv = [sys.executable, str(ROOT / "noxfile.py")]
         if args.quick:
             (folder / "one-row.toml").write_text(QUICK_ROW)

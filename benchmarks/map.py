@@ -29,7 +29,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _util import OFFLINE, QUICK_PAIR, ROOT, cache_options, cache_report, run_watched, seed_quick_cache
+from _util import (
+    OFFLINE,
+    QUICK_PAIR,
+    ROOT,
+    cache_options,
+    cache_report,
+    run_watched,
+    seed_quick_cache,
+    session_folders,
+)
 from packaging.version import Version
 
 from tfcompat.abi import check, macwheels
@@ -52,13 +61,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="tfcompat-bench-map-") as tmp:
         folder = Path(tmp)
-        env = {
-            "TFCOMPAT_CACHE": str(args.cache or folder / "cache"),
-            "TFCOMPAT_REPORTS": str(folder / "reports"),
-            "TMPDIR": str(folder / "tmp"),
-        }
-        (folder / "tmp").mkdir()
-        watched = [Path(env["TFCOMPAT_CACHE"]), Path(env["TMPDIR"])]
+        env, watched = session_folders(folder, args.cache)
         posargs = ["--", *QUICK_PAIR] if args.quick else []
         if args.quick and not args.cache:
             seed_quick_cache(Path(env["TFCOMPAT_CACHE"]))
