@@ -51,7 +51,9 @@ METAL_RELEASES = (
 
 
 def _sessions(reports: Path) -> list[Path]:
-    return sorted((reports / "sessions").glob("map-*.json"))
+    """The map records, oldest first: by their start time (two warm runs can start within the
+    same second, which is all a record's id holds of it)."""
+    return sorted((reports / "sessions").glob("map-*.json"), key=lambda path: load_record(path).started)
 
 
 # What the map is made of: the index's releases, not the matrix.
