@@ -20,6 +20,7 @@ from test_dyld import _dylib_command, _export_trie, _segment, regular
 
 from tfcompat.abi import check, dyld, frameworks, macho, wheelfacts
 from tfcompat.index import wheels
+from tfcompat.predict import pairmap
 from tfcompat.upkeep import availability, tbd
 
 MPSGRAPH = "/System/Library/Frameworks/MetalPerformanceShadersGraph.framework/Versions/A/MetalPerformanceShadersGraph"
@@ -379,12 +380,14 @@ def test_generator_on_the_12_0_sdk_snapshot(tmp_path: Path) -> None:
 def test_metal_0_3_0_loads_from_macos_12_and_fails_on_11_like_the_public_report() -> None:
     """The real wheels: tensorflow-macos 2.7.0 + tensorflow-metal 0.3.0, the pair of the public
     report (tensorflow issue 53309: Big Sur 11.6)."""
-    result = check.check(tf="2.7.0", metal="0.3.0", python="3.9")
+    mapped = pairmap.predict(tf=["2.7.0"], metal=["0.3.0"], log=lambda _: None)
+    result = mapped.cells["2.7.0", "0.3.0"]
+    assert "3.9" in result["pythons"]  # both releases have macOS arm64 wheels for Python 3.9
     floors = result["floors"]
     assert (floors["install"], floors["load"], floors["built_for"]) == ("11.0", "12.0", "12.0")
     assert floors["steps"][-1]["symbol"] == COMPILATION and floors["unknown_count"] == 0
     assert frameworks.dyld_words(floors, "11.6").message == PUBLIC_53309
-    assert result["verdict"] == "ok"  # against TensorFlow's own images it loads: the floor is the macOS's
+    assert result["abi"] == "ok"  # against TensorFlow's own images it loads: the floor is the macOS's
 
 
 def test_the_reader_keeps_only_system_imports_of_tensorflows_images(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ NETWORK_KEYS = (
     "HTTP_PROXY",
     "HTTPS_PROXY",
 )
-#: A one-row matrix for the main job: a pair the abi check predicts to load.
+#: A one-row matrix for the main job: a pair the engine predicts to load.
 ONE_ROW = '[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
