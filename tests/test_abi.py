@@ -1,9 +1,10 @@
-"""The abi check end to end on real PyPI wheels, its bad inputs, and the dyld model's rules.
+"""The load prediction end to end on real PyPI wheels, its bad inputs, and the dyld model's rules.
 
-The real pairs use the suite's cache (``$TFCOMPAT_CACHE``), so a second run on the same
-machine downloads nothing. Bad wheels are real zip files served from ``file://`` URLs through
-the cache's own resolution files; "no network" is a subprocess whose proxies point at a closed
-local port.
+Every pair is asked of the one engine (``pairmap.predict``), as an ``abi`` session asks it
+(``row.abi_section`` turns its cell into the session's section). The real pairs use the suite's
+cache (``$TFCOMPAT_CACHE``), so a second run on the same machine downloads nothing. Bad wheels
+are real zip files served by a package index on localhost (made-up releases 2.99.0 and 9.9.9);
+"no network" is a subprocess whose proxies point at a closed local port.
 """
 
 from __future__ import annotations
@@ -11,22 +12,32 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import re
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from helpers.index import LocalIndex, Response
+from helpers.macho import write_image
 from helpers.network import OFFLINE
+from helpers.paths import ROOT
 from helpers.processes import run_python
 from tfcompat.abi import check, dyld, macho, macwheels
-from tfcompat.core import macos
+from tfcompat.core import config, macos
 from tfcompat.index import wheels
+from tfcompat.predict import pairmap, row
 
-ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
+
+
+def _ask(tf: str, metal: str, **options) -> pairmap.Mapped:
+    """The one engine's answers for the pair, as an ``abi`` session asks for them."""
+    return pairmap.predict(tf=[tf], metal=[metal], log=lambda _: None, **options)
 
 
 # Real pairs: the two public reports confirmed on real Macs.
@@ -34,31 +45,31 @@ LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
 
 @pytest.mark.network
 def test_tf_2_18_with_metal_1_1_fails_like_on_a_mac() -> None:
-    result = check.check(tf="2.18.0", metal="1.1.0", python="3.10")
-    assert result["verdict"] == "fail"
-    lines = result["first"].splitlines()
+    mapped = _ask("2.18.0", "1.1.0")
+    cell, section = mapped.cells["2.18.0", "1.1.0"], row.abi_section(mapped, "2.18.0", "1.1.0", "3.10")
+    assert (cell["abi"], section.verdict) == ("fail", "fail")
+    lines = cell["first"].splitlines()
     assert lines[0] == f"Symbol not found: {LOG_MESSAGE}"
     assert lines[1].strip() == "Referenced from: site-packages/tensorflow-plugins/libmetal_plugin.dylib"
     assert lines[2].strip() == "Expected in: site-packages/tensorflow/python/_pywrap_tensorflow_internal.so"
-    assert result["unresolved_count"] >= 1 and result["unresolved"][0].startswith(lines[0])
-    assert [(w["name"], w["version"]) for w in result["wheels"]] == [
+    assert cell["unresolved_count"] >= 1 and cell["unresolved"][0].startswith(lines[0])
+    assert (section.first, section.unresolved) == (cell["first"], cell["unresolved"])
+    assert [(w.name, w.version) for w in section.wheels] == [
         ("tensorflow", "2.18.0"),
         ("tensorflow-metal", "1.1.0"),
     ]
-    assert all(
-        len(w["sha256"]) == 64 and w["filename"].endswith("macosx_12_0_arm64.whl") for w in result["wheels"]
-    )
-    assert any("minimum macOS" in item for item in result["not_checked"])
-    assert result["second"] is None  # the first failure is a symbol: no library to stand in for
-    json.dumps(result)
+    assert all(len(w.sha256) == 64 and w.filename.endswith("macosx_12_0_arm64.whl") for w in section.wheels)
+    assert any("minimum macOS" in item for item in section.not_checked)
+    assert cell["second"] is None  # the first failure is a symbol: no library to stand in for
+    json.dumps(cell)
 
 
 @pytest.mark.network
 def test_tf_2_17_with_metal_1_1_loads() -> None:
-    result = check.check(tf="2.17.0", metal="1.1.0", python="3.10")
-    assert (result["verdict"], result["first"], result["unresolved_count"]) == ("ok", None, 0)
-    assert result["unresolved"] == []
-    assert (result["second"], result["min_macos"]) == (None, "12.0")
+    cell = _ask("2.17.0", "1.1.0").cells["2.17.0", "1.1.0"]
+    assert (cell["abi"], cell["first"], cell["unresolved_count"]) == ("ok", None, 0)
+    assert cell["unresolved"] == []
+    assert (cell["second"], cell["min_macos"]) == (None, "12.0")
 
 
 @pytest.mark.network
@@ -66,10 +77,10 @@ def test_second_layer_of_tf_2_20_is_the_public_report() -> None:
     """TF 2.20 changed the install name of the library the plugin links; forcing the path (a
     symlink, DYLD_LIBRARY_PATH) meets the next failure, as a public report found
     (tensorflow pull request 126360): no path fix saves the pair."""
-    result = check.check(tf="2.20.0", metal="1.2.0", python="3.10")
+    cell = _ask("2.20.0", "1.2.0").cells["2.20.0", "1.2.0"]
     wanted = "@rpath/_pywrap_tensorflow_internal.so"
-    assert result["first"].splitlines()[0] == f"Library not loaded: {wanted}"
-    second = result["second"]
+    assert cell["first"].splitlines()[0] == f"Library not loaded: {wanted}"
+    second = cell["second"]
     assert (second["library"], second["found_as"], second["verdict"]) == (wanted, TOP, "fail")
     assert second["first"].splitlines() == [
         "Symbol not found: __ZN10tensorflow28_AttrValue_default_instance_E",
@@ -83,41 +94,41 @@ def test_second_layer_of_tf_2_20_is_the_public_report() -> None:
 def test_minimum_macos_comes_from_the_loaded_images_too() -> None:
     """tensorflow-metal 0.5.1's wheel is tagged macosx_12_0, but its library's LC_BUILD_VERSION
     asks for macOS 13.0: dyld refuses it on macOS 12, whatever the tag says."""
-    result = check.check(tf="2.10.0", metal="0.5.1", python="3.10")
-    plugin_wheel = result["wheels"][1]["filename"]
+    mapped = _ask("2.10.0", "0.5.1")
+    plugin_wheel = row.abi_section(mapped, "2.10.0", "0.5.1", "3.10").wheels[1].filename
     assert check.wheel_macos(plugin_wheel) == "12.0"
-    assert result["min_macos"] == "13.0"
+    assert mapped.cells["2.10.0", "0.5.1"]["min_macos"] == "13.0"
 
 
 @pytest.mark.network
 def test_re_exports_of_tf_2_18_resolve() -> None:
     """TF 2.18's _pywrap_tensorflow_internal.so re-exports (export-trie entries) what the
     plugin binds two-level from libtensorflow_cc; 1.2.0 needs nothing it lacks."""
-    result = check.check(tf="2.18.0", metal="1.2.0", python="3.10")
-    assert result["verdict"] == "ok", result["first"]
+    cell = _ask("2.18.0", "1.2.0").cells["2.18.0", "1.2.0"]
+    assert cell["abi"] == "ok", cell["first"]
 
 
 @pytest.mark.network
-def test_warm_run_needs_no_network(tmp_path: Path) -> None:
-    """After a first run, the same row is answered from the cache alone: every connection goes
-    to a closed port, and the cache (a copy of the suite's) is not changed by a byte."""
-    check.check(tf="2.18.0", metal="1.1.0", python="3.10")
-    shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
-    before = _contents(tmp_path)
-    done = _check_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE, cache_dir=tmp_path)
+def test_warm_run_needs_no_network() -> None:
+    """After a first run, the same row is answered from the cache alone: the index's last
+    answer, the cached prediction (no wheel read), the cached preflights."""
+    _ask("2.18.0", "1.1.0")
+    done = _engine_in_subprocess(tf="2.18.0", metal="1.1.0", env=OFFLINE)
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["first"].startswith(f"Symbol not found: {LOG_MESSAGE}")
-    assert _contents(tmp_path) == before
-
-
-def _contents(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    answer = json.loads(done.stdout)
+    assert answer["cell"]["first"].startswith(f"Symbol not found: {LOG_MESSAGE}")
+    assert answer["error"] is None
+    assert (
+        "cannot reach the package index" in answer["log"][0] and "using the answer cached" in answer["log"][0]
+    )
+    assert any(
+        line.startswith("map: tf 2.18.0: 0 plugins load, 1 fail (cached, ") for line in answer["log"]
+    ), answer["log"]
 
 
 @pytest.mark.network
 def test_cache_holds_no_wheel_and_stays_small() -> None:
-    check.check(tf="2.17.0", metal="1.1.0", python="3.10")
+    _ask("2.17.0", "1.1.0")
     folder = macwheels.cache_root()
     files = [path for path in folder.rglob("*") if path.is_file()]
     assert not [path for path in files if path.suffix == ".whl"]
@@ -126,28 +137,56 @@ def test_cache_holds_no_wheel_and_stays_small() -> None:
     assert not list(Path(tempfile.gettempdir()).glob(f"tfcompat-wheel-{os.getpid()}-*"))
 
 
-# Bad input: each is one line that names the wheel or file.
+# Bad input: each is one line that names the index, the wheel or the file.
 
 
 def test_no_network_and_empty_cache(tmp_path: Path) -> None:
+    env = {**OFFLINE, "TFCOMPAT_CACHE": str(tmp_path / "cache")}
+    done = _engine_in_subprocess(tf="2.17.0", metal="1.1.0", env=env)
+    assert done.returncode == 3, done.stderr
+    no_verdict, message = done.stdout.rstrip("\n").split(" ", 1)
+    assert no_verdict == "True" and "\n" not in message
+    assert message.startswith(f"{config.DEFAULT_INDEX}tensorflow-macos/: cannot reach the package index (")
+    assert message.endswith("; no earlier answer is cached: connect to the index and rerun")
+
+
+@pytest.mark.network
+def test_tf_without_macos_wheel_for_python() -> None:
+    """TensorFlow 2.21.0 has no macOS arm64 wheel for Python 3.9: the engine predicts the pair
+    from the wheel it reads, and has no preflight for Python 3.9, so an abi session with 3.9
+    records none."""
+    mapped = _ask("2.21.0", "1.2.0")
+    (release,) = mapped.tf
+    assert "3.9" not in release.pythons and "3.9" not in release.binary
+    assert list(mapped.cells["2.21.0", "1.2.0"]["pythons"]) == ["3.10", "3.11", "3.12"]
+    assert row.abi_section(mapped, "2.21.0", "1.2.0", "3.9").preflight is None
+    assert row.abi_section(mapped, "2.21.0", "1.2.0", "3.10").preflight is not None
+
+
+# Pinned wheels named with uv (``macwheels.resolve``: the Keras wheels of a training hazard).
+
+
+def test_pinned_wheels_without_network_or_cache_are_one_line(tmp_path: Path) -> None:
     env = {**OFFLINE, "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_HTTP_RETRIES": "0"}
-    done = _check_in_subprocess(tf="2.17.0", metal="1.1.0", env=env, cache_dir=tmp_path / "cache")
+    done = _resolve_in_subprocess([("keras", "2.11.0"), ("tensorflow-metal", "1.1.0")], tmp_path / "abi", env)
     assert done.returncode == 3, done.stderr
     message = done.stdout.strip()
     assert "\n" not in message
     assert message.startswith(
-        "tensorflow==2.17.0, tensorflow-metal==1.1.0: cannot reach the package index, and nothing is cached: "
+        "keras==2.11.0, tensorflow-metal==1.1.0: cannot reach the package index, and nothing is cached: "
     )
 
 
 @pytest.mark.network
-def test_tf_without_macos_wheel_for_python(tmp_path: Path) -> None:
-    with pytest.raises(check.AbiError) as caught:
-        check.check(tf="2.21.0", metal="1.2.0", python="3.9", cache_dir=tmp_path)
+def test_a_pinned_release_without_a_wheel_for_the_python_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(wheels.WheelError) as caught:
+        macwheels.resolve(
+            [("tensorflow", "2.21.0"), ("tensorflow-metal", "1.2.0")], python="3.9", root=tmp_path / "abi"
+        )
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(
-        "tensorflow==2.21.0, tensorflow-metal==1.2.0: no macOS arm64 wheel for Python 3.9"
+        "tensorflow==2.21.0, tensorflow-metal==1.2.0: no macOS arm64 wheel for Python 3.9: "
     )
 
 
@@ -160,36 +199,68 @@ def real_plugin(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         return archive.read(PLUGIN)
 
 
-def _serve(cache: Path, name: str, version: str, members: dict[str, bytes] | bytes, *, sha256=None) -> str:
-    """Make a wheel file and record it as the resolution of ``name==version`` for Python 3.10."""
-    filename = f"{name.replace('-', '_')}-{version}-cp310-cp310-macosx_12_0_arm64.whl"
-    wheel = cache / "served" / filename
-    wheel.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(members, bytes):
-        wheel.write_bytes(members)
-    else:
-        with zipfile.ZipFile(wheel, "w") as archive:
-            for member, data in members.items():
-                archive.writestr(member, data)
-    digest = sha256 or hashlib.sha256(wheel.read_bytes()).hexdigest()
-    ref = wheels.WheelRef(name, version, filename, wheel.as_uri(), digest, wheel.stat().st_size)
-    macwheels.remember(ref, python="3.10", root=macwheels.cache_root(cache))
-    return filename
+@pytest.fixture
+def made_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A package index on localhost that has made-up releases only (``serve`` adds a wheel),
+    and the suite pointed at it, with a cache of its own."""
+    server = LocalIndex()
+    files: dict[str, list[dict]] = {name: [] for name in (*pairmap.TENSORFLOW, pairmap.PLUGIN)}
+
+    def serve(
+        name: str, version: str, members: dict[str, bytes] | bytes, *, sha256: str | None = None
+    ) -> str:
+        """Make a wheel of ``name==version`` for CPython 3.10 and list it on the index."""
+        filename = f"{name.replace('-', '_')}-{version}-cp310-cp310-macosx_12_0_arm64.whl"
+        wheel = tmp_path / "served" / filename
+        wheel.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(members, bytes):
+            wheel.write_bytes(members)
+        else:
+            with zipfile.ZipFile(wheel, "w") as archive:
+                for member, data in members.items():
+                    archive.writestr(member, data)
+        data = wheel.read_bytes()
+        server.routes[f"/files/{filename}"] = Response(body=data)
+        files[name].append(
+            {
+                "filename": filename,
+                "url": f"../../files/{filename}",
+                "hashes": {"sha256": sha256 or hashlib.sha256(data).hexdigest()},
+                "size": len(data),
+                "upload-time": "2025-01-01T00:00:00.000000Z",
+                "yanked": False,
+            }
+        )
+        for project, listed in files.items():
+            server.answer(project, json.dumps({"meta": {"api-version": "1.1"}, "files": listed}).encode())
+        return filename
+
+    monkeypatch.setenv(config.INDEX_ENV, f"{server.url}/simple/")
+    monkeypatch.setenv(config.CACHE_ENV, str(tmp_path / "cache"))
+    # The preflight's uv cannot read a made-up wheel either: asked once, not retried.
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    try:
+        yield serve
+    finally:
+        server.close()
 
 
-def _bad(cache: Path, *, tf: dict | bytes | None = None, metal: dict | bytes) -> str:
-    _serve(cache, "tensorflow", "2.99.0", tf if tf is not None else {"tensorflow/__init__.py": b""})
-    _serve(cache, "tensorflow-metal", "9.9.9", metal)
-    with pytest.raises(check.AbiError) as caught:
-        check.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=cache)
-    message = str(caught.value)
-    assert "\n" not in message
+def _bad(serve, *, tf: dict | bytes | None = None, metal: dict | bytes, sha256: str | None = None) -> str:
+    """Serve the made-up pair and ask the engine: the pair has no verdict, and the abi section,
+    the cell and the engine's summary give one line, the same."""
+    serve("tensorflow", "2.99.0", tf if tf is not None else {"tensorflow/__init__.py": b""})
+    serve("tensorflow-metal", "9.9.9", metal, sha256=sha256)
+    mapped = _ask("2.99.0", "9.9.9")
+    section = row.abi_section(mapped, "2.99.0", "9.9.9", "3.10")
+    message = mapped.cells["2.99.0", "9.9.9"]["error"]
+    assert (section.verdict, section.error) == (None, message)
+    assert "\n" not in message and mapped.error.endswith(f"; the first: {message}")
     return message
 
 
 @pytest.mark.fault(16)
-def test_plugin_that_is_not_macho(tmp_path: Path) -> None:
-    message = _bad(tmp_path, metal={PLUGIN: b"\x7fELF" + bytes(100)})
+def test_plugin_that_is_not_macho(made_up) -> None:
+    message = _bad(made_up, metal={PLUGIN: b"\x7fELF" + bytes(100)})
     assert message == (
         "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: "
         f"{PLUGIN}: not a 64-bit Mach-O file (magic 0x7f454c46)"
@@ -198,16 +269,29 @@ def test_plugin_that_is_not_macho(tmp_path: Path) -> None:
 
 @pytest.mark.fault(16)
 @pytest.mark.network  # real_plugin downloads tensorflow-metal 1.1.0 from PyPI
-def test_truncated_plugin(tmp_path: Path, real_plugin: bytes) -> None:
-    message = _bad(tmp_path, metal={PLUGIN: real_plugin[: len(real_plugin) // 2]})
+def test_truncated_plugin(made_up, real_plugin: bytes) -> None:
+    message = _bad(made_up, metal={PLUGIN: real_plugin[: len(real_plugin) // 2]})
     assert message.startswith(
         f"tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: {PLUGIN}: truncated"
     )
 
 
 @pytest.mark.fault(16)
-def test_wheel_without_plugin(tmp_path: Path) -> None:
-    message = _bad(tmp_path, metal={"tensorflow_metal-9.9.9.dist-info/METADATA": b"Name: tensorflow-metal\n"})
+def test_wheel_without_plugin(made_up, tmp_path: Path) -> None:
+    """Against a TensorFlow that loads (one image, made for the test): the plugin wheel is read
+    after TensorFlow's, and it has no library to dlopen."""
+    top = write_image(
+        tmp_path / "top.so",
+        install_name="@rpath/_pywrap_tensorflow_internal.so",
+        dylibs=(),
+        binds=[],
+        minos="12.0",
+    )
+    message = _bad(
+        made_up,
+        tf={TOP: top.read_bytes()},
+        metal={"tensorflow_metal-9.9.9.dist-info/METADATA": b"Name: tensorflow-metal\n"},
+    )
     assert (
         message
         == "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: no library under tensorflow-plugins/"
@@ -215,24 +299,20 @@ def test_wheel_without_plugin(tmp_path: Path) -> None:
 
 
 @pytest.mark.fault(16)
-def test_wheel_that_is_not_a_zip(tmp_path: Path) -> None:
-    message = _bad(tmp_path, metal=b"<html>not a wheel</html>")
+def test_wheel_that_is_not_a_zip(made_up) -> None:
+    message = _bad(made_up, metal=b"<html>not a wheel</html>")
     assert message == "tensorflow_metal-9.9.9-cp310-cp310-macosx_12_0_arm64.whl: not a zip archive"
 
 
-def test_wheel_with_wrong_hash(tmp_path: Path) -> None:
-    _serve(tmp_path, "tensorflow", "2.99.0", {"tensorflow/__init__.py": b""})
-    _serve(tmp_path, "tensorflow-metal", "9.9.9", {PLUGIN: b""}, sha256="0" * 64)
-    with pytest.raises(
-        check.AbiError, match=r"^tensorflow_metal-9\.9\.9-\S+\.whl: sha256 [0-9a-f]{64} is not 0{64}$"
-    ):
-        check.check(tf="2.99.0", metal="9.9.9", python="3.10", cache_dir=tmp_path)
+def test_wheel_with_wrong_hash(made_up) -> None:
+    message = _bad(made_up, metal={PLUGIN: b""}, sha256="0" * 64)
+    assert re.fullmatch(r"tensorflow_metal-9\.9\.9-\S+\.whl: sha256 [0-9a-f]{64} is not 0{64}", message)
 
 
 @pytest.mark.network  # real_plugin downloads tensorflow-metal 1.1.0 from PyPI
-def test_tensorflow_stub_wheel(tmp_path: Path, real_plugin: bytes) -> None:
+def test_tensorflow_stub_wheel(made_up, real_plugin: bytes) -> None:
     """The tensorflow 2.13 - 2.15 macOS wheels are stubs: no binaries to load the plugin into."""
-    message = _bad(tmp_path, metal={PLUGIN: real_plugin})
+    message = _bad(made_up, metal={PLUGIN: real_plugin})
     assert message == (
         "tensorflow-2.99.0-cp310-cp310-macosx_12_0_arm64.whl: "
         "no tensorflow/python/_pywrap_tensorflow_internal.so: not a TensorFlow binary wheel"
@@ -431,17 +511,42 @@ def test_pywrap_flags_are_read_from_code_not_comments() -> None:
     assert not dyld.loads_top_level_local({dyld.PYWRAP: "# we could use RTLD_LOCAL here\nimport x\n"})
 
 
-def _check_in_subprocess(*, tf: str, metal: str, env: dict, cache_dir: Path | None = None):
-    """Run check() in a fresh interpreter with ``env`` added; print JSON, or the error and exit 3."""
+def _resolve_in_subprocess(requirements: list[tuple[str, str]], root: Path, env: dict):
+    """``macwheels.resolve`` for Python 3.10 in a fresh interpreter with ``env`` added: print
+    the wheels' file names, or the error and exit 3."""
     code = (
-        "import json, pathlib, sys\n"
-        "from tfcompat.abi import check\n"
-        f"cache = {str(cache_dir) if cache_dir else None!r}\n"
+        "import pathlib, sys\n"
+        "from tfcompat.abi import macwheels\n"
+        "from tfcompat.index.wheels import WheelError\n"
         "try:\n"
-        f"    result = check.check(tf={tf!r}, metal={metal!r}, python='3.10',"
-        " cache_dir=pathlib.Path(cache) if cache else None)\n"
-        "except check.AbiError as exc:\n"
+        f"    refs = macwheels.resolve({requirements!r}, python='3.10', root=pathlib.Path({str(root)!r}))\n"
+        "except WheelError as exc:\n"
         "    print(exc); sys.exit(3)\n"
-        "print(json.dumps(result))\n"
+        "print(*(ref.filename for ref in refs))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
+def _engine_in_subprocess(*, tf: str, metal: str, env: dict):
+    """Ask the engine in a fresh interpreter with ``env`` added; print the cell, the summary and
+    the log as JSON, or whether the error is no verdict and its message, and exit 3."""
+    code = (
+        "import json, sys\n"
+        "from tfcompat.core.errors import TfcompatError\n"
+        "from tfcompat.predict import pairmap\n"
+        "log = []\n"
+        "try:\n"
+        f"    mapped = pairmap.predict(tf=[{tf!r}], metal=[{metal!r}], log=log.append)\n"
+        "except TfcompatError as exc:\n"
+        "    print(exc.no_verdict, exc); sys.exit(3)\n"
+        f"print(json.dumps({{'cell': mapped.cells[{tf!r}, {metal!r}], 'error': mapped.error, 'log': log}}))\n"
     )
     return run_python(code, env=env)

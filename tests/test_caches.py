@@ -24,10 +24,11 @@ import pytest
 
 from helpers.index import TABLE_1_2_0, a_wheel, recorded_index, serve_wheel
 from helpers.paths import PYTHON, ROOT, TF_MAIN
-from tfcompat.abi import check, macwheels, wheelfacts
+from tfcompat.abi import macwheels, wheelfacts
 from tfcompat.core import cache, config, macos
 from tfcompat.hazard import wheelsource, xla
 from tfcompat.index import wheels
+from tfcompat.predict import pairmap
 from tfcompat.resolve import macresolve
 from tfcompat.upkeep import claims
 from tfcompat.verify import provision
@@ -243,20 +244,33 @@ def test_the_reader_key_is_the_hash_of_the_reading_code(tmp_path, module, change
     assert (reader != wheelfacts.READER) is changes
 
 
+def _without_predictions(root: Path) -> Path:
+    """A cache ``root`` with the suite's wheel facts, index answers and preflights, but none of
+    the engine's predictions, so that the engine reads the wheels' facts again."""
+    shutil.copytree(macwheels.cache_root(), root / "abi")
+    shutil.copytree(config.cache_dir() / "map", root / "map", ignore=shutil.ignore_patterns("abi"))
+    return root
+
+
 @pytest.mark.network
 @pytest.mark.fault(18)
-def test_garbled_export_set_of_a_real_plugin_is_read_again_and_the_verdict_holds(tmp_path, lines):
+def test_garbled_export_set_of_a_real_plugin_is_read_again_and_the_verdict_holds(
+    tmp_path, lines, monkeypatch
+):
     """Issue 14's traceback: bytes garbled inside a compressed member of the abi cache (zlib.error)."""
-    expected = check.check(tf="2.18.0", metal="1.1.0", python="3.10")
-    shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
-    plugin = next(ref for ref in _refs(tmp_path, "2.18.0", "1.1.0") if ref.name == "tensorflow-metal")
-    entry = tmp_path / "abi" / "facts" / f"{plugin.sha256}.facts"
+    mapped = pairmap.predict(tf=["2.18.0"], metal=["1.1.0"], log=lambda _: None)
+    expected = mapped.cells["2.18.0", "1.1.0"]
+    root = _without_predictions(tmp_path)
+    entry = tmp_path / "abi" / "facts" / f"{mapped.metal[0].read.sha256}.facts"
     data = entry.read_bytes()
     entry.write_bytes(
         garbled(data, member_data_offset(data, "exports/tensorflow-plugins/libmetal_plugin.dylib") + 100)
     )
-    result = check.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
-    assert (result["verdict"], result["first"]) == (expected["verdict"], expected["first"])
+    monkeypatch.setattr(pairmap, "_plugin_sides", {})  # a new process's: the plugin is read from its facts
+    result = pairmap.predict(tf=["2.18.0"], metal=["1.1.0"], root=root, log=lambda _: None)
+    cell = result.cells["2.18.0", "1.1.0"]
+    assert (cell["abi"], cell["first"]) == (expected["abi"], expected["first"])
+    assert result.error is None
     assert [
         line.startswith(f"cache: {entry}: its content does not match its checksum") for line in lines()
     ] == [True]
@@ -264,18 +278,19 @@ def test_garbled_export_set_of_a_real_plugin_is_read_again_and_the_verdict_holds
 
 @pytest.mark.network
 @pytest.mark.fault(18)
-def test_another_plugins_facts_never_answer_for_this_plugin(tmp_path, lines):
+def test_another_plugins_facts_never_answer_for_this_plugin(tmp_path, lines, monkeypatch):
     """1.2.0's facts under 1.1.0's name would turn TF 2.18 + 1.1.0's real failure into a load."""
-    assert check.check(tf="2.18.0", metal="1.2.0", python="3.10")["verdict"] == "ok"
-    expected = check.check(tf="2.18.0", metal="1.1.0", python="3.10")
-    assert expected["verdict"] == "fail"
-    shutil.copytree(macwheels.cache_root(), tmp_path / "abi")
-    [old] = [ref for ref in _refs(tmp_path, "2.18.0", "1.1.0") if ref.name == "tensorflow-metal"]
-    [new] = [ref for ref in _refs(tmp_path, "2.18.0", "1.2.0") if ref.name == "tensorflow-metal"]
+    mapped = pairmap.predict(tf=["2.18.0"], metal=["1.1.0", "1.2.0"], log=lambda _: None)
+    expected = mapped.cells["2.18.0", "1.1.0"]
+    assert (mapped.cells["2.18.0", "1.2.0"]["abi"], expected["abi"]) == ("ok", "fail")
+    root = _without_predictions(tmp_path)
+    old, new = (release.read.sha256 for release in mapped.metal)
     facts = tmp_path / "abi" / "facts"
-    shutil.copy(facts / f"{new.sha256}.facts", facts / f"{old.sha256}.facts")
-    result = check.check(tf="2.18.0", metal="1.1.0", python="3.10", cache_dir=tmp_path)
-    assert (result["verdict"], result["first"]) == ("fail", expected["first"])
+    shutil.copy(facts / f"{new}.facts", facts / f"{old}.facts")
+    monkeypatch.setattr(pairmap, "_plugin_sides", {})  # a new process's: the plugin is read from its facts
+    result = pairmap.predict(tf=["2.18.0"], metal=["1.1.0"], root=root, log=lambda _: None)
+    cell = result.cells["2.18.0", "1.1.0"]
+    assert (cell["abi"], cell["first"]) == ("fail", expected["first"])
     assert "made for another question" in lines()[0]
 
 
@@ -292,11 +307,6 @@ def test_a_garbled_or_swapped_resolution_is_asked_of_uv_again(tmp_path, lines):
     path.write_bytes(garbled(path.read_bytes(), path.stat().st_size - 4))
     assert macwheels.resolve([("tensorflow-metal", "1.1.0")], python="3.10", root=root) == [old]
     assert ["made for another question" in lines()[0], "checksum" in lines()[1]] == [True, True]
-
-
-def _refs(cache_dir: Path, tf: str, metal: str) -> list[wheels.WheelRef]:
-    wanted = [(macos.binary_name(tf), tf), ("tensorflow-metal", metal)]
-    return macwheels.resolve(wanted, python="3.10", root=macwheels.cache_root(cache_dir))
 
 
 # claims: the METADATA of the newest plugin wheel

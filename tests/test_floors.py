@@ -10,72 +10,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
 import lief
 import pytest
 
-from helpers.macho import dylib_command, export_trie, regular, segment
+from helpers.macho import write_image
 from tfcompat.abi import check, dyld, frameworks, macho, wheelfacts
 from tfcompat.index import wheels
+from tfcompat.predict import pairmap
 from tfcompat.upkeep import availability, tbd
 
 MPSGRAPH = "/System/Library/Frameworks/MetalPerformanceShadersGraph.framework/Versions/A/MetalPerformanceShadersGraph"
 LIBCXX = "/usr/lib/libc++.1.dylib"
 COMPILATION = "_OBJC_CLASS_$_MPSGraphCompilationDescriptor"  # macOS 12.0 (tensorflow issue 53309)
 PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
-_LC_ID_DYLIB, _LC_LOAD_DYLIB, _LC_DYLD_INFO_ONLY, _LC_BUILD_VERSION = 0xD, 0xC, 0x80000022, 0x32
-_BIND_WEAK_IMPORT = 0x1
-
-
-def write_image(
-    path: Path, *, install_name: str, dylibs: tuple[str, ...], binds: list[tuple[str, int, bool]], minos: str
-) -> Path:
-    """An arm64 MH_DYLIB whose LC_DYLD_INFO_ONLY bind opcodes bind ``(symbol, ordinal, weak)``
-    into __DATA, with LC_BUILD_VERSION minos ``minos`` (made for the test)."""
-    stream = b""
-    for index, (symbol, ordinal, weak) in enumerate(binds):
-        stream += bytes([0x10 | ordinal, 0x40 | (_BIND_WEAK_IMPORT if weak else 0)]) + symbol.encode() + b"\0"
-        stream += bytes([0x51, 0x71]) + bytes([index * 8]) + b"\x90"  # pointer, __DATA + offset, bind
-    stream += b"\0"
-    stream += b"\0" * (-len(stream) % 8)
-    trie = export_trie([("_plugin_marker", regular(0))])
-    major, minor = (int(part) for part in minos.split("."))
-    commands = [dylib_command(_LC_ID_DYLIB, install_name)]
-    commands += [dylib_command(_LC_LOAD_DYLIB, name) for name in dylibs]
-    commands.append(struct.pack("<IIIIII", _LC_BUILD_VERSION, 24, 1, major << 16 | minor << 8, 14 << 16, 0))
-    size = sum(map(len, commands)) + 3 * 72 + 48
-    data_at = 0x4000  # __DATA: one page of pointers the binds write
-    linkedit_at = 0x8000
-    commands.append(segment("__TEXT", vmaddr=0, fileoff=0, filesize=0x4000, protection=5))
-    commands.append(segment("__DATA", vmaddr=0x4000, fileoff=data_at, filesize=0x4000, protection=3))
-    linkedit = stream + trie
-    commands.append(
-        segment("__LINKEDIT", vmaddr=0x8000, fileoff=linkedit_at, filesize=len(linkedit), protection=1)
-    )
-    commands.append(
-        struct.pack(
-            "<12I",
-            _LC_DYLD_INFO_ONLY,
-            48,
-            0,
-            0,
-            linkedit_at,
-            len(stream),
-            0,
-            0,
-            0,
-            0,
-            linkedit_at + len(stream),
-            len(trie),
-        )
-    )
-    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x0100000C, 0, 6, len(commands), size, 0, 0)
-    body = (header + b"".join(commands)).ljust(linkedit_at, b"\0")
-    path.write_bytes(body + linkedit)
-    return path
 
 
 def _library(path: Path, where: str) -> tuple[dyld.Library, list[macho.Import]]:
@@ -379,12 +329,14 @@ def test_generator_on_the_12_0_sdk_snapshot(tmp_path: Path) -> None:
 def test_metal_0_3_0_loads_from_macos_12_and_fails_on_11_like_the_public_report() -> None:
     """The real wheels: tensorflow-macos 2.7.0 + tensorflow-metal 0.3.0, the pair of the public
     report (tensorflow issue 53309: Big Sur 11.6)."""
-    result = check.check(tf="2.7.0", metal="0.3.0", python="3.9")
+    mapped = pairmap.predict(tf=["2.7.0"], metal=["0.3.0"], log=lambda _: None)
+    result = mapped.cells["2.7.0", "0.3.0"]
+    assert "3.9" in result["pythons"]  # both releases have macOS arm64 wheels for Python 3.9
     floors = result["floors"]
     assert (floors["install"], floors["load"], floors["built_for"]) == ("11.0", "12.0", "12.0")
     assert floors["steps"][-1]["symbol"] == COMPILATION and floors["unknown_count"] == 0
     assert frameworks.dyld_words(floors, "11.6").message == PUBLIC_53309
-    assert result["verdict"] == "ok"  # against TensorFlow's own images it loads: the floor is the macOS's
+    assert result["abi"] == "ok"  # against TensorFlow's own images it loads: the floor is the macOS's
 
 
 def test_the_reader_keeps_only_system_imports_of_tensorflows_images(tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import re
 import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from helpers.matrix import write_matrix
 from helpers.network import OFFLINE
 from helpers.paths import PYTHON
 from helpers.sessions import MAP_ARGS, run_nox
-from tfcompat.abi import check, macwheels
+from tfcompat.abi import macwheels
 from tfcompat.core import config
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
@@ -49,7 +51,9 @@ METAL_RELEASES = (
 
 
 def _sessions(reports: Path) -> list[Path]:
-    return sorted((reports / "sessions").glob("map-*.json"))
+    """The map records, oldest first: by their start time (two warm runs can start within the
+    same second, which is all a record's id holds of it)."""
+    return sorted((reports / "sessions").glob("map-*.json"), key=lambda path: load_record(path).started)
 
 
 # What the map is made of: the index's releases, not the matrix.
@@ -102,38 +106,49 @@ def test_the_plugin_library_is_the_same_file_in_every_python_tag(tmp_path: Path)
 @pytest.mark.network
 def test_the_map_agrees_with_every_matrix_row(tmp_path: Path) -> None:
     """Each TensorFlow release is loaded once and every plugin of the matrix's rows dlopened in
-    a fork of it, as the map does; each answer equals the row's own abi check (a fresh
-    TensorFlow per row). Predictions are made afresh here: the map's prediction cache is a
-    temporary folder, the wheels' facts come from the suite's cache."""
-    (tmp_path / "abi").symlink_to(macwheels.cache_root(), target_is_directory=True)
+    a fork of it, as the map does; each answer equals the row's own, asked of the same engine
+    as an ``abi`` session asks it (``pairmap.predict`` for one pair runs ``predict_release`` with
+    that one plugin against a TensorFlow loaded for it): here in a new process per row, so
+    nothing one plugin leaves in a shared TensorFlow, or a worker keeps, can change another's
+    answer. Predictions are made afresh: the prediction caches are temporary folders, the
+    wheels' facts come from the suite's cache."""
     tf_releases, metal_releases, _ = pairmap.releases(root=cache_dir(), log=lambda _: None)
     tf = {release.version: release for release in tf_releases}
     metal = {release.version: release for release in metal_releases}
     rows = [row for row in load_matrix().rows if row.has_plugin and row.tf in tf and row.metal in metal]
     assert len(rows) == 25  # the 26 rows but 2.16.0rc0 + 1.1.0: the map has final releases only
-    compared = {}
+    compared, own, mapping = {}, {}, _facts_only(tmp_path / "map")
     with pairmap._process_pool() as pool:  # as the map runs them: one worker process per core
         futures = {
             version: pool.submit(
                 pairmap.predict_release,
                 tf[version].read.ref,
                 [(row.metal, metal[row.metal].read.ref) for row in rows if row.tf == version],
-                tmp_path,
+                mapping,
             )
             for version in sorted({row.tf for row in rows})
         }
         for version, future in futures.items():
             compared |= {(version, name): answer for name, answer in future.result()[0].items()}
+    # A new process per row: no TensorFlow or plugin side kept from another row. The wheels
+    # are the ones an abi session reads (``MapRelease.read``), whatever the row's Python.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(2, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = {
+            row.number: pool.submit(
+                pairmap.predict_release,
+                tf[row.tf].read.ref,
+                [(row.metal, metal[row.metal].read.ref)],
+                _facts_only(tmp_path / f"row-{row.number}"),
+            )
+            for row in rows
+        }
+        for number, future in futures.items():
+            own[number] = future.result()[0]
+    fields = ("abi", "first", "unresolved_count", "unresolved", "second", "min_macos", "floors")
     for row in rows:
-        mine = compared[row.tf, row.metal]
-        own = check.check(tf=row.tf, metal=row.metal, python=row.python)
-        assert (mine["abi"], mine["first"], mine["unresolved_count"], mine["second"], mine["min_macos"]) == (
-            own["verdict"],
-            own["first"],
-            own["unresolved_count"],
-            own["second"],
-            own["min_macos"],
-        ), row.label
+        mine, theirs = compared[row.tf, row.metal], own[row.number][row.metal]
+        assert [mine[key] for key in fields] == [theirs[key] for key in fields], row.label
     # The public truths, from real Macs.
     assert compared["2.18.0", "1.1.0"]["first"].splitlines()[0] == f"Symbol not found: {LOG_MESSAGE}"
     assert compared["2.17.0", "1.1.0"]["abi"] == "ok"
@@ -148,6 +163,13 @@ def test_the_map_agrees_with_every_matrix_row(tmp_path: Path) -> None:
         ("2.11.0", "0.8.0"),
         ("2.10.0", "0.7.0"),
     }
+
+
+def _facts_only(root: Path) -> Path:
+    """A cache root that shares the suite's wheel facts and nothing else."""
+    root.mkdir(parents=True)
+    (root / "abi").symlink_to(macwheels.cache_root(), target_is_directory=True)
+    return root
 
 
 # The session: one record per run, any OS, no matrix needed.

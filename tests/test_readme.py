@@ -42,7 +42,7 @@ NETWORK_KEYS = (
 #: proved by tests/test_map.py and measured by benchmarks/main_job.py). pip's and uv's caches and
 #: everything else the commands make stay the fresh HOME's.
 KEPT = (*NETWORK_KEYS, "TFCOMPAT_CACHE")
-#: A one-row matrix for the main job: a pair the abi check predicts to load.
+#: A one-row matrix for the main job: a pair the engine predicts to load.
 ONE_ROW = '[[row]]\ntf = "2.17.0"\nmetal = "1.1.0"\nsupports = "yes"\n'
 
 

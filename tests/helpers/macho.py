@@ -9,6 +9,8 @@ from pathlib import Path
 
 _LC_LOAD_DYLIB, _LC_ID_DYLIB, _LC_RPATH, _LC_DYLD_EXPORTS_TRIE = 0xC, 0xD, 0x8000001C, 0x80000033
 _LC_SEGMENT_64 = 0x19
+_LC_DYLD_INFO_ONLY, _LC_BUILD_VERSION = 0x80000022, 0x32
+_BIND_WEAK_IMPORT = 0x1
 _EXPORT_REEXPORT = 0x08
 
 
@@ -95,4 +97,52 @@ def write_dylib(
     commands.append(struct.pack("<IIII", _LC_DYLD_EXPORTS_TRIE, 16, trie_at, len(trie)))
     header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x0100000C, 0, 6, len(commands), size_of_commands, 0, 0)
     path.write_bytes(header + b"".join(commands) + trie)
+    return path
+
+
+def write_image(
+    path: Path, *, install_name: str, dylibs: tuple[str, ...], binds: list[tuple[str, int, bool]], minos: str
+) -> Path:
+    """An arm64 MH_DYLIB whose LC_DYLD_INFO_ONLY bind opcodes bind ``(symbol, ordinal, weak)``
+    into __DATA, with LC_BUILD_VERSION minos ``minos`` (made for the test)."""
+    stream = b""
+    for index, (symbol, ordinal, weak) in enumerate(binds):
+        stream += bytes([0x10 | ordinal, 0x40 | (_BIND_WEAK_IMPORT if weak else 0)]) + symbol.encode() + b"\0"
+        stream += bytes([0x51, 0x71]) + bytes([index * 8]) + b"\x90"  # pointer, __DATA + offset, bind
+    stream += b"\0"
+    stream += b"\0" * (-len(stream) % 8)
+    trie = export_trie([("_plugin_marker", regular(0))])
+    major, minor = (int(part) for part in minos.split("."))
+    commands = [dylib_command(_LC_ID_DYLIB, install_name)]
+    commands += [dylib_command(_LC_LOAD_DYLIB, name) for name in dylibs]
+    commands.append(struct.pack("<IIIIII", _LC_BUILD_VERSION, 24, 1, major << 16 | minor << 8, 14 << 16, 0))
+    size = sum(map(len, commands)) + 3 * 72 + 48
+    data_at = 0x4000  # __DATA: one page of pointers the binds write
+    linkedit_at = 0x8000
+    commands.append(segment("__TEXT", vmaddr=0, fileoff=0, filesize=0x4000, protection=5))
+    commands.append(segment("__DATA", vmaddr=0x4000, fileoff=data_at, filesize=0x4000, protection=3))
+    linkedit = stream + trie
+    commands.append(
+        segment("__LINKEDIT", vmaddr=0x8000, fileoff=linkedit_at, filesize=len(linkedit), protection=1)
+    )
+    commands.append(
+        struct.pack(
+            "<12I",
+            _LC_DYLD_INFO_ONLY,
+            48,
+            0,
+            0,
+            linkedit_at,
+            len(stream),
+            0,
+            0,
+            0,
+            0,
+            linkedit_at + len(stream),
+            len(trie),
+        )
+    )
+    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x0100000C, 0, 6, len(commands), size, 0, 0)
+    body = (header + b"".join(commands)).ljust(linkedit_at, b"\0")
+    path.write_bytes(body + linkedit)
     return path

@@ -1,28 +1,26 @@
-"""The abi check: predict, on any OS, whether tensorflow-metal loads next to a TensorFlow.
+"""The load prediction: on any OS, whether tensorflow-metal loads next to a TensorFlow.
 
 TensorFlow's side (its images, and the process they make after ``import tensorflow``) is read
-once per release and shared by every plugin checked against it (``tensorflow_side``); each
-plugin is dlopened in a fork of that process (``predict``). ``check()`` does one row: it resolves
-the row's macOS arm64 wheels (macwheels), reads what dyld needs from them (cached per wheel) and
-predicts. Where the first failure is a library that is not found, the prediction has a second
-layer: the same plugin against that library as the wheel ships it today, under its current
-name, i.e. what a symlink or a DYLD path fix would meet next.
+once per release from its wheel's facts (``macwheels``) and shared by every plugin predicted
+against it (``tensorflow_side``); each plugin's side (``plugin_side``) is dlopened in a fork of
+that process (``predict``). Where the first failure is a library that is not found, the
+prediction has a second layer: the same plugin against that library as the wheel ships it
+today, under its current name, i.e. what a symlink or a DYLD path fix would meet next. The
+prediction carries the pair's minimum macOS and its floors (``frameworks``). The one caller is
+the engine, ``predict.pairmap``: an ``abi`` session and the map reach this code the same way.
 """
 
 from __future__ import annotations
 
-import pathlib
 import posixpath
-import time
 from dataclasses import dataclass, field
 
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from tfcompat.abi import dyld, frameworks, macho, macwheels
-from tfcompat.core import macos
 from tfcompat.core.errors import TfcompatError
-from tfcompat.index.wheels import WheelError, WheelRef
+from tfcompat.index.wheels import WheelRef
 
 #: Entries kept in ``unresolved``; ``unresolved_count`` counts them all.
 UNRESOLVED_CAP = 20
@@ -31,41 +29,12 @@ _NOT_LOADED = "Library not loaded: "
 
 
 class AbiError(TfcompatError):
-    """Bad input for the check (no wheel, not Mach-O, no plugin, no network and no cache).
+    """A wheel the prediction cannot use: a TensorFlow wheel without its binaries (a stub), a
+    plugin wheel without a plugin library.
 
-    The message is one line and names the wheel or file and the reason."""
+    The message is one line and names the wheel and the reason."""
 
     no_verdict = True
-
-
-def check(*, tf: str, metal: str, python: str, cache_dir: pathlib.Path | None = None) -> dict:
-    """Return the 'abi' section of a record. Raises AbiError for bad input (one line).
-
-    ``seconds`` is the wall time of the whole check, downloads included."""
-    started = time.monotonic()
-    root = macwheels.cache_root(cache_dir)
-    opened: list[macwheels.WheelFacts] = []
-    try:
-        requirements = [(macos.binary_name(tf), tf), (macos.PLUGIN, metal)]
-        refs = macwheels.resolve(requirements, python=python, root=root)
-        # The small plugin wheel first: a bad one fails before the large download.
-        opened.append(macwheels.facts(refs[1], root=root))
-        plugin = plugin_side(opened[-1])
-        opened.append(macwheels.facts(refs[0], root=root))
-        prediction = predict(tensorflow_side(opened[-1]), plugin)
-    except (WheelError, macho.MachOError) as exc:
-        raise AbiError(str(exc)) from None
-    finally:
-        for facts in opened:
-            facts.close()
-    return {
-        **prediction.section(),
-        "wheels": [
-            {"name": r.name, "version": r.version, "filename": r.filename, "sha256": r.sha256} for r in refs
-        ],
-        "not_checked": list(dyld.NOT_CHECKED),
-        "seconds": round(time.monotonic() - started, 3),
-    }
 
 
 @dataclass

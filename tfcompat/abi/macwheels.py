@@ -1,8 +1,10 @@
-"""The macOS arm64 wheels of a row: resolve them with uv, read their binaries once, cache that.
+"""The macOS arm64 wheels: read their binaries once and cache that; name pinned ones with uv.
 
 A wheel is downloaded to a temporary folder, read by ``wheelfacts`` into one small archive of
-what the dyld model needs, and deleted. The resolution (URL, sha256, file name) is cached too,
-so a warm run touches no network.
+what the dyld model needs, and deleted (``facts``: the engine's wheels, named by the index).
+``resolve`` names the macOS arm64 wheel of pinned releases for a Python with uv (the hazard's
+Keras wheels, ``predict.recommend``); its answer (URL, sha256, file name) is cached too, so a
+warm run touches no network.
 
 Cache layout in the suite's cache folder (``$TFCOMPAT_CACHE``, default ``~/.cache/tfcompat``):
 ``abi/resolved/<name>-<version>-py<python>.json`` and ``abi/facts/<wheel sha256>.facts`` (about
@@ -39,7 +41,7 @@ _TMPDIR_HINT = "TMPDIR moves the temporary folder to another disk"
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
-    """This check's cache folder: ``abi/`` in ``cache_dir``, else in the suite's cache
+    """The wheels' cache folder: ``abi/`` in ``cache_dir``, else in the suite's cache
     (``$TFCOMPAT_CACHE``, default ``~/.cache/tfcompat``)."""
     return Path(cache_dir or config.cache_dir()) / "abi"
 
@@ -66,13 +68,13 @@ def resolve(requirements: list[tuple[str, str]], *, python: str, root: Path) -> 
             if canonicalize_name(name) not in {canonicalize_name(other) for other, _ in batch}:
                 batch.append((name, version))
         for (name, version), ref in zip(batch, _uv_resolve(batch, python=python), strict=True):
-            remember(ref, python=python, root=root)
+            _remember(ref, python=python, root=root)
             refs[(name, version)] = ref
         missing = [req for req in missing if req not in batch]
     return [refs[req] for req in requirements]
 
 
-def remember(ref: WheelRef, *, python: str, root: Path) -> None:
+def _remember(ref: WheelRef, *, python: str, root: Path) -> None:
     """Cache ``ref`` as the wheel of ``ref.name==ref.version`` for CPython ``python``."""
     try:
         cache.store_json(

@@ -3,7 +3,7 @@
 Every resolution in tfcompat is ``uv pip compile --format pylock.toml`` for a ``Target`` (this
 machine's interpreter, or macOS arm64 with a CPython version from any OS), made here: the
 binary-only resolutions of verify and the map's preflights (``binaryonly``), the Mac
-resolutions as of a release or of today (``macresolve``), the wheels the abi check reads
+resolutions as of a release or of today (``macresolve``), pinned wheels named for the hazard
 (``abi.macwheels``) and the release dates (``--no-deps``: the pair's own wheels). The answer is
 one type, a list of ``Pin``: each distribution with the file pip would take (wheel, or sdist
 where pip builds one), its sha256 and upload time. A failure is one ``ResolveError``: no

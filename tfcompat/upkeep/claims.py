@@ -234,7 +234,7 @@ def _metadata_entry(sha256: str) -> tuple[Path, dict]:
 
 
 def _download(wheel: pypi.WheelFile, folder: Path) -> Path:
-    """Stream ``wheel`` into ``folder`` and check its sha256 (the abi check's downloader)."""
+    """Stream ``wheel`` into ``folder`` and check its sha256 (the downloader of the engine's wheels)."""
     ref = WheelRef(
         name=PLUGIN,
         version=str(wheel.version),
