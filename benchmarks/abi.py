@@ -1,14 +1,18 @@
-"""Benchmark of the abi check: cold and warm passes over the matrix, and the reader against LIEF.
+"""Benchmark of the abi sessions: the matrix's rows cold and warm, and the reader against LIEF.
 
     python benchmarks/abi.py [--cache DIR] [--skip-cold] [--skip-lief] [--quick]
 
-The cold pass starts from an empty cache (a temporary folder unless ``--cache`` names one);
-the warm pass reruns every row from that cache with all proxies pointed at a closed local
-port, so it proves it needs no network. Each pass runs in its own interpreter: its peak RSS
-is measured alone. Printed: per-row seconds and verdicts, the totals, the peak memory, the
-cache size, the largest extra disk a wheel needs while read (wheel + largest member), and
-LIEF against tfcompat.abi.macho on the largest TensorFlow library (time and export count).
-``--quick`` (the smoke run CI makes): the first row only, on the suite's cache, without LIEF.
+Each row is what an ``abi`` session does today (``predict.row.run_abi``): the engine
+(``pairmap.predict``) asked about the row's one pair (its load prediction, install preflights,
+training hazard and today's install commands) and the record written, to a temporary reports
+folder. The rows of a pass share the index's answers, as the sessions of one nox run do. The
+cold pass starts from an empty cache (``TFCOMPAT_CACHE``: a temporary folder unless ``--cache``
+names one); the warm pass reruns every row from that cache with all proxies pointed at a closed
+local port, so it proves it needs no network. Each pass runs in its own interpreter. Printed:
+per-row seconds and verdicts, the totals, the peak memory so far, the cache size by folder, the
+largest extra disk a wheel needs while read (wheel + largest member), and LIEF against
+tfcompat.abi.macho on the largest TensorFlow library (time and export count). ``--quick`` (the smoke
+run CI makes): the first row only, on the suite's cache, without LIEF.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,13 +28,15 @@ import time
 import zipfile
 from pathlib import Path
 
-from _util import OFFLINE, cache_options, peak_rss_of_children_mb
+from _util import OFFLINE, cache_options, cache_report
 
-from tfcompat.abi import check, macho, macwheels
-from tfcompat.core import macos
+from tfcompat.abi import macho, macwheels
+from tfcompat.core import config
 from tfcompat.core.config import cache_dir
 from tfcompat.core.matrix import load_matrix
-from tfcompat.index.wheels import WheelError, WheelRef, download
+from tfcompat.index.wheels import download
+from tfcompat.predict import pairmap
+from tfcompat.predict.row import run_abi
 
 LARGEST = ("tensorflow", "2.19.0", "3.10", "tensorflow/libtensorflow_cc.2.dylib")
 
@@ -39,36 +46,41 @@ def main() -> None:
     cache_options(parser)
     parser.add_argument("--skip-lief", action="store_true", help="do not compare with LIEF")
     parser.add_argument("--quick", action="store_true", help="the first row, the suite's cache, no LIEF")
-    parser.add_argument("--one-pass", type=Path, help=argparse.SUPPRESS)  # internal: run rows, print JSON
+    parser.add_argument("--one-pass", action="store_true", help=argparse.SUPPRESS)  # internal: rows, JSON
     args = parser.parse_args()
     if args.one_pass:
-        print(json.dumps(_rows(args.one_pass, quick=args.quick)))
+        print(json.dumps(_rows(quick=args.quick)))
         return
     with tempfile.TemporaryDirectory(prefix="tfcompat-bench-") as tmp:
-        cache = args.cache or (cache_dir() if args.quick else Path(tmp))
+        cache = (args.cache or (cache_dir() if args.quick else Path(tmp) / "cache")).resolve()
+        env = {config.CACHE_ENV: str(cache), config.REPORTS_ENV: str(Path(tmp) / "reports")}
         if not args.skip_cold:
-            _report("cold", _pass(cache, env={}, quick=args.quick))
-        _report("warm (no network)", _pass(cache, env=OFFLINE, quick=args.quick))
-        _cache_report(cache)
+            _report("cold", _pass(env, quick=args.quick))
+        _report("warm (no network)", _pass({**env, **OFFLINE}, quick=args.quick))
+        _cache_report(cache, quick=args.quick)
     if not (args.skip_lief or args.quick):
         _lief_report()
 
 
-def _rows(cache: Path, *, quick: bool) -> list[dict]:
-    """Check every row with a plugin (``quick``: the first); one dict per row with its time and outcome."""
-    results = []
+def _matrix_rows(*, quick: bool):
     rows = [row for row in load_matrix().rows if row.has_plugin]
-    for row in rows[:1] if quick else rows:
+    return rows[:1] if quick else rows
+
+
+def _rows(*, quick: bool) -> list[dict]:
+    """Run an abi session's work for every row with a plugin (``quick``: the first); one dict
+    per row with its time and outcome."""
+    results = []
+    answers: dict = {}  # the index's answers, shared by the rows as by the sessions of a nox run
+    for row in _matrix_rows(quick=quick):
         started = time.monotonic()
-        try:
-            result = check.check(tf=row.tf, metal=row.metal, python=row.python, cache_dir=cache)
-            outcome = result["verdict"] + (
-                f" ({result['unresolved_count']}): {result['first'].splitlines()[0]}"
-                if result["first"]
-                else ""
-            )
-        except check.AbiError as exc:
-            outcome = f"error: {exc}"
+        record, _ = run_abi(row, log=lambda _: None, answers=answers)
+        abi = record.abi
+        outcome = record.verdict
+        if abi.first:
+            outcome += f" ({abi.unresolved_count}): {abi.first.splitlines()[0]}"
+        elif abi.error:
+            outcome += f": {abi.error.splitlines()[0]}"
         results.append(
             {
                 "row": f"{row.python} {row.tf} + {row.metal}",
@@ -79,10 +91,10 @@ def _rows(cache: Path, *, quick: bool) -> list[dict]:
     return results
 
 
-def _pass(cache: Path, *, env: dict, quick: bool) -> dict:
+def _pass(env: dict, *, quick: bool) -> dict:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, __file__, "--one-pass", str(cache), *(["--quick"] if quick else [])],
+        [sys.executable, __file__, "--one-pass", *(["--quick"] if quick else [])],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
@@ -91,7 +103,7 @@ def _pass(cache: Path, *, env: dict, quick: bool) -> dict:
     return {
         "rows": json.loads(done.stdout),
         "total": time.monotonic() - started,
-        "peak_rss_mb": peak_rss_of_children_mb(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -105,34 +117,26 @@ def _report(name: str, outcome: dict) -> None:
     )
 
 
-def _cache_report(cache: Path) -> None:
-    files = [p for p in macwheels.cache_root(cache).rglob("*") if p.is_file()]
-    total = sum(p.stat().st_size for p in files)
+def _cache_report(cache: Path, *, quick: bool) -> None:
+    """The cache's size by folder, and the most extra disk one of the rows' wheels needs while it
+    is read (its size, from the index's cached answers, and its largest member)."""
+    rows = _matrix_rows(quick=quick)
+    named = tuple({version for row in rows for version in (row.tf, row.metal)})
+    tf, metal, _ = pairmap.releases(root=cache, log=lambda _: None, named=named)
+    releases = {release.version: release for release in tf} | {release.version: release for release in metal}
     peak = 0
-    for ref in _cached_refs(cache):
+    for version in named:
+        ref = releases[version].read.ref if version in releases else None
+        if ref is None or not (macwheels.cache_root(cache) / "facts" / f"{ref.sha256}.facts").is_file():
+            continue  # no wheel for the row, or not read: its pass said why
         facts = macwheels.facts(ref, root=macwheels.cache_root(cache))
         largest = max((meta["size"] for meta in facts.images.values()), default=0)
         peak = max(peak, ref.size + largest)
         facts.close()
     print(
-        f"== cache: {total / 1e6:.1f} MB in {len(files)} files; "
+        f"== {cache_report(cache)}; "
         f"largest extra disk while reading a wheel (wheel + largest member): {peak / 1e9:.2f} GB"
     )
-
-
-def _cached_refs(cache: Path) -> list[WheelRef]:
-    """The wheels of the matrix, from the resolutions the passes cached."""
-    refs = {}
-    for row in load_matrix().rows:
-        if not row.has_plugin:
-            continue
-        wanted = [(macos.binary_name(row.tf), row.tf), (macos.PLUGIN, row.metal)]
-        try:
-            found = macwheels.resolve(wanted, python=row.python, root=macwheels.cache_root(cache))
-        except WheelError:
-            continue  # a row without wheels: its pass said so
-        refs.update((ref.sha256, ref) for ref in found)
-    return list(refs.values())
 
 
 def _lief_report() -> None:

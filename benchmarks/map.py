@@ -14,8 +14,10 @@ the session's temporary folder, where wheels are downloaded and unpacked, sample
 0.5 s), and the cache size at the end. Printed with the session's own progress lines.
 
 ``--python-tags``: for a sample of TensorFlow releases, read the wheel of every Python tag and
-predict every plugin against each; print whether any verdict, first reason, count, second layer
-or minimum macOS differs from the wheel the map reads (about 3 GB of downloads on a cold cache).
+predict every plugin against each, through the map's engine (``pairmap.predict_release``,
+without its prediction cache); print whether any verdict, first reason, count, second layer,
+minimum macOS or reason for no prediction differs from the wheel the map reads (about 3 GB of
+downloads on a cold cache).
 
 ``--quick`` (the smoke run CI makes): the same three passes over one pair (TensorFlow 2.17.0 and
 tensorflow-metal 1.1.0), the "cold" cache starting with the suite's wheel facts and sources.
@@ -41,7 +43,7 @@ from _util import (
 )
 from packaging.version import Version
 
-from tfcompat.abi import check, macwheels
+from tfcompat.abi import macwheels
 from tfcompat.core.config import cache_dir
 from tfcompat.predict import pairmap
 
@@ -98,43 +100,41 @@ def _report(name: str, outcome: dict) -> None:
 
 
 def _python_tags() -> None:
-    """Every Python tag of the SAMPLE releases against every plugin, compared with the map's."""
+    """Every Python tag of the SAMPLE releases against every plugin, compared with the map's:
+    each predicted by the engine (``pairmap.predict_release``) afresh, from the suite's facts."""
     root = cache_dir()
     tf_releases, metal_releases, _ = pairmap.releases(root=root, log=print)
-    plugins = [
-        check.plugin_side(macwheels.facts(m.read.ref, root=macwheels.cache_root(root)))
-        for m in metal_releases
-    ]
+    plugins = [(m.version, m.read.ref) for m in metal_releases]
     differences = compared = 0
-    for release in (r for r in tf_releases if r.version in SAMPLE):
-        reference = None
-        for python in sorted(release.binary, key=lambda p: p != release.read.python):
-            facts = macwheels.facts(release.binary[python].ref, root=macwheels.cache_root(root))
-            side = check.tensorflow_side(facts)
-            outcome = [_summary(check.predict(side, plugin)) for plugin in plugins]
-            facts.close()
-            if reference is None:
-                reference = outcome
-                continue
-            compared += len(outcome)
-            for metal, mine, theirs in zip(metal_releases, outcome, reference, strict=True):
-                if mine != theirs:
-                    differences += 1
-                    where = f"tf {release.version} + {metal.version}"
-                    print(f"{where}: cp{python} {mine} vs cp{release.read.python} {theirs}")
-        print(f"tf {release.version}: Python tags {', '.join(sorted(release.binary, key=Version))} compared")
+    with tempfile.TemporaryDirectory(prefix="tfcompat-bench-") as tmp:
+        for release in (r for r in tf_releases if r.version in SAMPLE):
+            reference = None
+            for python in sorted(release.binary, key=lambda p: p != release.read.python):
+                fresh = Path(tmp) / f"{release.version}-cp{python}"  # no cached prediction
+                fresh.mkdir()
+                (fresh / "abi").symlink_to(macwheels.cache_root(root), target_is_directory=True)
+                answers, _ = pairmap.predict_release(release.binary[python].ref, plugins, fresh)
+                outcome = {metal: _summary(fields) for metal, fields in answers.items()}
+                if reference is None:
+                    reference = outcome
+                    continue
+                compared += len(outcome)
+                for metal, mine in outcome.items():
+                    if mine != reference[metal]:
+                        differences += 1
+                        print(
+                            f"tf {release.version} + {metal}: cp{python} {mine} "
+                            f"vs cp{release.read.python} {reference[metal]}"
+                        )
+            tags = ", ".join(sorted(release.binary, key=Version))
+            print(f"tf {release.version}: Python tags {tags} compared")
     print(f"{compared} predictions on other Python tags compared with the map's wheel: {differences} differ")
 
 
-def _summary(prediction: check.Prediction) -> tuple:
-    section = prediction.section()
-    return (
-        section["verdict"],
-        section["first"],
-        section["unresolved_count"],
-        section["second"],
-        section["min_macos"],
-    )
+def _summary(fields: dict) -> tuple:
+    """What a cell says of the load (or why it has no prediction)."""
+    keys = ("abi", "first", "unresolved_count", "second", "min_macos", "error")
+    return tuple(fields.get(key) for key in keys)
 
 
 if __name__ == "__main__":
