@@ -79,12 +79,6 @@ def t(day: int, hour: int = 10) -> str:
 
 
 @pytest.fixture
-def matrix(tmp_path):
-    (tmp_path / "expected.toml").write_text(MATRIX)
-    return load_matrix(tmp_path / "expected.toml")
-
-
-@pytest.fixture
 def reports(tmp_path) -> Path:
     return tmp_path / "reports"
 
