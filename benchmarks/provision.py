@@ -37,7 +37,7 @@ from tfcompat.core.config import CACHE_ENV, cache_dir
 from tfcompat.core.matrix import Row
 from tfcompat.core.uvcall import uv_binary
 from tfcompat.verify import installed
-from tfcompat.verify.provision import provision
+from tfcompat.verify.provision import environment_lock, provision
 from tfcompat.verify.runner import probe_script, run_probe
 
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
@@ -92,8 +92,9 @@ def _check_cost(env, *, runs: int) -> None:
     env_dir = env.python.parent.parent
     site = installed.site_packages(env_dir, env.interpreter.split()[0])
     key, expected = _manifest_key(env_dir), env.packages
-    seal = installed.seal(env_dir, site, key=key, expected=expected)
-    checks = [installed.check(env_dir, site, key=key, expected=expected) for _ in range(runs)]
+    with environment_lock(env_dir):  # the suite's environment: a session may be reusing it now
+        seal = installed.seal(env_dir, site, key=key, expected=expected)
+        checks = [installed.check(env_dir, site, key=key, expected=expected) for _ in range(runs)]
     print(
         f"environment check ({seal.files} files, {seal.hashed_bytes / 1e9:.2f} GB): every reuse "
         f"(stat against the manifest) {spread([c.seconds for c in checks])}; "

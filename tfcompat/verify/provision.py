@@ -150,7 +150,7 @@ def environment(
     key = {"lock_sha256": _digest(lock), "interpreter": str(interpreter), "version": version}
     # Two sessions of rows with the same resolved set share this environment: one builds it
     # while the other waits, instead of both clearing it at once.
-    with _exclusive(env_dir.with_suffix(".lock")):
+    with environment_lock(env_dir):
         if (
             (env_dir / installed.MANIFEST).is_file()
             and python.exists()
@@ -348,8 +348,12 @@ def _disk_full(failed: str | None, env_dir: Path | None, what: str) -> str:
 
 
 @contextlib.contextmanager
-def _exclusive(path: Path):
-    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block."""
+def environment_lock(env_dir: Path):
+    """The lock held on ``env_dir`` while it is checked, built or reused (an advisory lock on
+    ``<env_dir>.lock``). Whatever else checks or seals an environment holds it too: sealing
+    removes the manifest first, and a session that found no manifest would rebuild the
+    environment under it."""
+    path = env_dir.with_suffix(".lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a")
