@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from _util import OFFLINE, cache_options, cache_report
+from _util import OFFLINE, cache_options, cache_report, peak_rss_of_children_mb
 
 from tfcompat.abi import macho, macwheels
 from tfcompat.core import config
@@ -103,7 +102,7 @@ def _pass(env: dict, *, quick: bool) -> dict:
     return {
         "rows": json.loads(done.stdout),
         "total": time.monotonic() - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_of_children_mb(),
     }
 
 
